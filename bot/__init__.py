@@ -1,0 +1,1 @@
+"""newsdesk's fronts: settings, the command line and the Discord bot."""

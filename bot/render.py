@@ -1,0 +1,143 @@
+"""Answers, hits and stats as terminal text or JSON-ready dicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from retrieval.engine import IndexStats
+from retrieval.types import Answer, Citation, Hit
+
+EXCERPT_CHARS = 300
+
+
+def _date(value: dt.date | None) -> str:
+    return value.isoformat() if value else "undated"
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` shortened on a word boundary."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def hit_to_dict(hit: Hit) -> dict[str, Any]:
+    """A hit as plain data."""
+    return {
+        "rank": hit.rank,
+        "score": round(hit.score, 6),
+        "dense_score": None if hit.dense_score is None else round(hit.dense_score, 6),
+        "lexical_score": None if hit.lexical_score is None else round(hit.lexical_score, 6),
+        "article_id": hit.article.id,
+        "title": hit.article.title,
+        "date": hit.article.date.isoformat() if hit.article.date else None,
+        "source": hit.article.source,
+        "url": hit.article.url,
+        "passage_id": hit.passage.id,
+        "start": hit.passage.start,
+        "end": hit.passage.end,
+        "text": hit.passage.text,
+    }
+
+
+def citation_to_dict(citation: Citation) -> dict[str, Any]:
+    """A citation as plain data."""
+    data = asdict(citation)
+    data["date"] = citation.date.isoformat() if citation.date else None
+    return data
+
+
+def answer_to_dict(answer: Answer) -> dict[str, Any]:
+    """An answer as plain data for ``--json`` and ``--jsonl``."""
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "confidence": round(answer.confidence, 4),
+        "sentences": [{"text": s.text, "citation": s.citation} for s in answer.sentences],
+        "citations": [citation_to_dict(c) for c in answer.citations],
+        "passages": [hit_to_dict(h) for h in answer.hits],
+        "timings_ms": {k.removesuffix("_ms"): round(v, 2) for k, v in answer.timings.items()},
+    }
+
+
+def print_answer(console: Console, answer: Answer) -> None:
+    """The answer, then its numbered sources (or the possibly related passages)."""
+    if answer.abstained:
+        console.print(Text(answer.text, style="yellow"))
+        if answer.hits:
+            console.print()
+            console.print("[bold]Possibly related[/bold]")
+            for hit in answer.hits:
+                _print_source(console, "-", hit.article.title, hit.article.date, hit.article.source,
+                              hit.article.url, hit.passage.text)
+        return
+    body = Text()
+    for number, sentence in enumerate(answer.sentences):
+        if number:
+            body.append(" ")
+        body.append(sentence.text)
+        body.append(f" [{sentence.citation}]", style="bold cyan")
+    console.print(body)
+    console.print()
+    console.print("[bold]Sources[/bold]")
+    for citation in answer.citations:
+        _print_source(console, f"[{citation.number}]", citation.title, citation.date, citation.source,
+                      citation.url, citation.quote)
+
+
+def _print_source(
+    console: Console, marker: str, title: str, date: dt.date | None, source: str, url: str | None, quote: str
+) -> None:
+    line = Text(f" {marker} ", style="bold cyan")
+    line.append(title, style="bold")
+    line.append(f" — {_date(date)} — {url or source}", style="dim")
+    console.print(line)
+    console.print(Text(f"     “{excerpt(quote)}”"))
+
+
+def print_hits(console: Console, hits: Sequence[Hit]) -> None:
+    """Passages with their scores, best first."""
+    if not hits:
+        console.print("No passage matches.")
+        return
+    for hit in hits:
+        dense = "-" if hit.dense_score is None else f"{hit.dense_score:.3f}"
+        lexical = "-" if hit.lexical_score is None else f"{hit.lexical_score:.2f}"
+        console.print(
+            f"[bold cyan]{hit.rank}.[/bold cyan] [bold]{escape(hit.article.title)}[/bold] "
+            f"[dim]— {_date(hit.article.date)} — {escape(hit.article.url or hit.article.source)}[/dim]"
+        )
+        console.print(f"   [dim]score {hit.score:.4f} · dense {dense} · bm25 {lexical}[/dim]")
+        console.print(Text(f"   {excerpt(hit.passage.text, 500)}"))
+
+
+def stats_to_dict(stats: IndexStats) -> dict[str, Any]:
+    """Index stats as plain data."""
+    data = asdict(stats)
+    data["path"] = str(stats.path)
+    return data
+
+
+def print_stats(console: Console, stats: IndexStats) -> None:
+    """What is indexed, one fact a line."""
+    rows = [
+        ("index", str(stats.path)),
+        ("articles", f"{stats.articles:,}"),
+        ("passages", f"{stats.passages:,}"),
+        ("dates", f"{stats.first_date or '-'} … {stats.last_date or '-'}"),
+        ("model", f"{stats.model} (dim {stats.dimension})"),
+        ("size", f"{stats.size_bytes / 1e6:.2f} MB"),
+        ("built", stats.built_at),
+        ("format", str(stats.format_version)),
+    ]
+    for key, value in rows:
+        console.print(f"[bold]{key:>9}[/bold]  {escape(value)}")

@@ -1,0 +1,104 @@
+"""Every setting newsdesk reads: from NEWSDESK_* environment variables or a .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from retrieval.config import (
+    DEFAULT_MODEL,
+    AnswerConfig,
+    ChunkingConfig,
+    EmbeddingConfig,
+    SearchConfig,
+)
+
+_ANSWER = AnswerConfig()
+_SEARCH = SearchConfig()
+_CHUNKING = ChunkingConfig()
+_EMBEDDING = EmbeddingConfig()
+
+
+class Settings(BaseSettings):
+    """newsdesk's configuration. Build it in ``main()``, never at import."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSDESK_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # where things are
+    index_dir: Path = Path("index")
+    seeds_dir: Path = Path("seeds")
+    # the embedding model
+    model: str = DEFAULT_MODEL
+    device: str = _EMBEDDING.device
+    dtype: str = _EMBEDDING.dtype
+    batch_size: int = Field(_EMBEDDING.batch_size, ge=1)
+    # chunking
+    chunk_tokens: int = Field(_CHUNKING.max_tokens, ge=16)
+    chunk_overlap: int = Field(_CHUNKING.overlap_sentences, ge=0)
+    # retrieval and answers
+    k: int = Field(_SEARCH.k, ge=1, le=50)
+    search_mode: str = _SEARCH.mode
+    max_sentences: int = Field(_ANSWER.max_sentences, ge=1, le=4)
+    min_confidence: float = Field(_ANSWER.min_confidence, ge=0.0, le=1.0)
+    max_question_chars: int = Field(_ANSWER.max_question_chars, ge=10)
+    log_level: str = "WARNING"
+    # Discord
+    discord_token: SecretStr | None = None
+    discord_guild_id: int | None = None
+    discord_channels: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    cooldown_questions: int = Field(4, ge=1)
+    cooldown_seconds: float = Field(60.0, gt=0)
+    answer_chars: int = Field(1500, ge=200, le=4096)
+    mention_replies_in_thread: bool = False
+    feedback_db: Path = Path("feedback.sqlite3")
+
+    @field_validator("discord_channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(",", " ").split()]
+        return value
+
+    @field_validator("search_mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value not in ("hybrid", "dense", "lexical"):
+            raise ValueError("must be hybrid, dense or lexical")
+        return value
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str) -> str:
+        if value not in ("auto", "float32", "bfloat16"):
+            raise ValueError("must be auto, float32 or bfloat16")
+        return value
+
+    def embedding(self) -> EmbeddingConfig:
+        """The engine's embedding config."""
+        return EmbeddingConfig(
+            model=self.model, device=self.device, dtype=self.dtype, batch_size=self.batch_size
+        )
+
+    def chunking(self) -> ChunkingConfig:
+        """The engine's chunking config."""
+        return ChunkingConfig(max_tokens=self.chunk_tokens, overlap_sentences=self.chunk_overlap)
+
+    def search(self) -> SearchConfig:
+        """The engine's search config."""
+        return SearchConfig(k=self.k, mode=self.search_mode)
+
+    def answer(self) -> AnswerConfig:
+        """The engine's answer config."""
+        return AnswerConfig(
+            max_sentences=self.max_sentences,
+            min_confidence=self.min_confidence,
+            max_question_chars=self.max_question_chars,
+        )

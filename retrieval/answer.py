@@ -1,0 +1,173 @@
+"""Compose a short extractive answer from retrieved passages, every sentence quoted and cited.
+
+No language model: the answer is the handful of passage sentences that best cover the question,
+quoted verbatim, each marked with the number of the citation that points at its exact offsets.
+When nothing covers the question well enough, the answer abstains and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from retrieval.config import AnswerConfig
+from retrieval.lexical import LexicalIndex, tokenize
+from retrieval.search import overlap, shingles
+from retrieval.types import AnswerSentence, Citation, Hit
+
+log = logging.getLogger(__name__)
+
+# How the sentence score is made (see score_sentence); measured on the dev benchmark.
+W_SENTENCE_COVERAGE = 0.55
+W_CONTEXT_COVERAGE = 0.15
+W_PASSAGE_DENSE = 0.25
+W_ANSWER_TYPE = 0.08
+RANK_DECAY = 0.03
+KEEP_RATIO = 0.8
+"""A further sentence joins the answer only if it scores at least this share of the best one."""
+PASSAGES_READ = 5
+DUPLICATE_SENTENCE = 0.6
+
+_NUMBER = re.compile(r"\d")
+_YEAR_OR_DATE = re.compile(
+    r"\b(1\d{3}|20\d{2}|\d{1,2}(st|nd|rd|th)?|"
+    r"jan\w*|feb\w*|march|april|may|june|july|aug\w*|sept?\w*|oct\w*|nov\w*|dec\w*|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|century|decade)\b",
+    re.IGNORECASE,
+)
+_CAUSE = re.compile(
+    r"\b(because|since|due to|as a result|so that|in order to|to avoid|reason|why|aim|"
+    r"want|wants|wanted|eager|seek|seeks|seeking|hope|fear|concern)\b",
+    re.IGNORECASE,
+)
+_PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
+
+
+def answer_type(question: str) -> str | None:
+    """The kind of answer a question expects: who, when, where, number, why (or None)."""
+    q = question.lower().strip()
+    if re.match(r"(how (many|much|long|old|far|big|large))\b", q) or "what percentage" in q:
+        return "number"
+    for kind in ("who", "when", "where", "why"):
+        if re.search(rf"\b{kind}\b", q):
+            return kind
+    if re.match(r"what (year|date|day|month|time|century)", q):
+        return "when"
+    return None
+
+
+def type_match(kind: str | None, sentence: str) -> float:
+    """1.0 where the sentence holds the kind of thing the question asks for."""
+    if kind == "number":
+        return 1.0 if _NUMBER.search(sentence) else 0.0
+    if kind == "when":
+        return 1.0 if _YEAR_OR_DATE.search(sentence) else 0.0
+    if kind in ("who", "where"):
+        return 1.0 if _PROPER.search(sentence) else 0.0
+    if kind == "why":
+        return 1.0 if _CAUSE.search(sentence) else 0.0
+    return 0.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of a retrieved passage, with where it is and how it scored."""
+
+    hit: Hit
+    start: int
+    end: int
+    text: str
+    score: float
+    coverage: float
+
+
+@dataclass(frozen=True)
+class Composition:
+    """The chosen sentences and citations, and whether the answerer abstained."""
+
+    sentences: tuple[AnswerSentence, ...]
+    citations: tuple[Citation, ...]
+    abstained: bool
+    confidence: float
+
+
+class Answerer:
+    """Scores passage sentences against the question and keeps the best few."""
+
+    def __init__(self, lexical: LexicalIndex, config: AnswerConfig) -> None:
+        self.lexical = lexical
+        self.config = config
+
+    def _coverage(self, weights: dict[str, float], text: str) -> float:
+        if not weights:
+            return 0.0
+        present = set(tokenize([text])[0])
+        return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
+
+    def candidates(self, question: str, hits: Sequence[Hit]) -> list[Candidate]:
+        """Every sentence of the top passages, scored."""
+        terms = tokenize([question])[0]
+        weights = {t: self.lexical.idf(t) for t in terms}
+        kind = answer_type(question)
+        out: list[Candidate] = []
+        for position, hit in enumerate(hits[:PASSAGES_READ]):
+            article = hit.article
+            context = self._coverage(weights, f"{article.title}\n{hit.passage.text}")
+            dense = max(hit.dense_score or 0.0, 0.0)
+            for start, end in hit.passage.sentences:
+                text = article.text[start:end]
+                coverage = self._coverage(weights, text)
+                score = (
+                    W_SENTENCE_COVERAGE * coverage
+                    + W_CONTEXT_COVERAGE * context
+                    + W_PASSAGE_DENSE * dense
+                    + W_ANSWER_TYPE * type_match(kind, text)
+                    - RANK_DECAY * position
+                )
+                out.append(Candidate(hit, start, end, text, score, coverage))
+        return out
+
+    def compose(self, question: str, hits: Sequence[Hit]) -> Composition:
+        """Pick up to ``max_sentences`` sentences, cite each, or abstain below the threshold."""
+        candidates = sorted(self.candidates(question, hits), key=lambda c: -c.score)
+        if not candidates:
+            return Composition((), (), True, 0.0)
+        best = candidates[0]
+        confidence = 1.0 / (1.0 + math.exp(-12.0 * (best.score - 0.5)))
+        if confidence < self.config.min_confidence:
+            return Composition((), (), True, confidence)
+        chosen: list[Candidate] = []
+        seen: list[set[tuple[str, ...]]] = []
+        for candidate in candidates:
+            if len(chosen) >= self.config.max_sentences:
+                break
+            if chosen and candidate.score < KEEP_RATIO * best.score:
+                break
+            grams = shingles(candidate.text)
+            if any(overlap(grams, other) >= DUPLICATE_SENTENCE for other in seen):
+                continue
+            seen.append(grams)
+            chosen.append(candidate)
+        sentences: list[AnswerSentence] = []
+        citations: list[Citation] = []
+        for number, candidate in enumerate(chosen, start=1):
+            article = candidate.hit.article
+            citations.append(
+                Citation(
+                    number=number,
+                    article_id=article.id,
+                    title=article.title,
+                    date=article.date,
+                    source=article.source,
+                    url=article.url,
+                    quote=candidate.text,
+                    start=candidate.start,
+                    end=candidate.end,
+                    passage_id=candidate.hit.passage.id,
+                )
+            )
+            sentences.append(AnswerSentence(candidate.text, number))
+        return Composition(tuple(sentences), tuple(citations), False, confidence)

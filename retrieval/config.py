@@ -1,0 +1,52 @@
+"""Plain configuration objects the engine takes; the fronts fill them from their settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """Which sentence-transformers model to load and how."""
+
+    model: str = DEFAULT_MODEL
+    device: str = "cpu"
+    dtype: str = "auto"
+    """``auto`` (bfloat16 where the CPU has native bf16, else float32), ``float32`` or ``bfloat16``."""
+    batch_size: int = 32
+    offline: bool = True
+
+
+@dataclass(frozen=True)
+class ChunkingConfig:
+    """How articles are cut into passages. Token counts use the model's own tokenizer."""
+
+    max_tokens: int = 200
+    overlap_sentences: int = 1
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How passages are retrieved and fused."""
+
+    k: int = 5
+    mode: str = "hybrid"
+    """``hybrid`` (dense + BM25 fused), ``dense`` or ``lexical``."""
+    candidates: int = 50
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    duplicate_overlap: float = 0.6
+    """Share of shared word 5-grams above which a passage is a near-duplicate of a better one."""
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """How the extractive answerer composes and when it abstains."""
+
+    max_sentences: int = 3
+    min_confidence: float = 0.35
+    max_question_chars: int = 500

@@ -1,0 +1,191 @@
+"""The one object the fronts hold: load once, answer many, rebuild and swap without a pause."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrieval.answer import Answerer
+from retrieval.config import AnswerConfig, ChunkingConfig, SearchConfig
+from retrieval.embedding import Embedder
+from retrieval.errors import BadQuestionError, IndexMissingError, SeedsNotFoundError
+from retrieval.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
+from retrieval.ingest import IngestResult, load_articles
+from retrieval.search import Retriever
+from retrieval.store import IndexData, IndexStore, Manifest
+from retrieval.types import Answer, DateRange, Hit
+
+log = logging.getLogger(__name__)
+
+ABSTAIN_TEXT = "The indexed articles don't say. Nothing in them answers “{question}”."
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What is indexed, read from the manifest alone (no model needed)."""
+
+    path: Path
+    articles: int
+    passages: int
+    first_date: str | None
+    last_date: str | None
+    model: str
+    dimension: int
+    size_bytes: int
+    built_at: str
+    format_version: int
+
+
+def index_stats(store: IndexStore) -> IndexStats:
+    """Stats of the live index without loading vectors or the model."""
+    manifest: Manifest = store.read_manifest()
+    return IndexStats(
+        path=store.root,
+        articles=len(manifest.articles),
+        passages=manifest.n_passages,
+        first_date=manifest.date_range[0],
+        last_date=manifest.date_range[1],
+        model=manifest.model,
+        dimension=manifest.dimension,
+        size_bytes=store.size_bytes(),
+        built_at=manifest.built_at,
+        format_version=manifest.format_version,
+    )
+
+
+def check_question(question: str, max_chars: int) -> str:
+    """The question stripped, or a BadQuestionError saying what is wrong with it."""
+    cleaned = " ".join(str(question).split())
+    if not cleaned:
+        raise BadQuestionError("the question is empty: ask something, e.g. \"Why won't Turkey sanction Russia?\"")
+    if len(cleaned) > max_chars:
+        raise BadQuestionError(
+            f"the question is {len(cleaned)} characters long; the limit is {max_chars}"
+        )
+    return cleaned
+
+
+@dataclass(frozen=True)
+class _Live:
+    index: IndexData
+    retriever: Retriever
+    answerer: Answerer
+
+
+class Engine:
+    """Holds the embedder and the live index; ``ask`` and ``search`` are safe from many threads."""
+
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        *,
+        search: SearchConfig | None = None,
+        answer: AnswerConfig | None = None,
+        chunking: ChunkingConfig | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.search_config = search or SearchConfig()
+        self.answer_config = answer or AnswerConfig()
+        self.chunking = chunking or ChunkingConfig()
+        self._live: _Live | None = None
+        self._build_lock = threading.Lock()
+
+    # -- index lifecycle -------------------------------------------------------------------
+
+    def load(self) -> IndexData:
+        """(Re)load the live index from disk; raises if it is missing, damaged or mismatched."""
+        index = self.store.load()
+        self.store.check(index.manifest, self.embedder.name, chunking_params(self.chunking))
+        self._live = _Live(
+            index,
+            Retriever(index, self.embedder, self.search_config),
+            Answerer(index.lexical, self.answer_config),
+        )
+        return index
+
+    @property
+    def index(self) -> IndexData:
+        """The live index (loading it on first use)."""
+        if self._live is None:
+            self.load()
+        assert self._live is not None
+        return self._live.index
+
+    def has_index(self) -> bool:
+        """True if an index exists on disk."""
+        return self.store.exists()
+
+    def read_seeds(self, seeds_dir: Path) -> IngestResult:
+        """Ingest the seeds directory, refusing one that holds no article."""
+        result = load_articles(seeds_dir)
+        if not result.articles:
+            raise SeedsNotFoundError(f"no readable article in {seeds_dir}")
+        return result
+
+    def build(
+        self,
+        seeds_dir: Path,
+        *,
+        full: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> tuple[BuildSummary, IngestResult]:
+        """Ingest and index ``seeds_dir``, then swap the new index in for queries."""
+        ingest = self.read_seeds(seeds_dir)
+        with self._build_lock:
+            summary = build_index(
+                ingest.articles, self.store, self.embedder, self.chunking, full=full, progress=progress
+            )
+            self.load()
+        return summary, ingest
+
+    # -- questions -------------------------------------------------------------------------
+
+    def _state(self) -> _Live:
+        if self._live is None:
+            if not self.store.exists():
+                raise IndexMissingError(f"no index at {self.store.root}: run `newsdesk index` to build one")
+            self.load()
+        assert self._live is not None
+        return self._live
+
+    def search(self, question: str, *, k: int | None = None, dates: DateRange = DateRange()) -> list[Hit]:
+        """The top passages for a question, with scores and citations' raw material."""
+        question = check_question(question, self.answer_config.max_question_chars)
+        live = self._state()
+        return live.retriever.search(live.retriever.query(question, dates), k)
+
+    def ask(self, question: str, *, k: int | None = None, dates: DateRange = DateRange()) -> Answer:
+        """A short cited answer, or an abstention that lists the closest passages."""
+        question = check_question(question, self.answer_config.max_question_chars)
+        live = self._state()
+        started = time.perf_counter()
+        query = live.retriever.query(question, dates)
+        embedded = time.perf_counter()
+        hits = live.retriever.search(query, k)
+        searched = time.perf_counter()
+        composed = live.answerer.compose(question, hits)
+        done = time.perf_counter()
+        if composed.abstained:
+            text = ABSTAIN_TEXT.format(question=question)
+        else:
+            text = " ".join(f"{s.text} [{s.citation}]" for s in composed.sentences)
+        return Answer(
+            question=question,
+            text=text,
+            sentences=composed.sentences,
+            citations=composed.citations,
+            hits=tuple(hits),
+            abstained=composed.abstained,
+            confidence=composed.confidence,
+            timings={
+                "embed_ms": (embedded - started) * 1000,
+                "search_ms": (searched - embedded) * 1000,
+                "answer_ms": (done - searched) * 1000,
+                "total_ms": (done - started) * 1000,
+            },
+        )

@@ -1,0 +1,33 @@
+"""newsdesk's errors: each message says what went wrong and how to fix it."""
+
+
+class NewsdeskError(Exception):
+    """Base of every error the fronts turn into a one-line message."""
+
+
+class BadQuestionError(NewsdeskError):
+    """The question is empty, too long or otherwise unusable."""
+
+
+class SeedsNotFoundError(NewsdeskError):
+    """The seeds directory does not exist or holds no readable article."""
+
+
+class IndexMissingError(NewsdeskError):
+    """No index has been built at the given location."""
+
+
+class IndexCorruptError(NewsdeskError):
+    """The index on disk cannot be read back."""
+
+
+class IndexMismatchError(NewsdeskError):
+    """The index was built with another model, chunking or format than the one configured."""
+
+
+class IndexBusyError(NewsdeskError):
+    """Another process is building this index right now."""
+
+
+class ModelLoadError(NewsdeskError):
+    """The embedding model could not be loaded."""

@@ -1,0 +1,174 @@
+"""Build or update an index from articles: chunk, embed only what changed, write, swap."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.chunking import chunk_article
+from retrieval.config import ChunkingConfig
+from retrieval.embedding import Embedder
+from retrieval.errors import IndexCorruptError, IndexMissingError
+from retrieval.lexical import LexicalIndex
+from retrieval.store import IndexData, IndexStore, Manifest, embed_text
+from retrieval.types import Article, Passage
+from retrieval.vectors import FaissVectors
+
+log = logging.getLogger(__name__)
+
+EMBED_TEMPLATE = "{title}\n{text}"
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    """A progress report: which stage, how far, out of how many."""
+
+    stage: str
+    done: int
+    total: int
+
+
+ProgressCallback = Callable[[BuildProgress], None]
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """What a build did."""
+
+    articles: int
+    passages: int
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+    embedded: int
+    seconds: float
+    full: bool
+    path: Path
+
+    @property
+    def rate(self) -> float:
+        """Passages embedded per second."""
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+
+def chunking_params(config: ChunkingConfig) -> dict[str, object]:
+    """The chunking parameters recorded in (and checked against) the manifest."""
+    return {**asdict(config), "template": EMBED_TEMPLATE}
+
+
+def build_index(
+    articles: Sequence[Article],
+    store: IndexStore,
+    embedder: Embedder,
+    chunking: ChunkingConfig,
+    *,
+    full: bool = False,
+    progress: ProgressCallback | None = None,
+) -> BuildSummary:
+    """Index ``articles`` into ``store``: incremental unless ``full``; the old index serves until the swap."""
+    started = time.perf_counter()
+    report = progress or (lambda _p: None)
+    params = chunking_params(chunking)
+    with store.lock():
+        previous = None if full else _previous(store, embedder.name, params)
+        old_hashes = previous.manifest.articles if previous else {}
+        new_ids = {a.id for a in articles}
+        keep = [a for a in articles if old_hashes.get(a.id) == a.content_hash]
+        fresh = [a for a in articles if old_hashes.get(a.id) != a.content_hash]
+        added = sum(1 for a in fresh if a.id not in old_hashes)
+        removed = sum(1 for article_id in old_hashes if article_id not in new_ids)
+
+        # Passages of unchanged articles keep their vectors; new and changed ones are chunked.
+        reused: list[tuple[Passage, int]] = []
+        if previous is not None:
+            keep_ids = {a.id for a in keep}
+            reused = [(p, p.id) for p in previous.passages if p.article_id in keep_ids]
+        report(BuildProgress("chunking", 0, len(fresh)))
+        fresh_passages: list[Passage] = []
+        for number, article in enumerate(fresh, start=1):
+            for chunk in chunk_article(article, chunking, embedder.count_tokens):
+                text = article.text[chunk.start : chunk.end]
+                fresh_passages.append(
+                    Passage(-1, article.id, chunk.start, chunk.end, text, chunk.sentences)
+                )
+            report(BuildProgress("chunking", number, len(fresh)))
+
+        by_id = {a.id: a for a in articles}
+        texts = [embed_text(EMBED_TEMPLATE, by_id[p.article_id], p.text) for p in fresh_passages]
+        done = 0
+        report(BuildProgress("embedding", 0, len(texts)))
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            report(BuildProgress("embedding", done, len(texts)))
+
+        fresh_vectors = embedder.encode(texts, progress=advance)
+        old_vectors = (
+            previous.vectors.vectors(np.array([old for _, old in reused], dtype=np.int64))
+            if previous is not None
+            else np.zeros((0, embedder.dimension), dtype=np.float32)
+        )
+        vectors = np.vstack([old_vectors, fresh_vectors]).astype(np.float32)
+        ordered = [p for p, _ in reused] + fresh_passages
+        passages = [
+            Passage(i, p.article_id, p.start, p.end, p.text, p.sentences) for i, p in enumerate(ordered)
+        ]
+
+        report(BuildProgress("writing", 0, 1))
+        lexical = LexicalIndex.build(
+            [embed_text(EMBED_TEMPLATE, by_id[p.article_id], p.text) for p in passages]
+        )
+        dates = sorted(a.date for a in articles if a.date)
+        manifest = Manifest(
+            model=embedder.name,
+            dimension=embedder.dimension,
+            chunking=params,
+            embed_template=EMBED_TEMPLATE,
+            articles={a.id: a.content_hash for a in articles},
+            n_passages=len(passages),
+            built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            date_range=(
+                dates[0].isoformat() if dates else None,
+                dates[-1].isoformat() if dates else None,
+            ),
+        )
+        path = store.write(
+            manifest,
+            list(articles),
+            passages,
+            FaissVectors.build(vectors, embedder.dimension),
+            lexical,
+        )
+        report(BuildProgress("writing", 1, 1))
+    return BuildSummary(
+        articles=len(articles),
+        passages=len(passages),
+        added=added,
+        changed=len(fresh) - added,
+        removed=removed,
+        unchanged=len(keep),
+        embedded=len(fresh_passages),
+        seconds=time.perf_counter() - started,
+        full=previous is None,
+        path=path,
+    )
+
+
+def _previous(store: IndexStore, model: str, params: dict[str, object]) -> IndexData | None:
+    """The live index to update, or None if there is none yet."""
+    try:
+        data = store.load()
+    except IndexMissingError:
+        return None
+    except IndexCorruptError as exc:
+        raise IndexCorruptError(f"{exc} (an incremental update needs a readable index)") from exc
+    store.check(data.manifest, model, params)
+    return data

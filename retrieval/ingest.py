@@ -1,0 +1,304 @@
+"""Read articles from a seeds directory: seed-format text, Markdown, HTML and JSONL, cleaned."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlparse
+
+from retrieval.cleaning import clean_scraped_text, derive_title
+from retrieval.errors import SeedsNotFoundError
+from retrieval.types import Article
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = {".txt", ".text", ""}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+JSONL_SUFFIXES = {".jsonl"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+
+_DATE_HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file (or JSONL line) that was not ingested, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """Articles read from a directory, plus what was skipped and how many duplicates were dropped."""
+
+    articles: tuple[Article, ...]
+    skipped: tuple[SkippedFile, ...] = ()
+    duplicates: int = 0
+    files: int = 0
+
+
+@dataclass
+class _Collector:
+    articles: list[Article] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+    def skip(self, path: str, reason: str) -> None:
+        log.warning("skipped %s: %s", path, reason)
+        self.skipped.append(SkippedFile(path, reason))
+
+
+def parse_date(value: object) -> dt.date | None:
+    """A date from an ISO string, a datetime or a date; None if there is none or it is unparseable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        pass
+    try:
+        from dateutil import parser as date_parser
+
+        return date_parser.parse(text, fuzzy=False).date()
+    except (ValueError, OverflowError):
+        return None
+
+
+def content_hash(*parts: object) -> str:
+    """A stable hash of an article's fields, used to spot changed articles."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(str(part if part is not None else "").encode("utf-8"))
+        digest.update(b"\x00")
+    return digest.hexdigest()[:32]
+
+
+def _text_fingerprint(text: str) -> str:
+    return hashlib.sha256(" ".join(text.lower().split()).encode("utf-8")).hexdigest()
+
+
+def _finish(
+    article_id: str,
+    text: str,
+    *,
+    title: str | None,
+    date: dt.date | None,
+    source: str | None,
+    url: str | None,
+) -> Article:
+    title = (title or "").strip() or derive_title(text)
+    if not source:
+        source = urlparse(url).netloc if url else article_id
+    return Article(
+        id=article_id,
+        title=title,
+        date=date,
+        source=source,
+        text=text,
+        url=url or None,
+        content_hash=content_hash(title, date, source, url, text),
+    )
+
+
+def _decode(raw: bytes) -> str:
+    if b"\x00" in raw[:8192]:
+        raise ValueError("binary file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def read_seed_text(article_id: str, raw: str) -> Article | None:
+    """Parse the scraped-page seed format: a ``date YYYY-MM-DD`` header, then the page text."""
+    date = None
+    header = _DATE_HEADER.match(raw)
+    if header:
+        date = parse_date(header.group(1))
+        raw = raw[header.end() :]
+    cleaned = clean_scraped_text(raw)
+    if not cleaned.text:
+        return None
+    return _finish(
+        article_id,
+        cleaned.text,
+        title=cleaned.title,
+        date=date or cleaned.dateline,
+        source=article_id,
+        url=None,
+    )
+
+
+def read_markdown(article_id: str, raw: str) -> Article | None:
+    """Parse Markdown with optional YAML front matter (title, date, url, source)."""
+    import frontmatter
+
+    try:
+        post = frontmatter.loads(raw)
+    except Exception as exc:  # yaml raises many types; any of them means bad front matter
+        raise ValueError(f"bad front matter ({exc.__class__.__name__})") from exc
+    meta = post.metadata
+    body = post.content
+    title = str(meta.get("title") or "")
+    heading = re.match(r"\s*#\s+(.+)\n", body)
+    if heading:
+        title = title or heading.group(1).strip()
+        body = body[heading.end() :]
+    cleaned = clean_scraped_text(body)
+    if not cleaned.text:
+        return None
+    return _finish(
+        str(meta.get("id") or article_id),
+        cleaned.text,
+        title=title or cleaned.title,
+        date=parse_date(meta.get("date")) or cleaned.dateline,
+        source=str(meta.get("source") or "") or None,
+        url=str(meta.get("url") or "") or None,
+    )
+
+
+def read_html(article_id: str, raw: str) -> Article | None:
+    """Extract the main text and metadata of an HTML page with trafilatura."""
+    import trafilatura
+
+    doc = trafilatura.bare_extraction(raw, with_metadata=True, include_comments=False)
+    if doc is None:
+        return None
+    text = getattr(doc, "text", None) or ""
+    cleaned = clean_scraped_text(text)
+    if not cleaned.text:
+        return None
+    url = getattr(doc, "url", None)
+    return _finish(
+        article_id,
+        cleaned.text,
+        title=getattr(doc, "title", None) or cleaned.title,
+        date=parse_date(getattr(doc, "date", None)),
+        source=getattr(doc, "sitename", None) or getattr(doc, "hostname", None),
+        url=url,
+    )
+
+
+def read_jsonl(rel: str, raw: str, out: _Collector) -> None:
+    """One article per line: ``id``, ``title``, ``date``, ``url``, ``source``, ``text``."""
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{rel}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            out.skip(where, f"not valid JSON ({exc.msg})")
+            continue
+        if not isinstance(record, dict):
+            out.skip(where, "not a JSON object")
+            continue
+        text = record.get("text")
+        if not isinstance(text, str) or not text.strip():
+            out.skip(where, "no text")
+            continue
+        cleaned = clean_scraped_text(text)
+        if not cleaned.text:
+            out.skip(where, "empty after cleaning")
+            continue
+        article_id = str(record.get("id") or f"{rel}#{number}")
+        out.articles.append(
+            _finish(
+                article_id,
+                cleaned.text,
+                title=str(record.get("title") or "") or cleaned.title,
+                date=parse_date(record.get("date")),
+                source=str(record.get("source") or "") or None,
+                url=str(record.get("url") or "") or None,
+            )
+        )
+
+
+def iter_seed_files(seeds_dir: Path) -> Iterator[Path]:
+    """Every non-hidden file under ``seeds_dir``, in a stable order."""
+    for path in sorted(seeds_dir.rglob("*")):
+        rel_parts = path.relative_to(seeds_dir).parts
+        if any(part.startswith(".") for part in rel_parts):
+            continue
+        if path.is_file():
+            yield path
+
+
+def load_articles(seeds_dir: Path) -> IngestResult:
+    """Read, clean and de-duplicate every article under ``seeds_dir``."""
+    seeds_dir = Path(seeds_dir)
+    if not seeds_dir.is_dir():
+        raise SeedsNotFoundError(f"seeds directory not found: {seeds_dir}")
+    out = _Collector()
+    files = 0
+    for path in iter_seed_files(seeds_dir):
+        rel = path.relative_to(seeds_dir).as_posix()
+        suffix = path.suffix.lower()
+        if suffix not in SUPPORTED_SUFFIXES:
+            out.skip(rel, f"unsupported file type '{suffix}'")
+            continue
+        files += 1
+        try:
+            raw = _decode(path.read_bytes())
+        except OSError as exc:
+            out.skip(rel, f"unreadable ({exc.strerror or exc})")
+            continue
+        except ValueError as exc:
+            out.skip(rel, str(exc))
+            continue
+        if not raw.strip():
+            out.skip(rel, "empty file")
+            continue
+        if suffix in JSONL_SUFFIXES:
+            read_jsonl(rel, raw, out)
+            continue
+        try:
+            if suffix in MARKDOWN_SUFFIXES:
+                article = read_markdown(rel, raw)
+            elif suffix in HTML_SUFFIXES:
+                article = read_html(rel, raw)
+            else:
+                article = read_seed_text(rel, raw)
+        except ValueError as exc:
+            out.skip(rel, str(exc))
+            continue
+        if article is None:
+            out.skip(rel, "no article text found")
+            continue
+        out.articles.append(article)
+    articles, duplicates = dedupe_articles(out.articles)
+    return IngestResult(tuple(articles), tuple(out.skipped), duplicates, files)
+
+
+def dedupe_articles(articles: list[Article]) -> tuple[list[Article], int]:
+    """Keep the first of identical articles (same text) and of articles sharing an id."""
+    seen_text: set[str] = set()
+    seen_ids: dict[str, int] = {}
+    kept: list[Article] = []
+    duplicates = 0
+    for article in articles:
+        fingerprint = _text_fingerprint(article.text)
+        if fingerprint in seen_text:
+            duplicates += 1
+            log.info("duplicate article %s: indexed once", article.id)
+            continue
+        seen_text.add(fingerprint)
+        if article.id in seen_ids:
+            seen_ids[article.id] += 1
+            article = replace(article, id=f"{article.id}~{seen_ids[article.id]}")
+        else:
+            seen_ids[article.id] = 0
+        kept.append(article)
+    return kept, duplicates

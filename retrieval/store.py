@@ -1,0 +1,294 @@
+"""The index directory on disk: generations swapped in atomically, a manifest, and a build lock.
+
+Layout of ``DIR``::
+
+    DIR/.lock                 held while a build runs (released by the OS if the builder dies)
+    DIR/current -> gen-...    symlink to the live generation, replaced atomically
+    DIR/gen-<stamp>/          manifest.json, vectors.faiss, articles.jsonl, passages.jsonl, bm25/
+    DIR/tmp-<id>/             a build in progress; removed on failure or by the next build
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from retrieval import __version__
+from retrieval.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from retrieval.lexical import LexicalIndex
+from retrieval.types import Article, Passage
+from retrieval.vectors import FaissVectors
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CURRENT = "current"
+MANIFEST = "manifest.json"
+VECTORS = "vectors.faiss"
+ARTICLES = "articles.jsonl"
+PASSAGES = "passages.jsonl"
+LEXICAL = "bm25"
+FIX = "run `newsdesk index --full` to rebuild it"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an index was built from and with; checked before the index is used."""
+
+    model: str
+    dimension: int
+    chunking: dict[str, object]
+    embed_template: str
+    articles: dict[str, str]
+    """Article id -> content hash, for incremental builds."""
+    n_passages: int
+    built_at: str
+    vector_index: str = FaissVectors.kind
+    format_version: int = FORMAT_VERSION
+    newsdesk_version: str = __version__
+    date_range: tuple[str | None, str | None] = (None, None)
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """Serialise for manifest.json."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Parse manifest.json; raises ValueError/KeyError/TypeError on a bad file."""
+        data = json.loads(text)
+        data["date_range"] = tuple(data.get("date_range") or (None, None))
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class IndexData:
+    """A loaded index: everything search and answering need, held in memory."""
+
+    manifest: Manifest
+    articles: dict[str, Article]
+    passages: list[Passage]
+    vectors: FaissVectors
+    lexical: LexicalIndex
+    passage_days: np.ndarray
+    """Publication date of each passage's article as a proleptic ordinal (0 when undated)."""
+    path: Path
+
+    def passage_text(self, passage: Passage) -> str:
+        """The passage as it stands in its article."""
+        return self.articles[passage.article_id].text[passage.start : passage.end]
+
+
+def embed_text(template: str, article: Article, passage_text: str) -> str:
+    """The text that is embedded and BM25-indexed for a passage: title as context, then the passage."""
+    return template.format(title=article.title, text=passage_text)
+
+
+def _article_to_json(article: Article) -> str:
+    data = asdict(article)
+    data["date"] = article.date.isoformat() if article.date else None
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _article_from_json(line: str) -> Article:
+    data = json.loads(line)
+    data["date"] = dt.date.fromisoformat(data["date"]) if data.get("date") else None
+    return Article(**data)
+
+
+def _passage_to_json(passage: Passage) -> str:
+    return json.dumps(
+        [passage.id, passage.article_id, passage.start, passage.end, passage.sentences],
+        ensure_ascii=False,
+    )
+
+
+def _passage_from_json(line: str, articles: dict[str, Article]) -> Passage:
+    pid, article_id, start, end, sentences = json.loads(line)
+    text = articles[article_id].text[start:end]
+    return Passage(pid, article_id, start, end, text, tuple((s, e) for s, e in sentences))
+
+
+class IndexStore:
+    """One index directory: read the live generation, or build a new one and swap it in."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def current(self) -> Path:
+        """The live generation's path (through the symlink)."""
+        return self.root / CURRENT
+
+    def exists(self) -> bool:
+        """True if a generation has been swapped in."""
+        return (self.current / MANIFEST).is_file()
+
+    def read_manifest(self) -> Manifest:
+        """The live manifest only: cheap, no vectors loaded."""
+        if not self.exists():
+            raise IndexMissingError(f"no index at {self.root}: run `newsdesk index` to build one")
+        try:
+            return Manifest.from_json((self.current / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexCorruptError(f"the index at {self.root} has an unreadable manifest; {FIX}") from exc
+
+    def check(self, manifest: Manifest, model: str, chunking: dict[str, object] | None = None) -> None:
+        """Refuse an index from another format, model or chunking."""
+        if manifest.format_version != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"the index at {self.root} has format {manifest.format_version}, "
+                f"this newsdesk reads format {FORMAT_VERSION}; {FIX}"
+            )
+        if manifest.model != model:
+            raise IndexMismatchError(
+                f"the index at {self.root} was built with model '{manifest.model}', "
+                f"but the configured model is '{model}'; {FIX}"
+            )
+        if chunking is not None and manifest.chunking != chunking:
+            raise IndexMismatchError(
+                f"the index at {self.root} was built with other chunking settings; {FIX}"
+            )
+
+    def load(self, model: str | None = None) -> IndexData:
+        """Read the live generation fully; mismatched or damaged files are clear errors."""
+        manifest = self.read_manifest()
+        if model is not None:
+            self.check(manifest, model)
+        gen = self.current.resolve()
+        try:
+            articles: dict[str, Article] = {}
+            with (gen / ARTICLES).open(encoding="utf-8") as handle:
+                for line in handle:
+                    article = _article_from_json(line)
+                    articles[article.id] = article
+            with (gen / PASSAGES).open(encoding="utf-8") as handle:
+                passages = [_passage_from_json(line, articles) for line in handle]
+            vectors = FaissVectors.load(gen / VECTORS)
+            lexical = LexicalIndex.load(gen / LEXICAL, len(passages))
+        except Exception as exc:  # json, faiss (RuntimeError), numpy, KeyError...: all mean damage
+            raise IndexCorruptError(
+                f"the index at {self.root} is damaged ({type(exc).__name__}); {FIX}"
+            ) from exc
+        if vectors.size != len(passages) or len(passages) != manifest.n_passages:
+            raise IndexCorruptError(
+                f"the index at {self.root} is inconsistent ({vectors.size} vectors, "
+                f"{len(passages)} passages); {FIX}"
+            )
+        if vectors.size and vectors.dimension != manifest.dimension:
+            raise IndexCorruptError(f"the index at {self.root} has vectors of the wrong size; {FIX}")
+        days = np.array(
+            [
+                articles[p.article_id].date.toordinal() if articles[p.article_id].date else 0  # type: ignore[union-attr]
+                for p in passages
+            ],
+            dtype=np.int64,
+        )
+        log.info("loaded index %s: %d articles, %d passages", gen.name, len(articles), len(passages))
+        return IndexData(manifest, articles, passages, vectors, lexical, days, gen)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the build lock, or fail at once if another build holds it."""
+        from filelock import FileLock, Timeout
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.root / ".lock"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout as exc:
+            raise IndexBusyError(
+                f"another build of the index at {self.root} is running; wait for it to finish"
+            ) from exc
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def write(
+        self,
+        manifest: Manifest,
+        articles: list[Article],
+        passages: list[Passage],
+        vectors: FaissVectors,
+        lexical: LexicalIndex,
+    ) -> Path:
+        """Write a new generation beside the live one and swap it in; call while holding the lock."""
+        self._remove_stale()
+        tmp = self.root / f"tmp-{uuid.uuid4().hex[:12]}"
+        tmp.mkdir(parents=True)
+        try:
+            with (tmp / ARTICLES).open("w", encoding="utf-8") as handle:
+                for article in articles:
+                    handle.write(_article_to_json(article) + "\n")
+            with (tmp / PASSAGES).open("w", encoding="utf-8") as handle:
+                for passage in passages:
+                    handle.write(_passage_to_json(passage) + "\n")
+            vectors.save(tmp / VECTORS)
+            lexical.save(tmp / LEXICAL)
+            (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+            _fsync_tree(tmp)
+            stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+            gen = self.root / f"gen-{stamp}"
+            os.rename(tmp, gen)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._swap(gen)
+        return gen
+
+    def _swap(self, gen: Path) -> None:
+        link = self.root / f".current-{uuid.uuid4().hex[:8]}"
+        os.symlink(gen.name, link)
+        os.replace(link, self.current)  # atomic: readers see the old or the new, never neither
+        _fsync_dir(self.root)
+        for old in self.root.glob("gen-*"):
+            if old.name != gen.name:
+                shutil.rmtree(old, ignore_errors=True)
+        log.info("index %s is live", gen.name)
+
+    def _remove_stale(self) -> None:
+        """Clear what a killed build left behind (only ever called under the lock)."""
+        live = self.current.resolve().name if self.current.exists() else None
+        for leftover in self.root.glob("tmp-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        for old in self.root.glob("gen-*"):
+            if old.name != live:
+                shutil.rmtree(old, ignore_errors=True)
+        for link in self.root.glob(".current-*"):
+            link.unlink(missing_ok=True)
+
+    def size_bytes(self) -> int:
+        """Bytes on disk of the live generation."""
+        if not self.exists():
+            return 0
+        return sum(p.stat().st_size for p in self.current.resolve().rglob("*") if p.is_file())
+
+
+def _fsync_tree(path: Path) -> None:
+    for file in path.rglob("*"):
+        if file.is_file():
+            fd = os.open(file, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    _fsync_dir(path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
