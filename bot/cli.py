@@ -98,6 +98,8 @@ def _configure_logging(verbosity: int, level_name: str) -> None:
     if verbosity:
         level = logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)  # bm25s sets its own logger to DEBUG at import; filter here
     for noisy in ("faiss.loader", "httpx", "sentence_transformers", "bm25s", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
