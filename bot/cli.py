@@ -88,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the stats as JSON")
     p.set_defaults(handler=cmd_stats)
 
+    p = sub.add_parser("bot", parents=[common], help="run the Discord bot (NEWSDESK_DISCORD_TOKEN)")
+    p.set_defaults(handler=cmd_bot)
+
+    p = sub.add_parser("feedback", help="the Discord bot's 👍/👎 feedback")
+    feedback = p.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    p = feedback.add_parser("export", parents=[common], help="write the votes as JSONL")
+    p.add_argument("--out", type=Path, metavar="FILE", help="output file (default: standard output)")
+    p.set_defaults(handler=cmd_feedback_export)
+
     return parser
 
 
@@ -343,6 +352,44 @@ def _settings_error(exc: Exception) -> str:
         name = "NEWSDESK_" + str(first["loc"][0]).upper() if first.get("loc") else "a setting"
         return f"bad setting {name}: {first['msg']}"
     return f"bad settings: {exc}"
+
+
+def cmd_bot(ctx: Context) -> int:
+    """newsdesk bot: load the model and index once, then answer on Discord until interrupted."""
+    token = ctx.settings.discord_token
+    if token is None or not token.get_secret_value().strip():
+        raise CommandError(
+            "no Discord token: set NEWSDESK_DISCORD_TOKEN in the environment or .env (see .env.example)"
+        )
+    from bot.discord_bot.client import run_bot
+
+    if not ctx.args.verbose:  # a service logs what it loaded and when it is ready
+        for handler in logging.getLogger().handlers:
+            handler.setLevel(min(handler.level, logging.INFO))
+        logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    engine = ctx.ready_engine()
+    try:
+        run_bot(engine, ctx.settings, token.get_secret_value().strip())
+    except KeyboardInterrupt:
+        log.info("stopped")
+    return 0
+
+
+def cmd_feedback_export(ctx: Context) -> int:
+    """newsdesk feedback export [--out FILE]: the votes with their questions, answers and cited ids."""
+    from bot.discord_bot.feedback import FeedbackStore
+
+    store = FeedbackStore(ctx.settings.feedback_db)
+    if ctx.args.out is None:
+        count = store.export_jsonl(sys.stdout)
+    else:
+        try:
+            with ctx.args.out.open("w", encoding="utf-8") as out:
+                count = store.export_jsonl(out)
+        except OSError as exc:
+            raise CommandError(f"cannot write {ctx.args.out}: {exc.strerror or exc}") from exc
+    ctx.err.print(f"Exported {count} vote{'s' if count != 1 else ''} from {ctx.settings.feedback_db}.")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

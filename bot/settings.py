@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     cooldown_seconds: float = Field(60.0, gt=0)
     answer_chars: int = Field(1500, ge=200, le=4096)
     mention_replies_in_thread: bool = False
+    discord_mentions: bool = True
+    discord_workers: int = Field(4, ge=1, le=32)
     feedback_db: Path = Path("feedback.sqlite3")
 
     @field_validator("discord_channels", mode="before")

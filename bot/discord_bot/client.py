@@ -1,0 +1,189 @@
+"""The Discord client: built by ``create_bot(engine, settings)``, run by ``run_bot``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import discord
+from discord import app_commands
+
+from bot.discord_bot.buttons import PassagesButton, VoteButton
+from bot.discord_bot.cooldown import Cooldown
+from bot.discord_bot.embeds import cited_passages
+from bot.discord_bot.feedback import FeedbackStore
+from retrieval.errors import NewsdeskError
+from retrieval.types import Answer, DateRange
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from retrieval.engine import Engine
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class DiscordLoginError(NewsdeskError):
+    """Discord refused the token, or could not be reached."""
+
+
+def bot_intents(mentions: bool) -> discord.Intents:
+    """Only what the bot needs: guilds, plus guild messages for mention mode. No privileged intent:
+    Discord sends the content of messages that mention the bot without the Message Content intent."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = mentions
+    return intents
+
+
+class NewsdeskBot(discord.Client):
+    """Answers questions from the engine in Discord; the engine runs on worker threads, never the loop."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        feedback: FeedbackStore,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
+        super().__init__(
+            intents=bot_intents(settings.discord_mentions),
+            allowed_mentions=discord.AllowedMentions.none(),  # nothing the bot posts can ping anyone
+        )
+        self.engine = engine
+        self.settings = settings
+        self.feedback = feedback
+        self.tree = app_commands.CommandTree(self)
+        self.cooldown = Cooldown(settings.cooldown_questions, settings.cooldown_seconds)
+        self.executor = executor or ThreadPoolExecutor(
+            max_workers=settings.discord_workers, thread_name_prefix="newsdesk-engine"
+        )
+        self.reindexing = False
+        from bot.discord_bot.commands import setup_commands
+
+        setup_commands(self)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def setup_hook(self) -> None:
+        """Register the buttons and sync the commands (to one guild at once, if configured)."""
+        self.add_dynamic_items(PassagesButton, VoteButton)
+        guild_id = self.settings.discord_guild_id
+        if guild_id:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to guild %s", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands (Discord may take a while to show them)", len(synced))
+
+    async def on_ready(self) -> None:
+        """Log that the bot is up."""
+        user = self.user
+        log.info("ready: logged in as %s (id %s) in %d servers", user, user.id if user else "?", len(self.guilds))
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Mention mode: a message that mentions the bot is a question."""
+        from bot.discord_bot.commands import handle_mention
+
+        await handle_mention(self, message)
+
+    async def close(self) -> None:
+        """Disconnect, then let the worker threads finish what they hold."""
+        await super().close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- work off the event loop -----------------------------------------------------------------
+
+    async def run_engine(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run an engine call on the engine's worker threads so the gateway heartbeat never stalls."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, partial(fn, *args, **kwargs))
+
+    async def run_io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a short blocking call (SQLite, manifest reads) on the default executor."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, partial(fn, *args, **kwargs))
+
+    async def answer(
+        self, question: str, dates: DateRange, *, guild_id: int | None, channel_id: int | None,
+        user_id: int, via: str,
+    ) -> tuple[Answer, int]:
+        """Ask the engine and record the answer; returns the answer and its stored id."""
+
+        def work() -> tuple[Answer, int]:
+            answer = self.engine.ask(question, dates=dates)
+            answer_id = self.feedback.record_answer(
+                answer, cited_passages(answer), guild_id=guild_id, channel_id=channel_id,
+                user_id=user_id, via=via,
+            )
+            return answer, answer_id
+
+        return await self.run_engine(work)
+
+    def channel_allowed(self, channel: object) -> bool:
+        """True if the bot answers in ``channel`` (or in the channel a thread belongs to)."""
+        allowed = self.settings.discord_channels
+        if not allowed:
+            return True
+        ids = {getattr(channel, "id", None), getattr(channel, "parent_id", None)}
+        return any(i in allowed for i in ids if i is not None)
+
+
+def create_bot(
+    engine: Engine,
+    settings: Settings,
+    *,
+    feedback: FeedbackStore | None = None,
+    executor: ThreadPoolExecutor | None = None,
+) -> NewsdeskBot:
+    """The bot for ``engine`` configured by ``settings`` (nothing global, nothing read from the env)."""
+    return NewsdeskBot(engine, settings, feedback=feedback or FeedbackStore(settings.feedback_db), executor=executor)
+
+
+def describe_engine(engine: Engine) -> str:
+    """What the engine has loaded, for the startup log."""
+    index = engine.index
+    return (
+        f"{len(index.articles):,} articles, {len(index.passages):,} passages, "
+        f"model {engine.embedder.name} (dim {engine.embedder.dimension}), index {index.path}"
+    )
+
+
+async def serve(bot: NewsdeskBot, token: str) -> None:
+    """Log in and stay connected until the bot is closed; login errors become DiscordLoginError."""
+    import aiohttp
+
+    try:
+        async with bot:
+            await bot.start(token)
+    except discord.LoginFailure:
+        raise DiscordLoginError(
+            "Discord rejected the token: copy a fresh one from the Developer Portal (Bot → Reset Token) "
+            "into NEWSDESK_DISCORD_TOKEN"
+        ) from None
+    except discord.PrivilegedIntentsRequired:
+        raise DiscordLoginError("Discord refused a privileged intent this bot asked for") from None
+    except (aiohttp.ClientConnectionError, OSError, asyncio.TimeoutError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise DiscordLoginError(f"cannot reach Discord ({reason}): check the network") from None
+
+
+def run_bot(engine: Engine, settings: Settings, token: str) -> None:
+    """Load the index once, log what was loaded, then serve Discord until interrupted."""
+    log.info("loaded %s", describe_engine(engine))
+    bot = create_bot(engine, settings)
+    log.info(
+        "starting the Discord bot: mention mode %s, %s, cooldown %d questions / %.0f s",
+        "on" if settings.discord_mentions else "off",
+        f"channels {', '.join(map(str, settings.discord_channels))}" if settings.discord_channels else "all channels",
+        settings.cooldown_questions, settings.cooldown_seconds,
+    )
+    asyncio.run(serve(bot, token))
