@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from retrieval.engine import IndexStats
+from retrieval.evaluation import EvalReport
 from retrieval.types import Answer, Citation, Hit
 
 EXCERPT_CHARS = 300
@@ -141,3 +142,31 @@ def print_stats(console: Console, stats: IndexStats) -> None:
     ]
     for key, value in rows:
         console.print(f"[bold]{key:>9}[/bold]  {escape(value)}")
+
+
+def print_eval(console: Console, report: EvalReport) -> None:
+    """The benchmark report as a table."""
+    from rich.table import Table
+
+    table = Table(title=f"newsdesk eval: {report.n_answerable} answerable, {report.n_unanswerable} unanswerable")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("Hits@1", f"{report.hits_at[1]:.3f}"),
+        ("Hits@5", f"{report.hits_at[5]:.3f}"),
+        ("Hits@10", f"{report.hits_at[10]:.3f}"),
+        ("MRR@10", f"{report.mrr_at_10:.3f}"),
+        ("answer contains gold", f"{report.contains_gold:.3f}"),
+        ("answer token F1", f"{report.f1:.3f}"),
+        ("abstained on unanswerable", f"{report.abstained_unanswerable:.3f}"),
+        ("wrongly abstained on answerable", f"{report.abstained_answerable:.3f}"),
+        ("confidence AUROC", f"{report.auroc:.3f}"),
+        ("citations verbatim", f"{report.citations_verbatim:.1%}"),
+        ("answers citing a passage without the sentence", str(report.unsupported_answers)),
+        ("most sentences in an answer", str(report.max_sentences)),
+        ("ask latency p50 / p95", f"{report.latency_p50_ms:.1f} / {report.latency_p95_ms:.1f} ms"),
+        ("index build", f"{report.build_seconds:.1f} s"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)

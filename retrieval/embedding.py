@@ -118,7 +118,9 @@ class SentenceTransformerEmbedder:
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-            out[ids] = np.asarray(vectors, dtype=np.float32)
+            vectors = np.asarray(vectors, dtype=np.float32)
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            out[ids] = vectors / np.maximum(norms, 1e-12)  # renormalise in fp32 (bf16 rounds)
             if progress is not None:
                 progress(len(ids))
         return out

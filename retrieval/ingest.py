@@ -173,7 +173,12 @@ def read_html(article_id: str, raw: str) -> Article | None:
     """Extract the main text and metadata of an HTML page with trafilatura."""
     import trafilatura
 
-    doc = trafilatura.bare_extraction(raw, with_metadata=True, include_comments=False)
+    doc = trafilatura.bare_extraction(
+        raw,
+        with_metadata=True,
+        include_comments=False,
+        date_extraction_params={"extensive_search": False, "original_date": True},  # no guessing
+    )
     if doc is None:
         return None
     text = getattr(doc, "text", None) or ""
@@ -237,14 +242,18 @@ def iter_seed_files(seeds_dir: Path) -> Iterator[Path]:
 
 
 def load_articles(seeds_dir: Path) -> IngestResult:
-    """Read, clean and de-duplicate every article under ``seeds_dir``."""
+    """Read, clean and de-duplicate every article under ``seeds_dir`` (or in that one file)."""
     seeds_dir = Path(seeds_dir)
-    if not seeds_dir.is_dir():
+    if seeds_dir.is_file():  # a single file (a .jsonl corpus, say) is a directory of one
+        root, paths = seeds_dir.parent, [seeds_dir]
+    elif seeds_dir.is_dir():
+        root, paths = seeds_dir, list(iter_seed_files(seeds_dir))
+    else:
         raise SeedsNotFoundError(f"seeds directory not found: {seeds_dir}")
     out = _Collector()
     files = 0
-    for path in iter_seed_files(seeds_dir):
-        rel = path.relative_to(seeds_dir).as_posix()
+    for path in paths:
+        rel = path.relative_to(root).as_posix()
         suffix = path.suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
             out.skip(rel, f"unsupported file type '{suffix}'")

@@ -1,0 +1,251 @@
+"""Measure answer quality: retrieval hits, answer correctness, abstention and citation fidelity."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import string
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.engine import Engine
+from retrieval.errors import NewsdeskError
+from retrieval.types import Answer
+
+log = logging.getLogger(__name__)
+
+RETRIEVAL_K = 10
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """One benchmark question with its gold articles and answer strings."""
+
+    id: str
+    question: str
+    gold_doc_ids: tuple[str, ...]
+    answers: tuple[str, ...]
+    answerable: bool
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """How one question went."""
+
+    question: EvalQuestion
+    answer: Answer
+    gold_rank: int | None
+    contains_gold: bool
+    f1: float
+    citations_verbatim: int
+    citations_total: int
+    unsupported: int
+
+
+@dataclass
+class EvalReport:
+    """The benchmark's numbers; ``as_dict`` is the machine-readable form."""
+
+    n_questions: int
+    n_answerable: int
+    n_unanswerable: int
+    hits_at: dict[int, float]
+    mrr_at_10: float
+    contains_gold: float
+    f1: float
+    abstained_unanswerable: float
+    abstained_answerable: float
+    auroc: float
+    citations_verbatim: float
+    unsupported_answers: int
+    max_sentences: int
+    latency_p50_ms: float
+    latency_p95_ms: float
+    build_seconds: float
+    results: list[QuestionResult] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain data (no per-question results)."""
+        return {
+            "questions": self.n_questions,
+            "answerable": self.n_answerable,
+            "unanswerable": self.n_unanswerable,
+            **{f"hits@{k}": round(v, 4) for k, v in self.hits_at.items()},
+            "mrr@10": round(self.mrr_at_10, 4),
+            "answer_contains_gold": round(self.contains_gold, 4),
+            "answer_f1": round(self.f1, 4),
+            "abstained_on_unanswerable": round(self.abstained_unanswerable, 4),
+            "abstained_on_answerable": round(self.abstained_answerable, 4),
+            "confidence_auroc": round(self.auroc, 4),
+            "citations_verbatim": round(self.citations_verbatim, 4),
+            "unsupported_answers": self.unsupported_answers,
+            "max_answer_sentences": self.max_sentences,
+            "latency_p50_ms": round(self.latency_p50_ms, 2),
+            "latency_p95_ms": round(self.latency_p95_ms, 2),
+            "build_seconds": round(self.build_seconds, 2),
+        }
+
+
+def load_questions(path: Path) -> list[EvalQuestion]:
+    """Read a questions file: one JSON object a line (id, question, gold_doc_ids, answers, answerable)."""
+    questions = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NewsdeskError(f"cannot read questions file {path}: {exc}") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            questions.append(
+                EvalQuestion(
+                    id=str(record["id"]),
+                    question=str(record["question"]),
+                    gold_doc_ids=tuple(str(d) for d in record.get("gold_doc_ids") or ()),
+                    answers=tuple(str(a) for a in record.get("answers") or ()),
+                    answerable=bool(record.get("answerable", bool(record.get("answers")))),
+                )
+            )
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise NewsdeskError(f"{path}:{number}: not a question record ({exc})") from exc
+    if not questions:
+        raise NewsdeskError(f"no questions in {path}")
+    return questions
+
+
+def select_questions(questions: Sequence[EvalQuestion], limit: int | None) -> list[EvalQuestion]:
+    """The first ``limit`` answerable questions and the first ``limit // 3`` unanswerable ones."""
+    if not limit:
+        return list(questions)
+    answerable = [q for q in questions if q.answerable][:limit]
+    unanswerable = [q for q in questions if not q.answerable][: max(1, limit // 3)]
+    return answerable + unanswerable
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation) | {"“", "”", "‘", "’"})
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD token F1 between two strings."""
+    pred_tokens = normalize_answer(prediction).split()
+    gold_tokens = normalize_answer(gold).split()
+    common = Counter(pred_tokens) & Counter(gold_tokens)
+    same = sum(common.values())
+    if not pred_tokens or not gold_tokens or same == 0:
+        return float(pred_tokens == gold_tokens)
+    precision, recall = same / len(pred_tokens), same / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def auroc(positive: Sequence[float], negative: Sequence[float]) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    if not positive or not negative:
+        return float("nan")
+    pos = np.asarray(positive, dtype=np.float64)
+    neg = np.asarray(negative, dtype=np.float64)
+    greater = (pos[:, None] > neg[None, :]).sum()
+    ties = (pos[:, None] == neg[None, :]).sum()
+    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
+
+
+def _answer_body(answer: Answer) -> str:
+    return " ".join(s.text for s in answer.sentences)
+
+
+def score_question(engine: Engine, question: EvalQuestion, answer: Answer) -> QuestionResult:
+    """Grade one answer against its gold data."""
+    gold_rank = None
+    seen: list[str] = []
+    for hit in answer.hits:
+        if hit.article.id not in seen:
+            seen.append(hit.article.id)
+    for rank, article_id in enumerate(seen, start=1):
+        if article_id in question.gold_doc_ids:
+            gold_rank = rank
+            break
+    body = _answer_body(answer)
+    normalized = normalize_answer(body)
+    contains = (not answer.abstained) and any(
+        normalize_answer(g) and normalize_answer(g) in normalized for g in question.answers
+    )
+    f1 = max((token_f1(body, g) for g in question.answers), default=0.0) if not answer.abstained else 0.0
+    index = engine.index
+    verbatim = unsupported = 0
+    for citation in answer.citations:
+        article = index.articles.get(citation.article_id)
+        if article is not None and article.text[citation.start : citation.end] == citation.quote:
+            verbatim += 1
+        passage = index.passages[citation.passage_id] if citation.passage_id < len(index.passages) else None
+        if passage is None or citation.quote not in passage.text:
+            unsupported += 1
+    return QuestionResult(
+        question, answer, gold_rank, contains, f1, verbatim, len(answer.citations), unsupported
+    )
+
+
+def evaluate(
+    engine: Engine,
+    questions: Sequence[EvalQuestion],
+    *,
+    build_seconds: float = 0.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalReport:
+    """Ask every question (warm), grade the answers, and aggregate."""
+    results: list[QuestionResult] = []
+    latencies: list[float] = []
+    for number, question in enumerate(questions, start=1):
+        started = time.perf_counter()
+        answer = engine.ask(question.question, k=RETRIEVAL_K)
+        latencies.append((time.perf_counter() - started) * 1000)
+        results.append(score_question(engine, question, answer))
+        if progress is not None:
+            progress(number, len(questions))
+    return aggregate(results, latencies, build_seconds)
+
+
+def aggregate(results: Sequence[QuestionResult], latencies: Sequence[float], build_seconds: float) -> EvalReport:
+    """Turn graded questions into the report's shares and rates."""
+    answerable = [r for r in results if r.question.answerable]
+    unanswerable = [r for r in results if not r.question.answerable]
+
+    def share(items: Sequence[QuestionResult], test: Callable[[QuestionResult], bool]) -> float:
+        return sum(1 for r in items if test(r)) / len(items) if items else float("nan")
+
+    hits_at = {k: share(answerable, lambda r, k=k: r.gold_rank is not None and r.gold_rank <= k) for k in (1, 5, 10)}
+    mrr = (
+        sum(1.0 / r.gold_rank for r in answerable if r.gold_rank is not None and r.gold_rank <= 10) / len(answerable)
+        if answerable
+        else float("nan")
+    )
+    total_citations = sum(r.citations_total for r in results)
+    return EvalReport(
+        n_questions=len(results),
+        n_answerable=len(answerable),
+        n_unanswerable=len(unanswerable),
+        hits_at=hits_at,
+        mrr_at_10=mrr,
+        contains_gold=share(answerable, lambda r: r.contains_gold),
+        f1=sum(r.f1 for r in answerable) / len(answerable) if answerable else float("nan"),
+        abstained_unanswerable=share(unanswerable, lambda r: r.answer.abstained),
+        abstained_answerable=share(answerable, lambda r: r.answer.abstained),
+        auroc=auroc([r.answer.confidence for r in answerable], [r.answer.confidence for r in unanswerable]),
+        citations_verbatim=(sum(r.citations_verbatim for r in results) / total_citations) if total_citations else 1.0,
+        unsupported_answers=sum(1 for r in results if r.unsupported),
+        max_sentences=max((len(r.answer.sentences) for r in results), default=0),
+        latency_p50_ms=float(np.percentile(latencies, 50)) if latencies else 0.0,
+        latency_p95_ms=float(np.percentile(latencies, 95)) if latencies else 0.0,
+        build_seconds=build_seconds,
+        results=list(results),
+    )

@@ -1,0 +1,149 @@
+"""Shared fixtures: tiny articles, a deterministic embedder, and an index built in tmp_path."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.config import AnswerConfig, ChunkingConfig, SearchConfig
+from retrieval.engine import Engine
+from retrieval.store import IndexStore
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+
+_TOKEN = re.compile(r"\w+")
+_STOP = set("a an and are as at be by did do for from had has he in is it its of on or said she that the "
+            "their they this to was were what when where which who why will with how many much".split())
+
+
+class HashEmbedder:
+    """Deterministic bag-of-words vectors (hashed, signed), L2-normalised: similar words, similar vectors."""
+
+    def __init__(self, dimension: int = 256, name: str = "test/hash-embedder") -> None:
+        self.name = name
+        self.dimension = dimension
+        self.max_tokens = 256
+        self.encoded = 0
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.dimension, dtype=np.float32)
+        for token in _TOKEN.findall(text.lower()):
+            if token in _STOP:
+                continue
+            digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
+            slot = int.from_bytes(digest[:4], "little") % self.dimension
+            vector[slot] += 1.0 if digest[4] & 1 else -1.0
+        norm = np.linalg.norm(vector)
+        return vector / norm if norm else vector
+
+    def encode(self, texts: Sequence[str], progress=None) -> np.ndarray:  # noqa: ANN001
+        self.encoded += len(texts)
+        out = np.vstack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+        if progress is not None and texts:
+            progress(len(texts))
+        return out.astype(np.float32)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(_TOKEN.findall(t)) for t in texts]
+
+
+ARTICLES = {
+    "harbour.txt": (
+        " date 2023-05-02 Port of Tallinn opens new ferry terminal\n\n"
+        "The Port of Tallinn opened a new ferry terminal on Tuesday. The terminal cost 40 million euros "
+        "and will handle two million passengers a year. Harbour master Liis Kask said the old building "
+        "was too small for modern ships.\n\nThe first ferry to use the terminal arrived from Helsinki."
+    ),
+    "election.md": (
+        "---\ntitle: Coastal town elects new mayor\ndate: 2023-06-15\nurl: https://example.org/mayor\n"
+        "source: Example Gazette\n---\n"
+        "Voters in Marlow elected Priya Raman as mayor on Sunday. Raman won 54 percent of the vote. "
+        "She promised to repair the sea wall before winter.\n\nTurnout was 61 percent, the highest in a decade."
+    ),
+    "wildlife.html": (
+        "<html><head><title>Wolves return to the valley</title></head><body>"
+        "<nav>Home | News | Sport</nav><article><h1>Wolves return to the valley</h1>"
+        "<p>Wolves have returned to the Oder valley for the first time in a century, rangers said on Monday.</p>"
+        "<p>A pack of six animals was filmed by a trail camera near the river. Farmers asked for "
+        "compensation for lost sheep, and the regional government agreed to pay it.</p></article>"
+        "<footer>Copyright 2023 Valley News</footer></body></html>"
+    ),
+    "wire.jsonl": (
+        '{"id": "wire-1", "title": "Central bank holds rates", "date": "2023-07-20", '
+        '"url": "https://example.com/rates", "source": "Wire", "text": "The central bank held interest '
+        'rates at 4 percent on Thursday. The governor said inflation was falling faster than expected."}\n'
+        '{"id": "wire-2", "title": "Storm closes airport", "date": "2023-08-01", "source": "Wire", '
+        '"text": "A storm closed the city airport for six hours on Tuesday. More than 200 flights were '
+        'cancelled and thousands of travellers were stranded."}\n'
+    ),
+}
+
+
+def write_articles(directory: Path, articles: dict[str, str] = ARTICLES) -> Path:
+    """Write article files into ``directory`` and return it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in articles.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def seeds_dir(tmp_path: Path) -> Path:
+    """A seeds directory with one article of each supported format."""
+    return write_articles(tmp_path / "seeds")
+
+
+@pytest.fixture
+def embedder() -> HashEmbedder:
+    """A fresh deterministic embedder."""
+    return HashEmbedder()
+
+
+def make_engine(index_dir: Path, embedder: HashEmbedder, **answer: object) -> Engine:
+    """An engine over ``index_dir`` with small chunks, so articles span several passages.
+
+    The abstention threshold is lower than the default, which is calibrated for MiniLM's cosines.
+    """
+    answer.setdefault("min_confidence", 0.3)
+    return Engine(
+        IndexStore(index_dir),
+        embedder,
+        search=SearchConfig(k=5),
+        answer=AnswerConfig(**answer),  # type: ignore[arg-type]
+        chunking=ChunkingConfig(max_tokens=40, overlap_sentences=1),
+    )
+
+
+@pytest.fixture
+def engine(tmp_path: Path, seeds_dir: Path, embedder: HashEmbedder) -> Engine:
+    """An engine with the tiny articles indexed in tmp_path."""
+    built = make_engine(tmp_path / "index", embedder)
+    built.build(seeds_dir, full=True)
+    return built
+
+
+@pytest.fixture(scope="session")
+def real_embedder():  # noqa: ANN201
+    """The packaged all-MiniLM-L6-v2, loaded once per test session, offline."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from retrieval.config import EmbeddingConfig
+    from retrieval.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(EmbeddingConfig())
+
+
+@pytest.fixture(scope="session")
+def seeds_engine(real_embedder, tmp_path_factory: pytest.TempPathFactory) -> Engine:  # noqa: ANN001
+    """The real model over the real seeds, with the default settings."""
+    engine = Engine(IndexStore(tmp_path_factory.mktemp("seeds-index")), real_embedder)
+    engine.build(SEEDS, full=True)
+    return engine

@@ -1,0 +1,69 @@
+"""Answers: cited, verbatim, short; abstentions; bad questions; swapping in a rebuilt index."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from retrieval.engine import Engine
+from retrieval.errors import BadQuestionError, IndexMissingError
+from tests.conftest import HashEmbedder, make_engine
+
+
+def test_answer_quotes_and_cites_verbatim(engine: Engine) -> None:
+    answer = engine.ask("How many flights were cancelled by the storm at the airport?")
+    assert not answer.abstained
+    assert 1 <= len(answer.sentences) <= 4
+    assert "200 flights were cancelled" in answer.text
+    for sentence in answer.sentences:
+        assert f"{sentence.text} [{sentence.citation}]" in answer.text
+    for citation in answer.citations:
+        article = engine.index.articles[citation.article_id]
+        assert article.text[citation.start : citation.end] == citation.quote
+        assert citation.quote in engine.index.passages[citation.passage_id].text
+        assert (citation.title, citation.date) == (article.title, article.date)
+    assert set(answer.timings) == {"embed_ms", "search_ms", "answer_ms", "total_ms"}
+
+
+def test_abstains_when_nothing_answers(engine: Engine) -> None:
+    answer = engine.ask("Who scored the winning goal in the cricket final?")
+    assert answer.abstained
+    assert answer.text.startswith("The indexed articles don't say")
+    assert answer.citations == () and answer.hits  # still lists possibly related passages
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t", "x" * 501])
+def test_bad_questions_are_refused(engine: Engine, question: str) -> None:
+    with pytest.raises(BadQuestionError):
+        engine.ask(question)
+
+
+def test_ask_without_index_says_how_to_build(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissingError, match="newsdesk index"):
+        make_engine(tmp_path / "none", HashEmbedder()).ask("anything?")
+
+
+def test_questions_keep_being_answered_during_a_rebuild(engine: Engine, seeds_dir: Path) -> None:
+    (seeds_dir / "late.txt").write_text(" date 2023-10-10 The zoo welcomed a baby giraffe on Monday.")
+    errors: list[BaseException] = []
+    answered = 0
+    stop = threading.Event()
+
+    def keep_asking() -> None:
+        nonlocal answered
+        while not stop.is_set():
+            try:
+                engine.ask("What did the central bank do with interest rates?")
+                answered += 1
+            except BaseException as exc:  # noqa: BLE001 - any failure is the test failing
+                errors.append(exc)
+
+    worker = threading.Thread(target=keep_asking)
+    worker.start()
+    engine.build(seeds_dir, full=True)
+    stop.set()
+    worker.join(timeout=30)
+    assert not errors and answered > 0
+    assert engine.search("baby giraffe zoo")[0].article.id == "late.txt"

@@ -1,0 +1,87 @@
+"""Reading every supported format, de-duplicating, and skipping bad files with a warning."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import pytest
+
+from retrieval.errors import SeedsNotFoundError
+from retrieval.ingest import load_articles
+from tests.conftest import write_articles
+
+
+def test_reads_each_format(seeds_dir: Path) -> None:
+    result = load_articles(seeds_dir)
+    by_id = {a.id: a for a in result.articles}
+    assert set(by_id) == {"harbour.txt", "election.md", "wildlife.html", "wire-1", "wire-2"}
+
+    harbour = by_id["harbour.txt"]
+    assert harbour.title == "Port of Tallinn opens new ferry terminal"
+    assert harbour.date == dt.date(2023, 5, 2)
+    assert harbour.source == "harbour.txt"
+
+    election = by_id["election.md"]
+    assert (election.title, election.date) == ("Coastal town elects new mayor", dt.date(2023, 6, 15))
+    assert (election.url, election.source) == ("https://example.org/mayor", "Example Gazette")
+
+    wildlife = by_id["wildlife.html"]
+    assert wildlife.title == "Wolves return to the valley"
+    assert "Wolves have returned to the Oder valley" in wildlife.text
+    assert "Home | News" not in wildlife.text and "Copyright" not in wildlife.text
+
+    wire = by_id["wire-1"]
+    assert (wire.title, wire.date, wire.source, wire.url) == (
+        "Central bank holds rates", dt.date(2023, 7, 20), "Wire", "https://example.com/rates")
+
+
+def test_identical_articles_are_indexed_once(tmp_path: Path) -> None:
+    body = " date 2023-01-01 The mayor opened the new bridge on Monday after two years of work."
+    write_articles(tmp_path, {"a.txt": body, "copy/b.txt": body.replace("  ", " ")})
+    result = load_articles(tmp_path)
+    assert len(result.articles) == 1 and result.duplicates == 1
+
+
+def test_bad_files_are_skipped_with_one_warning_each(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_articles(tmp_path, {"good.txt": "The river flooded the old town on Friday night."})
+    (tmp_path / "empty.txt").write_text("   \n")
+    (tmp_path / "binary.txt").write_bytes(b"\x89PNG\x00\x00\x01binary")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
+    (tmp_path / "broken.jsonl").write_text('{"id": "x", "text": "Fine line here."}\n{not json}\n')
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG")
+    with caplog.at_level(logging.WARNING, logger="retrieval.ingest"):
+        result = load_articles(tmp_path)
+    assert sorted(a.id for a in result.articles) == ["good.txt", "x"]
+    skipped = {s.path: s.reason for s in result.skipped}
+    assert set(skipped) == {"empty.txt", "binary.txt", "latin1.txt", "broken.jsonl:2", "photo.png"}
+    assert skipped["binary.txt"] == "binary file"
+    assert "UTF-8" in skipped["latin1.txt"]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 5 and all(w.startswith("skipped ") for w in warnings)
+
+
+def test_unreadable_file_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_articles(tmp_path, {"ok.txt": "Snow fell in the capital.", "locked.txt": "Secret."})
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "locked.txt":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    result = load_articles(tmp_path)
+    assert [a.id for a in result.articles] == ["ok.txt"]
+    assert result.skipped[0].path == "locked.txt" and "Permission denied" in result.skipped[0].reason
+
+
+def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SeedsNotFoundError, match="seeds directory not found"):
+        load_articles(tmp_path / "nope")
+
+
+def test_a_single_jsonl_file_is_a_corpus(seeds_dir: Path) -> None:
+    result = load_articles(seeds_dir / "wire.jsonl")
+    assert [a.id for a in result.articles] == ["wire-1", "wire-2"]

@@ -1,0 +1,62 @@
+"""Retrieval: hybrid ranking, citations' raw material, date filters inside the search, no duplicates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from retrieval.config import SearchConfig
+from retrieval.engine import Engine
+from retrieval.search import Retriever
+from retrieval.types import DateRange
+from tests.conftest import HashEmbedder, make_engine, write_articles
+
+
+def test_top_hit_is_the_right_article(engine: Engine) -> None:
+    hits = engine.search("How many flights were cancelled by the storm?")
+    top = hits[0]
+    assert top.article.id == "wire-2" and "200 flights" in top.passage.text
+    assert top.article.title == "Storm closes airport" and top.article.date == dt.date(2023, 8, 1)
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert top.dense_score is not None and top.lexical_score is not None
+
+
+def test_modes(engine: Engine) -> None:
+    for mode in ("dense", "lexical", "hybrid"):
+        retriever = Retriever(engine.index, engine.embedder, SearchConfig(mode=mode))
+        hits = retriever.search(retriever.query("wolves returned to the Oder valley"), 3)
+        assert hits[0].article.id == "wildlife.html", mode
+
+
+def test_date_filter_is_applied_inside_the_search(tmp_path: Path) -> None:
+    # Ten near-identical stories on ten days: a post-filter on the top 5 would find at most 5.
+    articles = {
+        f"day{i}.jsonl": (
+            f'{{"id": "d{i}", "title": "Bridge update {i}", "date": "2024-01-{i + 1:02d}", '
+            f'"text": "The bridge repair continued on day {i}. Crews worked on bridge cables."}}\n'
+        )
+        for i in range(10)
+    }
+    write_articles(tmp_path / "seeds", articles)
+    engine = make_engine(tmp_path / "index", HashEmbedder())
+    engine.build(tmp_path / "seeds")
+    window = DateRange(dt.date(2024, 1, 7), dt.date(2024, 1, 9))
+    hits = engine.search("bridge repair cables", k=5, dates=window)
+    assert {h.article.id for h in hits} == {"d6", "d7", "d8"}
+    assert engine.search("bridge repair", dates=DateRange(since=dt.date(2030, 1, 1))) == []
+
+
+def test_near_duplicate_passages_do_not_crowd_out_others(tmp_path: Path) -> None:
+    quote = ("“We have no plans to impose sanctions,” the spokesman said, adding that the channels "
+             "of communication must stay open for the sake of peace talks.")
+    articles = {
+        "a.txt": " date 2022-03-12 " + quote,
+        "b.txt": " date 2022-03-12 Agency report\n\n" + quote + " He spoke on Thursday.",
+        "c.txt": " date 2022-03-13 The foreign minister said sanctions were under review by the cabinet.",
+    }
+    write_articles(tmp_path / "seeds", articles)
+    engine = make_engine(tmp_path / "index", HashEmbedder())
+    engine.build(tmp_path / "seeds")
+    hits = engine.search("plans to impose sanctions", k=2)
+    assert len(hits) == 2
+    assert hits[1].article.id == "c.txt"

@@ -1,0 +1,61 @@
+"""The index directory: round trip, damage and mismatch detection, the build lock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from retrieval.engine import Engine
+from retrieval.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from retrieval.store import IndexStore
+from tests.conftest import HashEmbedder, make_engine
+
+
+def test_round_trip_keeps_articles_passages_and_vectors(engine: Engine) -> None:
+    loaded = IndexStore(engine.store.root).load()
+    assert set(loaded.articles) == set(engine.index.articles)
+    assert [p.text for p in loaded.passages] == [p.text for p in engine.index.passages]
+    for passage in loaded.passages:
+        assert loaded.articles[passage.article_id].text[passage.start : passage.end] == passage.text
+    assert loaded.vectors.size == len(loaded.passages)
+    manifest = loaded.manifest
+    assert manifest.model == "test/hash-embedder" and manifest.dimension == 256
+    assert manifest.chunking["max_tokens"] == 40 and manifest.format_version == 1
+    assert set(manifest.articles) == set(loaded.articles)
+    assert manifest.date_range == ("2023-05-02", "2023-08-01")
+
+
+def test_missing_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissingError, match="newsdesk index"):
+        IndexStore(tmp_path / "none").load()
+
+
+@pytest.mark.parametrize("victim", ["manifest.json", "vectors.faiss", "passages.jsonl", "articles.jsonl"])
+def test_damaged_file_is_a_clear_error(engine: Engine, victim: str) -> None:
+    path = engine.store.current / victim
+    path.write_bytes(b"\x00garbage" * 3)
+    with pytest.raises(IndexCorruptError, match=r"newsdesk index --full"):
+        IndexStore(engine.store.root).load()
+
+
+def test_index_from_another_model_is_refused(engine: Engine, tmp_path: Path) -> None:
+    other = make_engine(engine.store.root, HashEmbedder(name="other/model"))
+    with pytest.raises(IndexMismatchError, match=r"built with model 'test/hash-embedder'.*--full"):
+        other.load()
+
+
+def test_index_of_another_format_is_refused(engine: Engine) -> None:
+    manifest = engine.store.current / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["format_version"] = 99
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(IndexMismatchError, match="format 99"):
+        make_engine(engine.store.root, HashEmbedder()).load()
+
+
+def test_second_build_at_once_is_refused(engine: Engine, seeds_dir: Path) -> None:
+    with engine.store.lock(), pytest.raises(IndexBusyError, match="another build"):
+        engine.build(seeds_dir)
+    engine.build(seeds_dir)  # and the lock is free again afterwards

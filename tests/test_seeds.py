@@ -1,0 +1,34 @@
+"""Acceptance on the real model and the real seeds: cited answers, and honest abstention."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from retrieval.engine import Engine
+
+KALIN = ("no plans to impose sanctions", "channel of trust", "no plans to “impose sanctions")
+
+
+def test_turkey_answer_cites_the_kalin_quote(seeds_engine: Engine) -> None:
+    answer = seeds_engine.ask("Why won't Turkey sanction Russia?")
+    assert not answer.abstained
+    kalin = [c for c in answer.citations if any(k in c.quote for k in KALIN)]
+    assert kalin, answer.text
+    assert all(c.date == dt.date(2022, 3, 12) for c in kalin)
+    for citation in answer.citations:
+        article = seeds_engine.index.articles[citation.article_id]
+        assert article.text[citation.start : citation.end] == citation.quote
+        assert f"[{citation.number}]" in answer.text
+
+
+def test_nato_secretary_general_is_stoltenberg(seeds_engine: Engine) -> None:
+    answer = seeds_engine.ask("Who is the secretary general of NATO?")
+    assert not answer.abstained
+    assert any("Stoltenberg" in c.quote for c in answer.citations), answer.text
+
+
+def test_football_question_abstains(seeds_engine: Engine) -> None:
+    answer = seeds_engine.ask("What was the score of the Arsenal football match?")
+    assert answer.abstained
+    assert answer.text.startswith("The indexed articles don't say")
+    assert not answer.citations and answer.hits
