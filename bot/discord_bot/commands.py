@@ -45,18 +45,29 @@ async def tell(interaction: Interaction, text: str) -> None:
         await interaction.response.send_message(text, ephemeral=True)
 
 
+async def tell_privately(interaction: Interaction, text: str) -> None:
+    """An ephemeral note even after a public defer: a deferred "thinking…" message keeps its
+    visibility, so complete it, send the note as a new ephemeral followup, then delete it."""
+    if not interaction.response.is_done():
+        await tell(interaction, text)
+        return
+    try:
+        await interaction.edit_original_response(content="…")
+    except discord.HTTPException:
+        pass
+    await interaction.followup.send(note(text), ephemeral=True)
+    try:
+        await interaction.delete_original_response()
+    except discord.HTTPException:
+        pass
+
+
 async def apologise(interaction: Interaction) -> None:
     """The user-facing side of an unexpected error: a short ephemeral apology."""
     try:
-        if interaction.response.is_done():
-            # a public "thinking…" message is showing: remove it, so the apology is only for the asker
-            try:
-                await interaction.delete_original_response()
-            except discord.HTTPException:
-                pass
-        await tell(interaction, APOLOGY)
-    except discord.HTTPException:
-        log.warning("could not deliver the apology for interaction %s", interaction.id)
+        await tell_privately(interaction, APOLOGY)
+    except discord.HTTPException as exc:
+        log.warning("could not deliver the apology for interaction %s: %s", interaction.id, exc)
 
 
 def parse_dates(since: str | None, until: str | None) -> DateRange:
@@ -121,8 +132,7 @@ async def ask_command(
             user_id=interaction.user.id, via="slash",
         )
     except BadQuestionError as exc:
-        await interaction.delete_original_response()
-        await tell(interaction, f"I can't ask that: {exc}.")
+        await tell_privately(interaction, f"I can't ask that: {exc}.")
         return
     except Exception:
         log.exception("the engine failed on /ask %r", question)
