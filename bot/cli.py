@@ -196,7 +196,7 @@ class Context:
         self.err.print(
             f"Indexed {summary.articles} articles ({summary.added} new, {summary.changed} changed, "
             f"{summary.removed} removed, {summary.unchanged} unchanged) into {summary.passages} passages; "
-            f"embedded {summary.embedded} in {summary.seconds:.1f}s ({summary.rate:.1f}/s); "
+            f"embedded {summary.embedded} sentences in {summary.seconds:.1f}s ({summary.rate:.1f}/s); "
             f"skipped {skipped} file{'s' if skipped != 1 else ''}, {ingest.duplicates} duplicate"
             f"{'s' if ingest.duplicates != 1 else ''}; index at {self.index_dir}"
         )

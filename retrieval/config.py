@@ -36,9 +36,11 @@ class SearchConfig:
     mode: str = "hybrid"
     """``hybrid`` (dense + BM25 fused), ``dense`` or ``lexical``."""
     candidates: int = 50
+    fusion: str = "convex"
+    """``convex`` (a weighted sum of min-max-normalised scores) or ``rrf`` (reciprocal rank)."""
+    dense_weight: float = 0.6
+    """Share of the dense score in convex fusion; BM25 gets the rest."""
     rrf_k: int = 60
-    dense_weight: float = 1.0
-    lexical_weight: float = 1.0
     duplicate_overlap: float = 0.6
     """Share of shared word 5-grams above which a passage is a near-duplicate of a better one."""
 

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +54,7 @@ class BuildSummary:
 
     @property
     def rate(self) -> float:
-        """Passages embedded per second."""
+        """Sentences embedded per second."""
         return self.embedded / self.seconds if self.seconds > 0 else 0.0
 
 
@@ -85,42 +85,54 @@ def build_index(
         added = sum(1 for a in fresh if a.id not in old_hashes)
         removed = sum(1 for article_id in old_hashes if article_id not in new_ids)
 
-        # Passages of unchanged articles keep their vectors; new and changed ones are chunked.
-        reused: list[tuple[Passage, int]] = []
+        # Passages of unchanged articles keep their sentence vectors; new and changed ones are chunked.
+        kept_passages: list[Passage] = []
         if previous is not None:
             keep_ids = {a.id for a in keep}
-            reused = [(p, p.id) for p in previous.passages if p.article_id in keep_ids]
+            kept_passages = [p for p in previous.passages if p.article_id in keep_ids]
         report(BuildProgress("chunking", 0, len(fresh)))
         fresh_passages: list[Passage] = []
         for number, article in enumerate(fresh, start=1):
             for chunk in chunk_article(article, chunking, embedder.count_tokens):
                 text = article.text[chunk.start : chunk.end]
-                fresh_passages.append(
-                    Passage(-1, article.id, chunk.start, chunk.end, text, chunk.sentences)
-                )
+                fresh_passages.append(Passage(-1, article.id, chunk.start, chunk.end, text, chunk.sentences))
             report(BuildProgress("chunking", number, len(fresh)))
 
+        # One vector per distinct sentence (overlapping passages share them): old ones are reused.
         by_id = {a.id: a for a in articles}
-        texts = [embed_text(EMBED_TEMPLATE, by_id[p.article_id], p.text) for p in fresh_passages]
+        unit_of: dict[tuple[str, int, int], int] = {}
+        old_units: list[int] = []
+        new_texts: list[str] = []
+        passages: list[Passage] = []
+        for passage in kept_passages + fresh_passages:
+            article = by_id[passage.article_id]
+            units = []
+            for position, (start, end) in enumerate(passage.sentences):
+                key = (article.id, start, end)
+                if key not in unit_of:
+                    unit_of[key] = len(unit_of)
+                    if passage.id >= 0:
+                        old_units.append(passage.units[position])
+                    else:
+                        new_texts.append(embed_text(EMBED_TEMPLATE, article, article.text[start:end]))
+                units.append(unit_of[key])
+            passages.append(replace(passage, id=len(passages), units=tuple(units)))
+
         done = 0
-        report(BuildProgress("embedding", 0, len(texts)))
+        report(BuildProgress("embedding", 0, len(new_texts)))
 
         def advance(n: int) -> None:
             nonlocal done
             done += n
-            report(BuildProgress("embedding", done, len(texts)))
+            report(BuildProgress("embedding", done, len(new_texts)))
 
-        fresh_vectors = embedder.encode(texts, progress=advance)
+        fresh_vectors = embedder.encode(new_texts, progress=advance)
         old_vectors = (
-            previous.vectors.vectors(np.array([old for _, old in reused], dtype=np.int64))
+            previous.vectors.vectors(np.array(old_units, dtype=np.int64))
             if previous is not None
             else np.zeros((0, embedder.dimension), dtype=np.float32)
         )
         vectors = np.vstack([old_vectors, fresh_vectors]).astype(np.float32)
-        ordered = [p for p, _ in reused] + fresh_passages
-        passages = [
-            Passage(i, p.article_id, p.start, p.end, p.text, p.sentences) for i, p in enumerate(ordered)
-        ]
 
         report(BuildProgress("writing", 0, 1))
         lexical = LexicalIndex.build(
@@ -134,6 +146,7 @@ def build_index(
             embed_template=EMBED_TEMPLATE,
             articles={a.id: a.content_hash for a in articles},
             n_passages=len(passages),
+            n_vectors=len(vectors),
             built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             date_range=(
                 dates[0].isoformat() if dates else None,
@@ -155,7 +168,7 @@ def build_index(
         changed=len(fresh) - added,
         removed=removed,
         unchanged=len(keep),
-        embedded=len(fresh_passages),
+        embedded=len(new_texts),
         seconds=time.perf_counter() - started,
         full=previous is None,
         path=path,

@@ -1,4 +1,4 @@
-"""Find the passages that answer a question: dense + BM25, fused by reciprocal rank, de-duplicated."""
+"""Find the passages that answer a question: sentence-level dense + BM25, fused, de-duplicated."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 _WORD = re.compile(r"\w+")
 _SHINGLE = 5
 MODES = ("hybrid", "dense", "lexical")
+UNITS_PER_PASSAGE = 4
+"""How many sentence vectors to fetch per wanted passage (several sentences share a passage)."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Query:
 
 
 def shingles(text: str) -> set[tuple[str, ...]]:
+    """Lower-cased word 5-grams of a text (the whole text if shorter)."""
     words = _WORD.findall(text.lower())
     if len(words) < _SHINGLE:
         return {tuple(words)} if words else set()
@@ -60,61 +63,103 @@ class Retriever:
             vector = self.embedder.encode([question])[0]
         return Query(question, vector, dates)
 
-    def _mask(self, dates: DateRange) -> np.ndarray | None:
-        if not dates.active:
-            return None
-        days = self.index.passage_days
-        mask = days > 0
-        if dates.since is not None:
-            mask &= days >= dates.since.toordinal()
-        if dates.until is not None:
-            mask &= days <= dates.until.toordinal()
-        return mask
+    def _dense(self, query: Query, depth: int, dates: DateRange) -> dict[int, float]:
+        """Passage -> best cosine of any of its sentences, for passages with a top sentence."""
+        index = self.index
+        allowed = None
+        if dates.active:
+            allowed = np.flatnonzero(_in_range(index.unit_days, dates))
+        best: dict[int, float] = {}
+        assert query.vector is not None
+        for unit, score in index.vectors.search(query.vector, depth * UNITS_PER_PASSAGE, allowed):
+            for pid in index.unit_passages[unit]:
+                if score > best.get(pid, -1.0):
+                    best[pid] = score
+        return best
+
+    def sentence_scores(self, query: Query, passages: list[Passage]) -> list[np.ndarray]:
+        """Cosine of the question to every sentence of each passage."""
+        units = [u for p in passages for u in p.units]
+        if query.vector is None or not units:
+            return [np.zeros(len(p.units), dtype=np.float32) for p in passages]
+        scores = self.index.vectors.vectors(np.array(units, dtype=np.int64)) @ query.vector
+        out, at = [], 0
+        for passage in passages:
+            out.append(scores[at : at + len(passage.units)])
+            at += len(passage.units)
+        return out
 
     def search(self, query: Query, k: int | None = None) -> list[Hit]:
         """The top ``k`` passages for ``query``, best first, no two near-duplicates."""
         k = k or self.config.k
         config = self.config
-        mask = self._mask(query.dates)
-        allowed = None if mask is None else np.flatnonzero(mask)
         depth = max(config.candidates, k * 4)
-
-        dense: list[tuple[int, float]] = []
-        lexical: list[tuple[int, float]] = []
+        dense: dict[int, float] = {}
+        lexical: dict[int, float] = {}
         if config.mode != "lexical" and query.vector is not None:
-            dense = self.index.vectors.search(query.vector, depth, allowed)
+            dense = self._dense(query, depth, query.dates)
         if config.mode != "dense":
-            lexical = self.index.lexical.search(query.text, depth, mask)
-
-        fused: dict[int, float] = {}
-        for weight, ranking in ((config.dense_weight, dense), (config.lexical_weight, lexical)):
-            for rank, (pid, _score) in enumerate(ranking):
-                fused[pid] = fused.get(pid, 0.0) + weight / (config.rrf_k + rank + 1)
-        dense_scores = dict(dense)
-        lexical_scores = dict(lexical)
+            mask = _in_range(self.index.passage_days, query.dates) if query.dates.active else None
+            lexical = dict(self.index.lexical.search(query.text, depth, mask))
+        if config.mode == "hybrid":
+            # Passages found by BM25 alone get their dense score too, so fusion compares like with like.
+            missing = [pid for pid in lexical if pid not in dense]
+            passages = [self.index.passages[pid] for pid in missing]
+            for pid, scores in zip(missing, self.sentence_scores(query, passages), strict=True):
+                dense[pid] = float(scores.max()) if len(scores) else 0.0
+        fused = fuse(dense, lexical, config)
         order = sorted(fused, key=lambda pid: -fused[pid])
 
-        hits: list[Hit] = []
+        chosen: list[int] = []
         kept: list[set[tuple[str, ...]]] = []
         for pid in order:
-            passage: Passage = self.index.passages[pid]
-            grams = shingles(passage.text)
+            grams = shingles(self.index.passages[pid].text)
             if any(overlap(grams, other) >= config.duplicate_overlap for other in kept):
                 continue
             kept.append(grams)
-            cosine = dense_scores.get(pid)
-            if cosine is None and query.vector is not None:
-                cosine = float(self.index.vectors.vectors(np.array([pid]))[0] @ query.vector)
-            hits.append(
-                Hit(
-                    passage=passage,
-                    article=self.index.articles[passage.article_id],
-                    score=fused[pid],
-                    dense_score=cosine,
-                    lexical_score=lexical_scores.get(pid),
-                    rank=len(hits) + 1,
-                )
-            )
-            if len(hits) >= k:
+            chosen.append(pid)
+            if len(chosen) >= k:
                 break
-        return hits
+        passages = [self.index.passages[pid] for pid in chosen]
+        per_sentence = self.sentence_scores(query, passages)
+        return [
+            Hit(
+                passage=passage,
+                article=self.index.articles[passage.article_id],
+                score=fused[passage.id],
+                dense_score=float(scores.max()) if len(scores) and query.vector is not None else None,
+                lexical_score=lexical.get(passage.id),
+                rank=rank,
+                sentence_scores=tuple(float(x) for x in scores) if query.vector is not None else (),
+            )
+            for rank, (passage, scores) in enumerate(zip(passages, per_sentence, strict=True), start=1)
+        ]
+
+
+def _in_range(days: np.ndarray, dates: DateRange) -> np.ndarray:
+    mask = days > 0
+    if dates.since is not None:
+        mask &= days >= dates.since.toordinal()
+    if dates.until is not None:
+        mask &= days <= dates.until.toordinal()
+    return mask
+
+
+def fuse(dense: dict[int, float], lexical: dict[int, float], config: SearchConfig) -> dict[int, float]:
+    """Combine the two rankings: a convex mix of normalised scores (default) or reciprocal rank fusion."""
+    if not dense or not lexical:
+        return dict(dense or lexical)
+    if config.fusion == "rrf":
+        fused: dict[int, float] = {}
+        for ranking in (dense, lexical):
+            for rank, pid in enumerate(sorted(ranking, key=lambda p: -ranking[p])):
+                fused[pid] = fused.get(pid, 0.0) + 1.0 / (config.rrf_k + rank + 1)
+        return fused
+    low, high = min(dense.values()), max(dense.values())
+    top = max(lexical.values())
+    alpha = config.dense_weight
+    return {
+        pid: alpha * (dense.get(pid, low) - low) / (high - low + 1e-9)
+        + (1 - alpha) * lexical.get(pid, 0.0) / top
+        for pid in dense.keys() | lexical.keys()
+    }

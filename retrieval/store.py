@@ -31,7 +31,7 @@ from retrieval.vectors import FaissVectors
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "current"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
@@ -52,7 +52,9 @@ class Manifest:
     articles: dict[str, str]
     """Article id -> content hash, for incremental builds."""
     n_passages: int
+    n_vectors: int
     built_at: str
+    embed_unit: str = "sentence"
     vector_index: str = FaissVectors.kind
     format_version: int = FORMAT_VERSION
     newsdesk_version: str = __version__
@@ -82,6 +84,10 @@ class IndexData:
     lexical: LexicalIndex
     passage_days: np.ndarray
     """Publication date of each passage's article as a proleptic ordinal (0 when undated)."""
+    unit_passages: list[tuple[int, ...]]
+    """For each vector (a sentence), the passages that contain it."""
+    unit_days: np.ndarray
+    """Publication date of each vector's article, like ``passage_days``."""
     path: Path
 
     def passage_text(self, passage: Passage) -> str:
@@ -108,15 +114,15 @@ def _article_from_json(line: str) -> Article:
 
 def _passage_to_json(passage: Passage) -> str:
     return json.dumps(
-        [passage.id, passage.article_id, passage.start, passage.end, passage.sentences],
+        [passage.id, passage.article_id, passage.start, passage.end, passage.sentences, passage.units],
         ensure_ascii=False,
     )
 
 
 def _passage_from_json(line: str, articles: dict[str, Article]) -> Passage:
-    pid, article_id, start, end, sentences = json.loads(line)
+    pid, article_id, start, end, sentences, units = json.loads(line)
     text = articles[article_id].text[start:end]
-    return Passage(pid, article_id, start, end, text, tuple((s, e) for s, e in sentences))
+    return Passage(pid, article_id, start, end, text, tuple((s, e) for s, e in sentences), tuple(units))
 
 
 class IndexStore:
@@ -180,22 +186,30 @@ class IndexStore:
             raise IndexCorruptError(
                 f"the index at {self.root} is damaged ({type(exc).__name__}); {FIX}"
             ) from exc
-        if vectors.size != len(passages) or len(passages) != manifest.n_passages:
+        n_units = 1 + max((u for p in passages for u in p.units), default=-1)
+        if (
+            vectors.size != manifest.n_vectors
+            or n_units != manifest.n_vectors
+            or len(passages) != manifest.n_passages
+        ):
             raise IndexCorruptError(
                 f"the index at {self.root} is inconsistent ({vectors.size} vectors, "
                 f"{len(passages)} passages); {FIX}"
             )
         if vectors.size and vectors.dimension != manifest.dimension:
             raise IndexCorruptError(f"the index at {self.root} has vectors of the wrong size; {FIX}")
-        days = np.array(
-            [
-                articles[p.article_id].date.toordinal() if articles[p.article_id].date else 0  # type: ignore[union-attr]
-                for p in passages
-            ],
-            dtype=np.int64,
-        )
+        day_of = {a.id: (a.date.toordinal() if a.date else 0) for a in articles.values()}
+        days = np.array([day_of[p.article_id] for p in passages], dtype=np.int64)
+        holders: list[list[int]] = [[] for _ in range(n_units)]
+        unit_days = np.zeros(n_units, dtype=np.int64)
+        for passage in passages:
+            for unit in passage.units:
+                holders[unit].append(passage.id)
+                unit_days[unit] = days[passage.id]
         log.info("loaded index %s: %d articles, %d passages", gen.name, len(articles), len(passages))
-        return IndexData(manifest, articles, passages, vectors, lexical, days, gen)
+        return IndexData(
+            manifest, articles, passages, vectors, lexical, days, [tuple(h) for h in holders], unit_days, gen
+        )
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

@@ -30,6 +30,8 @@ class Passage:
     text: str
     sentences: tuple[tuple[int, int], ...] = ()
     """Sentence spans inside this passage, as article offsets."""
+    units: tuple[int, ...] = ()
+    """The vector id of each sentence (aligned with ``sentences``); shared by overlapping passages."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Hit:
     dense_score: float | None = None
     lexical_score: float | None = None
     rank: int = 0
+    sentence_scores: tuple[float, ...] = ()
+    """Cosine of the question to each sentence of the passage (aligned with its ``sentences``)."""
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ class FaissVectors:
             return self._index.reconstruct_n(0, self.size)  # type: ignore[attr-defined]
         if len(ids) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.vstack([self._index.reconstruct(int(i)) for i in ids])  # type: ignore[attr-defined]
+        return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))  # type: ignore[attr-defined]
 
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None

@@ -19,12 +19,19 @@ def test_round_trip_keeps_articles_passages_and_vectors(engine: Engine) -> None:
     assert [p.text for p in loaded.passages] == [p.text for p in engine.index.passages]
     for passage in loaded.passages:
         assert loaded.articles[passage.article_id].text[passage.start : passage.end] == passage.text
-    assert loaded.vectors.size == len(loaded.passages)
+    assert loaded.vectors.size == manifest_vectors(loaded) == len({u for p in loaded.passages for u in p.units})
+    for passage in loaded.passages:
+        assert len(passage.units) == len(passage.sentences)
+        assert all(passage.id in loaded.unit_passages[u] for u in passage.units)
     manifest = loaded.manifest
     assert manifest.model == "test/hash-embedder" and manifest.dimension == 256
-    assert manifest.chunking["max_tokens"] == 40 and manifest.format_version == 1
+    assert manifest.chunking["max_tokens"] == 40 and manifest.format_version == 2
     assert set(manifest.articles) == set(loaded.articles)
     assert manifest.date_range == ("2023-05-02", "2023-08-01")
+
+
+def manifest_vectors(loaded) -> int:  # noqa: ANN001
+    return loaded.manifest.n_vectors
 
 
 def test_missing_index(tmp_path: Path) -> None:
