@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from retrieval.config import AnswerConfig
 from retrieval.lexical import LexicalIndex, tokenize
@@ -21,20 +22,21 @@ from retrieval.types import AnswerSentence, Citation, Hit
 log = logging.getLogger(__name__)
 
 # How the sentence score is made (see score_sentence); measured on the dev benchmark.
-W_SENTENCE_COVERAGE = 0.55
+W_SENTENCE_COVERAGE = 0.4
 W_CONTEXT_COVERAGE = 0.15
 W_PASSAGE_DENSE = 0.25
-W_ANSWER_TYPE = 0.08
+W_ANSWER_TYPE = 0.12
+W_SENTENCE_DENSE = 0.5
 RANK_DECAY = 0.03
 KEEP_RATIO = 0.8
 """A further sentence joins the answer only if it scores at least this share of the best one."""
 PASSAGES_READ = 5
 DUPLICATE_SENTENCE = 0.6
-# Logistic combination of the signals in Answerer.features: best sentence score, its term
-# coverage, the top passage's cosine, its BM25 score per unit of query idf, and the heaviest
-# question term missing from the cited passage. Fitted on the dev benchmark (see README).
-CONFIDENCE_WEIGHTS = (0.587, 0.527, 2.235, -0.319, -0.901)
-CONFIDENCE_BIAS = -1.053
+# Logistic combination of the signals in Answerer.features: the best sentence's cosine to the
+# question, the top passage's cosine, and the idf (relative to the heaviest question term) of the
+# heaviest question term the best sentence lacks. Fitted on the dev benchmark (see README).
+CONFIDENCE_WEIGHTS = (1.037, 1.694, -1.155)
+CONFIDENCE_BIAS = -0.875
 
 _NUMBER = re.compile(r"\d")
 _YEAR_OR_DATE = re.compile(
@@ -87,6 +89,8 @@ class Candidate:
     text: str
     score: float
     coverage: float
+    similarity: float
+    """Cosine of the question to this sentence."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,20 @@ class Composition:
     citations: tuple[Citation, ...]
     abstained: bool
     confidence: float
+
+
+# Words that shape a question but that no answer sentence needs to contain.
+QUESTION_WORDS = "many much kind type sort name named called happen happened often also would could"
+
+
+@lru_cache(maxsize=1)
+def _question_stems() -> frozenset[str]:
+    return frozenset(tokenize([QUESTION_WORDS])[0])
+
+
+def question_terms(question: str) -> list[str]:
+    """The stemmed content terms of a question that an answer should cover."""
+    return [t for t in tokenize([question])[0] if t not in _question_stems()]
 
 
 class Answerer:
@@ -114,15 +132,15 @@ class Answerer:
 
     def candidates(self, question: str, hits: Sequence[Hit]) -> list[Candidate]:
         """Every sentence of the top passages, scored."""
-        terms = tokenize([question])[0]
-        weights = {t: self.lexical.idf(t) for t in terms}
+        weights = {t: self.lexical.idf(t) for t in question_terms(question)}
         kind = answer_type(question)
         out: list[Candidate] = []
         for position, hit in enumerate(hits[:PASSAGES_READ]):
             article = hit.article
             context = self._coverage(weights, f"{article.title}\n{hit.passage.text}")
             dense = max(hit.dense_score or 0.0, 0.0)
-            for start, end in hit.passage.sentences:
+            similarities = hit.sentence_scores or (0.0,) * len(hit.passage.sentences)
+            for (start, end), similarity in zip(hit.passage.sentences, similarities, strict=True):
                 text = article.text[start:end]
                 coverage = self._coverage(weights, text)
                 score = (
@@ -130,23 +148,20 @@ class Answerer:
                     + W_CONTEXT_COVERAGE * context
                     + W_PASSAGE_DENSE * dense
                     + W_ANSWER_TYPE * type_match(kind, text)
+                    + W_SENTENCE_DENSE * similarity
                     - RANK_DECAY * position
                 )
-                out.append(Candidate(hit, start, end, text, score, coverage))
+                out.append(Candidate(hit, start, end, text, score, coverage, similarity))
         return out
 
     def features(self, question: str, best: Candidate, hits: Sequence[Hit]) -> list[float]:
         """The signals the confidence combines (see CONFIDENCE_WEIGHTS)."""
-        weights = {t: self.lexical.idf(t) for t in tokenize([question])[0]}
-        total = sum(weights.values()) or 1.0
-        passage_terms = set(tokenize([f"{best.hit.article.title}\n{best.hit.passage.text}"])[0])
-        missing = [w for t, w in weights.items() if t not in passage_terms]
-        top = hits[0]
+        weights = {t: self.lexical.idf(t) for t in question_terms(question)}
+        present = set(tokenize([best.text])[0])
+        missing = [w for t, w in weights.items() if t not in present]
         return [
-            best.score,
-            best.coverage,
-            max(top.dense_score or 0.0, 0.0),
-            (top.lexical_score or 0.0) / total,
+            best.similarity,
+            max(hits[0].dense_score or 0.0, 0.0),
             (max(missing) / max(weights.values())) if missing else 0.0,
         ]
 

@@ -50,5 +50,5 @@ class AnswerConfig:
     """How the extractive answerer composes and when it abstains."""
 
     max_sentences: int = 3
-    min_confidence: float = 0.37
+    min_confidence: float = 0.35
     max_question_chars: int = 500

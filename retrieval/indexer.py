@@ -15,7 +15,7 @@ from retrieval.chunking import chunk_article
 from retrieval.config import ChunkingConfig
 from retrieval.embedding import Embedder
 from retrieval.errors import IndexCorruptError, IndexMissingError
-from retrieval.lexical import LexicalIndex
+from retrieval.lexical import TOKENIZER, LexicalIndex
 from retrieval.store import IndexData, IndexStore, Manifest, embed_text
 from retrieval.types import Article, Passage
 from retrieval.vectors import FaissVectors
@@ -60,7 +60,7 @@ class BuildSummary:
 
 def chunking_params(config: ChunkingConfig) -> dict[str, object]:
     """The chunking parameters recorded in (and checked against) the manifest."""
-    return {**asdict(config), "template": EMBED_TEMPLATE}
+    return {**asdict(config), "template": EMBED_TEMPLATE, "tokenizer": TOKENIZER}
 
 
 def build_index(

@@ -12,6 +12,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+TOKENIZER = "bm25s/en_plus/snowball-english"
+"""Recorded in the manifest: an index tokenized otherwise must be rebuilt."""
+
 
 @lru_cache(maxsize=1)
 def _stemmer():  # type: ignore[no-untyped-def]
@@ -26,7 +29,7 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
 
     result = bm25s.tokenize(
         list(texts),
-        stopwords="en",
+        stopwords="en_plus",
         stemmer=_stemmer(),
         return_ids=False,
         show_progress=False,

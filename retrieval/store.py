@@ -145,17 +145,21 @@ class IndexStore:
         if not self.exists():
             raise IndexMissingError(f"no index at {self.root}: run `newsdesk index` to build one")
         try:
-            return Manifest.from_json((self.current / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            text = (self.current / MANIFEST).read_text(encoding="utf-8")
+            version = json.loads(text).get("format_version")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise IndexCorruptError(f"the index at {self.root} has an unreadable manifest; {FIX}") from exc
+        if version != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"the index at {self.root} has format {version}, this newsdesk reads format {FORMAT_VERSION}; {FIX}"
+            )
+        try:
+            return Manifest.from_json(text)
+        except (ValueError, KeyError, TypeError) as exc:
             raise IndexCorruptError(f"the index at {self.root} has an unreadable manifest; {FIX}") from exc
 
     def check(self, manifest: Manifest, model: str, chunking: dict[str, object] | None = None) -> None:
-        """Refuse an index from another format, model or chunking."""
-        if manifest.format_version != FORMAT_VERSION:
-            raise IndexMismatchError(
-                f"the index at {self.root} has format {manifest.format_version}, "
-                f"this newsdesk reads format {FORMAT_VERSION}; {FIX}"
-            )
+        """Refuse an index from another model or chunking (the format is checked on reading)."""
         if manifest.model != model:
             raise IndexMismatchError(
                 f"the index at {self.root} was built with model '{manifest.model}', "
