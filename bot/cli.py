@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -59,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument("--k", type=_positive, help="how many passages to retrieve")
     filters.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD", help="only articles from this date")
-    filters.add_argument("--until", type=_iso_date, metavar="YYYY-MM-DD", help="only articles up to this date")
+    filters.add_argument(
+        "--until", type=_iso_date, metavar="YYYY-MM-DD", help="only articles up to this date"
+    )
 
     parser = argparse.ArgumentParser(
         prog="newsdesk",
@@ -319,10 +322,8 @@ def cmd_chat(ctx: Context) -> int:
         print()
     finally:
         if readline is not None:
-            try:
+            with contextlib.suppress(OSError):
                 readline.write_history_file(HISTORY_FILE)
-            except OSError:
-                pass
     return 0
 
 

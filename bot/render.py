@@ -78,8 +78,15 @@ def print_answer(console: Console, answer: Answer) -> None:
             console.print()
             console.print("[bold]Possibly related[/bold]")
             for hit in answer.hits:
-                _print_source(console, "-", hit.article.title, hit.article.date, hit.article.source,
-                              hit.article.url, hit.passage.text)
+                _print_source(
+                    console,
+                    "-",
+                    hit.article.title,
+                    hit.article.date,
+                    hit.article.source,
+                    hit.article.url,
+                    hit.passage.text,
+                )
         return
     body = Text()
     for number, sentence in enumerate(answer.sentences):
@@ -91,8 +98,15 @@ def print_answer(console: Console, answer: Answer) -> None:
     console.print()
     console.print("[bold]Sources[/bold]")
     for citation in answer.citations:
-        _print_source(console, f"[{citation.number}]", citation.title, citation.date, citation.source,
-                      citation.url, citation.quote)
+        _print_source(
+            console,
+            f"[{citation.number}]",
+            citation.title,
+            citation.date,
+            citation.source,
+            citation.url,
+            citation.quote,
+        )
 
 
 def _print_source(
@@ -148,7 +162,9 @@ def print_eval(console: Console, report: EvalReport) -> None:
     """The benchmark report as a table."""
     from rich.table import Table
 
-    table = Table(title=f"newsdesk eval: {report.n_answerable} answerable, {report.n_unanswerable} unanswerable")
+    table = Table(
+        title=f"newsdesk eval: {report.n_answerable} answerable, {report.n_unanswerable} unanswerable"
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
     rows = [

@@ -124,34 +124,38 @@ class Answerer:
         self.lexical = lexical
         self.config = config
 
-    def _coverage(self, weights: dict[str, float], text: str) -> float:
-        if not weights:
-            return 0.0
-        present = set(tokenize([text])[0])
-        return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
-
     def candidates(self, question: str, hits: Sequence[Hit]) -> list[Candidate]:
         """Every sentence of the top passages, scored."""
         weights = {t: self.lexical.idf(t) for t in question_terms(question)}
+        total = sum(weights.values())
         kind = answer_type(question)
+        read = list(hits[:PASSAGES_READ])
+        contexts = [f"{h.article.title}\n{h.passage.text}" for h in read]
+        sentences = [h.article.text[s:e] for h in read for s, e in h.passage.sentences]
+        tokens = iter(tokenize(contexts + sentences))  # one tokenizer call for everything
+
+        def coverage() -> float:
+            present = set(next(tokens))
+            return sum(w for t, w in weights.items() if t in present) / total if total else 0.0
+
+        context_coverage = [coverage() for _ in contexts]
         out: list[Candidate] = []
-        for position, hit in enumerate(hits[:PASSAGES_READ]):
+        for position, hit in enumerate(read):
             article = hit.article
-            context = self._coverage(weights, f"{article.title}\n{hit.passage.text}")
             dense = max(hit.dense_score or 0.0, 0.0)
             similarities = hit.sentence_scores or (0.0,) * len(hit.passage.sentences)
             for (start, end), similarity in zip(hit.passage.sentences, similarities, strict=True):
                 text = article.text[start:end]
-                coverage = self._coverage(weights, text)
+                sentence_coverage = coverage()
                 score = (
-                    W_SENTENCE_COVERAGE * coverage
-                    + W_CONTEXT_COVERAGE * context
+                    W_SENTENCE_COVERAGE * sentence_coverage
+                    + W_CONTEXT_COVERAGE * context_coverage[position]
                     + W_PASSAGE_DENSE * dense
                     + W_ANSWER_TYPE * type_match(kind, text)
                     + W_SENTENCE_DENSE * similarity
                     - RANK_DECAY * position
                 )
-                out.append(Candidate(hit, start, end, text, score, coverage, similarity))
+                out.append(Candidate(hit, start, end, text, score, sentence_coverage, similarity))
         return out
 
     def features(self, question: str, best: Candidate, hits: Sequence[Hit]) -> list[float]:

@@ -60,11 +60,11 @@ def check_question(question: str, max_chars: int) -> str:
     """The question stripped, or a BadQuestionError saying what is wrong with it."""
     cleaned = " ".join(str(question).split())
     if not cleaned:
-        raise BadQuestionError("the question is empty: ask something, e.g. \"Why won't Turkey sanction Russia?\"")
-    if len(cleaned) > max_chars:
         raise BadQuestionError(
-            f"the question is {len(cleaned)} characters long; the limit is {max_chars}"
+            'the question is empty: ask something, e.g. "Why won\'t Turkey sanction Russia?"'
         )
+    if len(cleaned) > max_chars:
+        raise BadQuestionError(f"the question is {len(cleaned)} characters long; the limit is {max_chars}")
     return cleaned
 
 
@@ -137,10 +137,18 @@ class Engine:
         """Ingest and index ``seeds_dir``, then swap the new index in for queries."""
         ingest = self.read_seeds(seeds_dir)
         with self._build_lock:
+            live = self._live.index if self._live is not None else None
             summary = build_index(
-                ingest.articles, self.store, self.embedder, self.chunking, full=full, progress=progress
+                ingest.articles,
+                self.store,
+                self.embedder,
+                self.chunking,
+                full=full,
+                progress=progress,
+                loaded=live,
             )
-            self.load()
+            if live is None or summary.path != live.path:
+                self.load()
         return summary, ingest
 
     # -- questions -------------------------------------------------------------------------

@@ -71,19 +71,42 @@ def build_index(
     *,
     full: bool = False,
     progress: ProgressCallback | None = None,
+    loaded: IndexData | None = None,
 ) -> BuildSummary:
-    """Index ``articles`` into ``store``: incremental unless ``full``; the old index serves until the swap."""
+    """Index ``articles`` into ``store``: incremental unless ``full``; the old index serves until the swap.
+
+    ``loaded`` is the live index if the caller already holds it in memory (saves reading it back).
+    """
     started = time.perf_counter()
     report = progress or (lambda _p: None)
     params = chunking_params(chunking)
     with store.lock():
-        previous = None if full else _previous(store, embedder.name, params)
+        previous = None
+        if not full:
+            current = loaded is not None and store.exists() and store.current.resolve() == loaded.path
+            previous = loaded if current else _previous(store)
+            if previous is not None:
+                store.check(previous.manifest, embedder.name, params)
         old_hashes = previous.manifest.articles if previous else {}
         new_ids = {a.id for a in articles}
         keep = [a for a in articles if old_hashes.get(a.id) == a.content_hash]
         fresh = [a for a in articles if old_hashes.get(a.id) != a.content_hash]
         added = sum(1 for a in fresh if a.id not in old_hashes)
         removed = sum(1 for article_id in old_hashes if article_id not in new_ids)
+        if previous is not None and not fresh and not removed:
+            log.info("index is up to date: nothing to write")
+            return BuildSummary(
+                articles=len(articles),
+                passages=len(previous.passages),
+                added=0,
+                changed=0,
+                removed=0,
+                unchanged=len(keep),
+                embedded=0,
+                seconds=time.perf_counter() - started,
+                full=False,
+                path=previous.path,
+            )
 
         # Passages of unchanged articles keep their sentence vectors; new and changed ones are chunked.
         kept_passages: list[Passage] = []
@@ -147,7 +170,7 @@ def build_index(
             articles={a.id: a.content_hash for a in articles},
             n_passages=len(passages),
             n_vectors=len(vectors),
-            built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             date_range=(
                 dates[0].isoformat() if dates else None,
                 dates[-1].isoformat() if dates else None,
@@ -175,13 +198,11 @@ def build_index(
     )
 
 
-def _previous(store: IndexStore, model: str, params: dict[str, object]) -> IndexData | None:
+def _previous(store: IndexStore) -> IndexData | None:
     """The live index to update, or None if there is none yet."""
     try:
-        data = store.load()
+        return store.load()
     except IndexMissingError:
         return None
     except IndexCorruptError as exc:
         raise IndexCorruptError(f"{exc} (an incremental update needs a readable index)") from exc
-    store.check(data.manifest, model, params)
-    return data

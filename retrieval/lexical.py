@@ -76,9 +76,7 @@ class LexicalIndex:
         df = int(self._df[index]) if index is not None and index < len(self._df) else 0
         return math.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
 
-    def search(
-        self, query: str, k: int, mask: np.ndarray | None = None
-    ) -> list[tuple[int, float]]:
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top ``k`` (passage id, BM25 score) with a positive score, among passages the mask admits."""
         ids = [self._vocab[t] for t in tokenize([query])[0] if t in self._vocab]
         if not ids or self.n_docs == 0:

@@ -256,7 +256,7 @@ class IndexStore:
             lexical.save(tmp / LEXICAL)
             (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
             _fsync_tree(tmp)
-            stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
             gen = self.root / f"gen-{stamp}"
             os.rename(tmp, gen)
         except BaseException:

@@ -56,9 +56,7 @@ class FaissVectors:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))  # type: ignore[attr-defined]
 
-    def search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
-    ) -> list[tuple[int, float]]:
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top ``k`` (id, cosine) for one query vector; ``allowed`` restricts ids inside FAISS."""
         import faiss
 

@@ -18,8 +18,10 @@ REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 
 _TOKEN = re.compile(r"\w+")
-_STOP = set("a an and are as at be by did do for from had has he in is it its of on or said she that the "
-            "their they this to was were what when where which who why will with how many much".split())
+_STOP = frozenset(
+    "a an and are as at be by did do for from had has he in is it its of on or said she that the their they "
+    "this to was were what when where which who why will with how many much".split()
+)
 
 
 class HashEmbedder:
@@ -44,7 +46,11 @@ class HashEmbedder:
 
     def encode(self, texts: Sequence[str], progress=None) -> np.ndarray:  # noqa: ANN001
         self.encoded += len(texts)
-        out = np.vstack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+        out = (
+            np.vstack([self._vector(t) for t in texts])
+            if texts
+            else np.zeros((0, self.dimension), np.float32)
+        )
         if progress is not None and texts:
             progress(len(texts))
         return out.astype(np.float32)

@@ -76,7 +76,9 @@ def test_search_and_date_filters(index_dir: Path, capsys: pytest.CaptureFixture[
     code, out, _ = run(capsys, "search", "Kalin sanctions", "--json", "--k", "3", "--index", str(index_dir))
     hits = json.loads(out)
     assert code == 0 and len(hits) == 3 and all("score" in h for h in hits)
-    code, out, _ = run(capsys, "search", "Kalin", "--json", "--since", "2023-01-01", "--index", str(index_dir))
+    code, out, _ = run(
+        capsys, "search", "Kalin", "--json", "--since", "2023-01-01", "--index", str(index_dir)
+    )
     assert code == 0 and json.loads(out) == []
 
 
@@ -98,7 +100,9 @@ def test_incremental_index_reports_unchanged(index_dir: Path, capsys: pytest.Cap
     ("question", "fragment"),
     [("", "empty"), ("   ", "empty"), ("why " * 200, "limit is 500")],
 )
-def test_bad_questions(index_dir: Path, capsys: pytest.CaptureFixture[str], question: str, fragment: str) -> None:
+def test_bad_questions(
+    index_dir: Path, capsys: pytest.CaptureFixture[str], question: str, fragment: str
+) -> None:
     code, _, err = run(capsys, "ask", question, "--index", str(index_dir))
     assert code == 1
     assert_one_line_error(err, fragment)
@@ -110,8 +114,9 @@ def test_missing_seeds_directory(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert_one_line_error(err, "seeds directory not found")
 
 
-def test_index_from_another_model(index_dir: Path, capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_index_from_another_model(
+    index_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from retrieval.embedding import resolve_model_path
 
     monkeypatch.setenv("NEWSDESK_MODEL", resolve_model_path("sentence-transformers/all-MiniLM-L6-v2"))
@@ -120,8 +125,9 @@ def test_index_from_another_model(index_dir: Path, capsys: pytest.CaptureFixture
     assert_one_line_error(err, "built with model", "newsdesk index --full")
 
 
-def test_unloadable_model_names_the_setting(index_dir: Path, capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unloadable_model_names_the_setting(
+    index_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NEWSDESK_MODEL", "no-such/model")
     code, _, err = run(capsys, "ask", QUESTION, "--index", str(index_dir))
     assert code == 1
@@ -139,8 +145,9 @@ def test_corrupt_index(tmp_path: Path, index_dir: Path, capsys: pytest.CaptureFi
     assert_one_line_error(err, "damaged", "newsdesk index --full")
 
 
-def test_bad_setting_and_bad_option(index_dir: Path, capsys: pytest.CaptureFixture[str],
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_setting_and_bad_option(
+    index_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NEWSDESK_K", "lots")
     code, _, err = run(capsys, "stats", "--index", str(index_dir))
     assert code == 2
@@ -157,8 +164,14 @@ def test_stats_reads_the_manifest_without_loading_the_model(index_dir: Path) -> 
         "import sys; from bot.cli import main; code = main(['stats', '--json', '--index', sys.argv[1]]);"
         "print('torch' in sys.modules, 'sentence_transformers' in sys.modules, code)"
     )
-    result = subprocess.run([sys.executable, "-c", script, str(index_dir)], capture_output=True, text=True,
-                            cwd=REPO, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(index_dir)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
     stats_json, flags = result.stdout.rsplit("\n", 2)[0], result.stdout.strip().splitlines()[-1]
     assert flags == "False False 0", result.stderr
     stats = json.loads(stats_json)

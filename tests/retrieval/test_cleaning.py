@@ -18,8 +18,14 @@ def test_second_seed_loses_site_furniture() -> None:
     article, raw = _seed("002")
     assert article is not None
     text = article.text
-    for junk in ("Featured Stories", "Tagged", "Story Code", "Comment", "Daesh Appoints New Leader",
-                 "Saturday 12 March 2022 - 06:28"):
+    for junk in (
+        "Featured Stories",
+        "Tagged",
+        "Story Code",
+        "Comment",
+        "Daesh Appoints New Leader",
+        "Saturday 12 March 2022 - 06:28",
+    ):
         assert junk in raw
         assert junk not in text
     assert "Turkey won’t sanction Russia, despite NATO pressure" not in text  # headline is the title

@@ -19,8 +19,11 @@ def test_real_model_embeds(real_embedder: SentenceTransformerEmbedder) -> None:
     assert isinstance(real_embedder, Embedder)
     assert real_embedder.dimension == 384 and real_embedder.max_tokens == 256
     vectors = real_embedder.encode(
-        ["NATO's chief urged allies to impose sanctions.", "The alliance's head called for sanctions.",
-         "The recipe needs two eggs and flour."]
+        [
+            "NATO's chief urged allies to impose sanctions.",
+            "The alliance's head called for sanctions.",
+            "The recipe needs two eggs and flour.",
+        ]
     )
     assert vectors.shape == (3, 384) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
@@ -36,5 +39,8 @@ def test_unknown_model_is_a_clear_error() -> None:
 def test_model_can_be_a_local_path(real_embedder: SentenceTransformerEmbedder) -> None:
     local = resolve_model_path(real_embedder.name)
     other = SentenceTransformerEmbedder(EmbeddingConfig(model=local, dtype="float32"))
-    a, b = other.encode(["Turkey will not sanction Russia."])[0], real_embedder.encode(["Turkey will not sanction Russia."])[0]
+    a, b = (
+        other.encode(["Turkey will not sanction Russia."])[0],
+        real_embedder.encode(["Turkey will not sanction Russia."])[0],
+    )
     assert float(a @ b) > 0.99  # bf16 and fp32 agree

@@ -34,7 +34,11 @@ def test_reads_each_format(seeds_dir: Path) -> None:
 
     wire = by_id["wire-1"]
     assert (wire.title, wire.date, wire.source, wire.url) == (
-        "Central bank holds rates", dt.date(2023, 7, 20), "Wire", "https://example.com/rates")
+        "Central bank holds rates",
+        dt.date(2023, 7, 20),
+        "Wire",
+        "https://example.com/rates",
+    )
 
 
 def test_identical_articles_are_indexed_once(tmp_path: Path) -> None:
@@ -44,7 +48,9 @@ def test_identical_articles_are_indexed_once(tmp_path: Path) -> None:
     assert len(result.articles) == 1 and result.duplicates == 1
 
 
-def test_bad_files_are_skipped_with_one_warning_each(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_bad_files_are_skipped_with_one_warning_each(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     write_articles(tmp_path, {"good.txt": "The river flooded the old town on Friday night."})
     (tmp_path / "empty.txt").write_text("   \n")
     (tmp_path / "binary.txt").write_bytes(b"\x89PNG\x00\x00\x01binary")

@@ -47,8 +47,10 @@ def test_date_filter_is_applied_inside_the_search(tmp_path: Path) -> None:
 
 
 def test_near_duplicate_passages_do_not_crowd_out_others(tmp_path: Path) -> None:
-    quote = ("“We have no plans to impose sanctions,” the spokesman said, adding that the channels "
-             "of communication must stay open for the sake of peace talks.")
+    quote = (
+        "“We have no plans to impose sanctions,” the spokesman said, adding that the channels "
+        "of communication must stay open for the sake of peace talks."
+    )
     articles = {
         "a.txt": " date 2022-03-12 " + quote,
         "b.txt": " date 2022-03-12 Agency report\n\n" + quote + " He spoke on Thursday.",
