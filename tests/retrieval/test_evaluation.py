@@ -1,0 +1,80 @@
+"""`newsdesk eval`: the metrics are computed right, and a slice of the dev benchmark runs end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from retrieval.evaluation import auroc, load_questions, normalize_answer, select_questions, token_f1
+from tests.conftest import REPO
+
+BENCH = REPO / "benchmarks" / "data" / "squad_v2_dev"
+
+
+def test_squad_normalisation_and_f1() -> None:
+    assert normalize_answer("The  Eiffel Tower!") == "eiffel tower"
+    assert normalize_answer("“An apple”, a pear") == "apple pear"
+    assert token_f1("the Eiffel Tower in Paris", "Eiffel Tower") == pytest.approx(2 / 3)  # P 2/4, R 2/2
+    assert token_f1("nothing here", "Eiffel Tower") == 0.0
+
+
+def test_auroc() -> None:
+    assert auroc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert auroc([0.1], [0.9]) == 0.0
+    assert auroc([0.5, 0.5], [0.5]) == 0.5
+
+
+def test_question_slice_keeps_both_kinds() -> None:
+    questions = load_questions(BENCH / "questions.jsonl")
+    assert len(questions) == 1300 and sum(q.answerable for q in questions) == 1000
+    sliced = select_questions(questions, 30)
+    assert sum(q.answerable for q in sliced) == 30 and sum(not q.answerable for q in sliced) == 10
+
+
+def test_bad_questions_file_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "q.jsonl"
+    bad.write_text('{"question": "no id"}\n')
+    code = main(["eval", "--corpus", str(BENCH / "corpus.jsonl"), "--questions", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 1 and "not a question record" in err and "Traceback" not in err
+
+
+def test_eval_on_a_slice_of_the_dev_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """30 answerable and 10 unanswerable questions over their own articles plus 80 distractors."""
+    questions = select_questions(load_questions(BENCH / "questions.jsonl"), 30)
+    records = [json.loads(line) for line in (BENCH / "questions.jsonl").read_text().splitlines()]
+    wanted_ids = {q.id for q in questions}
+    needed = {d for r in records if r["id"] in wanted_ids for d in r["gold_doc_ids"] + [r["meta"]["source_doc_id"]]}
+    corpus_lines = (BENCH / "corpus.jsonl").read_text().splitlines()
+    distractors = [line for line in corpus_lines if json.loads(line)["id"] not in needed][:80]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "\n".join([line for line in corpus_lines if json.loads(line)["id"] in needed] + distractors) + "\n"
+    )
+    slice_questions = tmp_path / "questions.jsonl"
+    slice_questions.write_text("\n".join(json.dumps(r) for r in records if r["id"] in wanted_ids) + "\n")
+
+    code = main(
+        [
+            "eval",
+            "--corpus",
+            str(corpus),
+            "--questions",
+            str(slice_questions),
+            "--json",
+            "--index",
+            str(tmp_path / "index"),
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (report["answerable"], report["unanswerable"]) == (30, 10)
+    assert report["citations_verbatim"] == 1.0 and report["unsupported_answers"] == 0
+    assert report["max_answer_sentences"] <= 4
+    # Well below the full-benchmark figures (README), so only a real regression fails this.
+    assert report["hits@5"] >= 0.85 and report["mrr@10"] >= 0.7
+    assert report["answer_contains_gold"] >= 0.6
+    assert report["abstained_on_answerable"] <= 0.3
