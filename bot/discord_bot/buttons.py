@@ -20,7 +20,11 @@ def _bot(interaction: discord.Interaction[Any]) -> NewsdeskBot:
     return interaction.client  # type: ignore[return-value]
 
 
-class PassagesButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"newsdesk:passages:(?P<id>[0-9]+)"):
+PASSAGES_ID = r"newsdesk:passages:(?P<id>[0-9]+)"
+VOTE_ID = r"newsdesk:vote:(?P<id>[0-9]+):(?P<v>up|down)"
+
+
+class PassagesButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=PASSAGES_ID):
     """Shows the full cited passages of an answer, only to whoever clicks."""
 
     def __init__(self, answer_id: int) -> None:
@@ -52,7 +56,7 @@ class PassagesButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"
             await interaction.followup.send(embeds=embeds, ephemeral=True)
 
 
-class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"newsdesk:vote:(?P<id>[0-9]+):(?P<v>up|down)"):
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_ID):
     """👍 or 👎 on an answer, one vote per user (a second click changes it)."""
 
     def __init__(self, answer_id: int, vote: str) -> None:

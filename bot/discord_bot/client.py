@@ -171,7 +171,7 @@ async def serve(bot: NewsdeskBot, token: str) -> None:
         ) from None
     except discord.PrivilegedIntentsRequired:
         raise DiscordLoginError("Discord refused a privileged intent this bot asked for") from None
-    except (aiohttp.ClientConnectionError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
         reason = str(exc) or type(exc).__name__
         raise DiscordLoginError(f"cannot reach Discord ({reason}): check the network") from None
 

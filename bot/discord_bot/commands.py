@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -51,15 +52,11 @@ async def tell_privately(interaction: Interaction, text: str) -> None:
     if not interaction.response.is_done():
         await tell(interaction, text)
         return
-    try:
+    with contextlib.suppress(discord.HTTPException):
         await interaction.edit_original_response(content="…")
-    except discord.HTTPException:
-        pass
     await interaction.followup.send(note(text), ephemeral=True)
-    try:
+    with contextlib.suppress(discord.HTTPException):
         await interaction.delete_original_response()
-    except discord.HTTPException:
-        pass
 
 
 async def apologise(interaction: Interaction) -> None:

@@ -21,6 +21,7 @@ from retrieval.engine import Engine
 from retrieval.store import IndexStore
 from tests.conftest import HashEmbedder
 
+
 class SlowHashEmbedder(HashEmbedder):
     """The shared test embedder, plus ``query_work`` seconds of pure-Python work (holding the GIL)
     on every single-text encode, i.e. every question, so questions cost what a real model's would.

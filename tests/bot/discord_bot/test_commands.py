@@ -7,7 +7,6 @@ import json
 import logging
 import shutil
 import textwrap
-from pathlib import Path
 
 import discord
 import pytest

@@ -23,7 +23,7 @@ from bot.discord_bot.embeds import (
 )
 from retrieval.types import Answer, AnswerSentence, Article, Citation, Hit, Passage
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu"]
 
 
 def prose(n_words: int, sentence_every: int = 12) -> str:
