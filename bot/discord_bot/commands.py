@@ -242,6 +242,14 @@ async def reindex_command(bot: NewsdeskBot, interaction: Interaction, full: bool
         bot.reindexing = False
 
 
+def can_manage_server(interaction: Interaction) -> bool:
+    """The /reindex check: Manage Server or Administrator, whatever the server's command overrides say."""
+    perms = interaction.permissions
+    if perms.manage_guild or perms.administrator:
+        return True
+    raise app_commands.MissingPermissions(["manage_guild"])
+
+
 # -- registration --------------------------------------------------------------------------------
 
 
@@ -274,7 +282,7 @@ def setup_commands(bot: NewsdeskBot) -> None:
     @tree.command(name="reindex", description="Rebuild the index from the articles (Manage Server only)")
     @app_commands.describe(full="Rebuild from scratch instead of updating what changed")
     @app_commands.default_permissions(manage_guild=True)
-    @app_commands.checks.has_permissions(manage_guild=True)
+    @app_commands.check(can_manage_server)
     @app_commands.guild_only()
     async def reindex(interaction: Interaction, full: bool = False) -> None:
         await reindex_command(bot, interaction, full)

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 GOOD_TOKEN = "fake-token-for-tests.not-a-secret"
-ADMIN_PERMISSIONS = str(1 << 3)  # Administrator
+ADMIN_PERMISSIONS = str((1 << 3) | (1 << 5))  # Administrator, Manage Server
 MEMBER_PERMISSIONS = str((1 << 10) | (1 << 11) | (1 << 31))  # view, send, use application commands
 
 

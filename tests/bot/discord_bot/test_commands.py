@@ -363,3 +363,4 @@ async def test_engine_error_is_logged_and_apologised_for_and_the_bot_keeps_going
     monkeypatch.setattr(engine, "ask", real_ask)
     again = await alice.slash(channel, "ask", question=SHIPS)
     assert again.response.embeds[0].description == "Ships will be inspected in Istanbul. [1]"
+

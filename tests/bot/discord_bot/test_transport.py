@@ -169,3 +169,49 @@ async def test_twenty_questions_at_once_without_blocking_the_loop(fake, tmp_path
     assert len(embedder.threads) > 1  # on several workers at once
     assert lag_ms[-1] < 1000, report
     assert gaps and max(gaps) < fake.heartbeat_interval + 1.0, report
+
+
+class SlowBuildEmbedder(SlowHashEmbedder):
+    """Indexing (many texts at once) takes ``build_work`` seconds more; questions stay fast."""
+
+    def __init__(self, build_work: float) -> None:
+        super().__init__()
+        self.build_work = build_work
+
+    def encode(self, texts, progress=None):  # noqa: ANN001
+        if len(texts) > 1:
+            time.sleep(self.build_work)
+        return super().encode(texts, progress)
+
+
+async def test_reindex_shows_progress_and_questions_are_answered_meanwhile(
+    fake, tmp_path, built_index, settings, monkeypatch
+):
+    from bot.discord_bot import commands
+
+    monkeypatch.setattr(commands, "PROGRESS_EDIT_SECONDS", 0.05)
+    shutil.copytree(built_index / "index", tmp_path / "slow-index", symlinks=True)
+    shutil.copytree(built_index / "seeds", settings.seeds_dir)
+    engine = Engine(IndexStore(tmp_path / "slow-index"), SlowBuildEmbedder(build_work=1.0),
+                    answer=AnswerConfig(min_confidence=0.2, max_question_chars=300),
+                    chunking=ChunkingConfig(max_tokens=200))
+    engine.load()
+    bot = create_bot(engine, settings)
+    task = await connect(fake, bot)
+    try:
+        admin = fake.user("root")
+        reindex = await fake.slash(admin, "reindex", admin=True, full="true")
+        original = f"/webhooks/{fake.app_id}/{reindex}/messages/@original"
+        await fake.wait_for(lambda rs: any(r.path == original for r in rs))  # building: progress shown
+        ask = await fake.slash(fake.user("alice"), "ask", question=SHIPS)
+        requests = await fake.wait_for(lambda rs: posts(rs, f"/webhooks/{fake.app_id}/{ask}"))
+        assert not any(r.body["content"].startswith("Index rebuilt") for r in posts(requests, original))
+        [answer] = posts(requests, f"/webhooks/{fake.app_id}/{ask}")
+        assert answer.body["embeds"][0]["description"] == "Ships will be inspected in Istanbul. [1]"
+        done = lambda rs: any(r.body["content"].startswith("Index rebuilt") for r in posts(rs, original))  # noqa: E731
+        requests = await fake.wait_for(done)
+    finally:
+        await disconnect(bot, task)
+    edits = [r.body["content"] for r in posts(requests, original)]
+    assert edits[0].startswith("Rebuilding the index… ")
+    assert edits[-1].startswith("Index rebuilt: 4 articles (4 new, 0 changed, 0 removed, 0 unchanged)")
