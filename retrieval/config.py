@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -52,3 +53,26 @@ class AnswerConfig:
     max_sentences: int = 3
     min_confidence: float = 0.35
     max_question_chars: int = 500
+
+
+@dataclass(frozen=True)
+class VectorConfig:
+    """Where the unit vectors live and how they are searched."""
+
+    backend: str = "faiss"
+    """``faiss`` (in this process) or ``milvus`` (a Milvus cluster, or Milvus Lite from a local file)."""
+    exact_max: int = 50_000
+    """Exact (flat) search up to this many vectors; above it an approximate index trained on them."""
+    ann: str = "hnsw"
+    """FAISS's approximate index: ``hnsw`` (HNSW over 8-bit codes) or ``ivf`` (IVF over 8-bit codes)."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the approximate index's parameters (``M``, ``ef_search``, ``nlist``, ``nprobe``…)."""
+    threads: int = 1
+    """FAISS threads for one query (one is faster than two for single queries, see the benchmark)."""
+    mmap: bool = True
+    """Memory-map FAISS index files where the index type allows it."""
+    milvus_uri: str = ""
+    """``http://host:19530`` for a cluster, or a local ``….db`` path for Milvus Lite; empty: in the index dir."""
+    milvus_token: str = field(default="", repr=False)
+    milvus_collection: str = "newsdesk"
+    """Prefix of the collection names (one collection per index generation)."""

@@ -18,7 +18,6 @@ from retrieval.errors import IndexCorruptError, IndexMissingError
 from retrieval.lexical import TOKENIZER, LexicalIndex
 from retrieval.store import IndexData, IndexStore, Manifest, embed_text
 from retrieval.types import Article, Passage
-from retrieval.vectors import FaissVectors
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +155,12 @@ def build_index(
             else np.zeros((0, embedder.dimension), dtype=np.float32)
         )
         vectors = np.vstack([old_vectors, fresh_vectors]).astype(np.float32)
+        unit_articles = [article_id for article_id, _, _ in unit_of]
+        day_of = {a.id: (a.date.toordinal() if a.date else 0) for a in articles}
+        unit_days = np.array([day_of[a] for a in unit_articles], dtype=np.int64)
 
         report(BuildProgress("writing", 0, 1))
+        stored = store.backend.build(vectors, unit_days, unit_articles)
         lexical = LexicalIndex.build(
             [embed_text(EMBED_TEMPLATE, by_id[p.article_id], p.text) for p in passages]
         )
@@ -171,18 +174,14 @@ def build_index(
             n_passages=len(passages),
             n_vectors=len(vectors),
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            vector_index=stored.kind,
+            vector_params=stored.params,
             date_range=(
                 dates[0].isoformat() if dates else None,
                 dates[-1].isoformat() if dates else None,
             ),
         )
-        path = store.write(
-            manifest,
-            list(articles),
-            passages,
-            FaissVectors.build(vectors, embedder.dimension),
-            lexical,
-        )
+        path = store.write(manifest, list(articles), passages, stored, lexical)
         report(BuildProgress("writing", 1, 1))
     return BuildSummary(
         articles=len(articles),

@@ -66,12 +66,13 @@ class Retriever:
     def _dense(self, query: Query, depth: int, dates: DateRange) -> dict[int, float]:
         """Passage -> best cosine of any of its sentences, for passages with a top sentence."""
         index = self.index
-        allowed = None
+        window = None
         if dates.active:
-            allowed = np.flatnonzero(_in_range(index.unit_days, dates))
+            since, until = dates.since, dates.until
+            window = (since.toordinal() if since else None, until.toordinal() if until else None)
         best: dict[int, float] = {}
         assert query.vector is not None
-        for unit, score in index.vectors.search(query.vector, depth * UNITS_PER_PASSAGE, allowed):
+        for unit, score in index.vectors.search(query.vector, depth * UNITS_PER_PASSAGE, days=window):
             for pid in index.unit_passages[unit]:
                 if score > best.get(pid, -1.0):
                     best[pid] = score

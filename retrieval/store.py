@@ -4,7 +4,11 @@ Layout of ``DIR``::
 
     DIR/.lock                 held while a build runs (released by the OS if the builder dies)
     DIR/current -> gen-...    symlink to the live generation, replaced atomically
-    DIR/gen-<stamp>/          manifest.json, vectors.faiss, articles.jsonl, passages.jsonl, bm25/
+    DIR/gen-<stamp>/          manifest.json, vectors.faiss (+ vectors.f16.npy), articles.jsonl, passages.jsonl, bm25/
+    DIR/milvus.db/            Milvus Lite's data, when the vectors live in Milvus with no URI set
+
+With the Milvus backend a generation's vectors are a collection named in its manifest instead of
+``vectors.faiss``; collections of generations no longer live are dropped after the next swap.
     DIR/tmp-<id>/             a build in progress; removed on failure or by the next build
 """
 
@@ -24,17 +28,17 @@ from pathlib import Path
 import numpy as np
 
 from retrieval import __version__
+from retrieval.config import VectorConfig
 from retrieval.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
 from retrieval.lexical import LexicalIndex
 from retrieval.types import Article, Passage
-from retrieval.vectors import FaissVectors
+from retrieval.vectors import FLAT, VectorBackend, VectorStore, make_backend
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 CURRENT = "current"
 MANIFEST = "manifest.json"
-VECTORS = "vectors.faiss"
 ARTICLES = "articles.jsonl"
 PASSAGES = "passages.jsonl"
 LEXICAL = "bm25"
@@ -55,7 +59,9 @@ class Manifest:
     n_vectors: int
     built_at: str
     embed_unit: str = "sentence"
-    vector_index: str = FaissVectors.kind
+    vector_index: str = FLAT
+    vector_params: dict[str, object] = field(default_factory=dict)
+    """The vector store's parameters (index type, M, ef_search…, or the Milvus collection)."""
     format_version: int = FORMAT_VERSION
     newsdesk_version: str = __version__
     date_range: tuple[str | None, str | None] = (None, None)
@@ -80,7 +86,7 @@ class IndexData:
     manifest: Manifest
     articles: dict[str, Article]
     passages: list[Passage]
-    vectors: FaissVectors
+    vectors: VectorStore
     lexical: LexicalIndex
     passage_days: np.ndarray
     """Publication date of each passage's article as a proleptic ordinal (0 when undated)."""
@@ -128,8 +134,9 @@ def _passage_from_json(line: str, articles: dict[str, Article]) -> Passage:
 class IndexStore:
     """One index directory: read the live generation, or build a new one and swap it in."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, vectors: VectorConfig | None = None) -> None:
         self.root = Path(root)
+        self.backend: VectorBackend = make_backend(vectors or VectorConfig(), self.root)
 
     @property
     def current(self) -> Path:
@@ -184,13 +191,21 @@ class IndexStore:
                     articles[article.id] = article
             with (gen / PASSAGES).open(encoding="utf-8") as handle:
                 passages = [_passage_from_json(line, articles) for line in handle]
-            vectors = FaissVectors.load(gen / VECTORS)
+            day_of = {a.id: (a.date.toordinal() if a.date else 0) for a in articles.values()}
+            days = np.array([day_of[p.article_id] for p in passages], dtype=np.int64)
+            n_units = 1 + max((u for p in passages for u in p.units), default=-1)
+            holders: list[list[int]] = [[] for _ in range(n_units)]
+            unit_days = np.zeros(n_units, dtype=np.int64)
+            for passage in passages:
+                for unit in passage.units:
+                    holders[unit].append(passage.id)
+                    unit_days[unit] = days[passage.id]
+            vectors = self.backend.load(gen, manifest.vector_index, manifest.vector_params, unit_days)
             lexical = LexicalIndex.load(gen / LEXICAL, len(passages))
-        except Exception as exc:  # json, faiss (RuntimeError), numpy, KeyError...: all mean damage
+        except Exception as exc:  # json, faiss (RuntimeError), numpy, KeyError, Milvus...: all mean damage
             raise IndexCorruptError(
                 f"the index at {self.root} is damaged ({type(exc).__name__}); {FIX}"
             ) from exc
-        n_units = 1 + max((u for p in passages for u in p.units), default=-1)
         if (
             vectors.size != manifest.n_vectors
             or n_units != manifest.n_vectors
@@ -202,14 +217,6 @@ class IndexStore:
             )
         if vectors.size and vectors.dimension != manifest.dimension:
             raise IndexCorruptError(f"the index at {self.root} has vectors of the wrong size; {FIX}")
-        day_of = {a.id: (a.date.toordinal() if a.date else 0) for a in articles.values()}
-        days = np.array([day_of[p.article_id] for p in passages], dtype=np.int64)
-        holders: list[list[int]] = [[] for _ in range(n_units)]
-        unit_days = np.zeros(n_units, dtype=np.int64)
-        for passage in passages:
-            for unit in passage.units:
-                holders[unit].append(passage.id)
-                unit_days[unit] = days[passage.id]
         log.info("loaded index %s: %d articles, %d passages", gen.name, len(articles), len(passages))
         return IndexData(
             manifest, articles, passages, vectors, lexical, days, [tuple(h) for h in holders], unit_days, gen
@@ -238,11 +245,11 @@ class IndexStore:
         manifest: Manifest,
         articles: list[Article],
         passages: list[Passage],
-        vectors: FaissVectors,
+        vectors: VectorStore,
         lexical: LexicalIndex,
     ) -> Path:
         """Write a new generation beside the live one and swap it in; call while holding the lock."""
-        self._remove_stale()
+        self._remove_stale(keep=manifest.vector_params)
         tmp = self.root / f"tmp-{uuid.uuid4().hex[:12]}"
         tmp.mkdir(parents=True)
         try:
@@ -252,7 +259,7 @@ class IndexStore:
             with (tmp / PASSAGES).open("w", encoding="utf-8") as handle:
                 for passage in passages:
                     handle.write(_passage_to_json(passage) + "\n")
-            vectors.save(tmp / VECTORS)
+            vectors.save(tmp)
             lexical.save(tmp / LEXICAL)
             (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
             _fsync_tree(tmp)
@@ -262,22 +269,27 @@ class IndexStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        self._swap(gen)
+        self._swap(gen, manifest.vector_params)
         return gen
 
-    def _swap(self, gen: Path) -> None:
+    def _swap(self, gen: Path, params: dict[str, object]) -> None:
         link = self.root / f".current-{uuid.uuid4().hex[:8]}"
         os.symlink(gen.name, link)
         os.replace(link, self.current)  # atomic: readers see the old or the new, never neither
         _fsync_dir(self.root)
+        replaced = [params]
         for old in self.root.glob("gen-*"):
             if old.name != gen.name:
+                replaced.append(_vector_params(old))
                 shutil.rmtree(old, ignore_errors=True)
+        # Remote vectors of the replaced generation stay until the next build: readers may still use them.
+        self.backend.retire(replaced)
         log.info("index %s is live", gen.name)
 
-    def _remove_stale(self) -> None:
-        """Clear what a killed build left behind (only ever called under the lock)."""
+    def _remove_stale(self, keep: dict[str, object]) -> None:
+        """Clear what a killed build left behind, keeping the live vectors and ``keep`` (under the lock)."""
         live = self.current.resolve().name if self.current.exists() else None
+        self.backend.retire([keep, _vector_params(self.current)])
         for leftover in self.root.glob("tmp-*"):
             shutil.rmtree(leftover, ignore_errors=True)
         for old in self.root.glob("gen-*"):
@@ -291,6 +303,15 @@ class IndexStore:
         if not self.exists():
             return 0
         return sum(p.stat().st_size for p in self.current.resolve().rglob("*") if p.is_file())
+
+
+def _vector_params(gen: Path) -> dict[str, object]:
+    """The vector params a generation's manifest records ({} if unreadable)."""
+    try:
+        params = json.loads((gen / MANIFEST).read_text(encoding="utf-8")).get("vector_params") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return dict(params)
 
 
 def _fsync_tree(path: Path) -> None:

@@ -1,72 +1,512 @@
-"""The dense side of the index: a FAISS inner-product index over unit vectors, searched in place."""
+"""The dense side of the index: the ``VectorStore`` protocol, FAISS (embedded, the default) and Milvus.
+
+A store holds one unit vector per sentence ("unit"), ids 0..n-1, and each unit's article date as a
+proleptic ordinal (0 when undated), so a date filter runs inside the search, never after it.
+A ``VectorBackend`` makes one store per index generation, opens it again, and retires old ones.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from retrieval.config import VectorConfig
 
-class FaissVectors:
-    """Exact inner-product search over L2-normalised vectors whose ids are passage ids 0..n-1."""
+log = logging.getLogger(__name__)
 
-    kind = "flat-ip"
+DayRange = tuple[int | None, int | None]
+"""Inclusive (since, until) proleptic ordinals; either end open. Undated units never match."""
 
-    def __init__(self, index: object) -> None:
-        self._index = index
+FLAT = "flat-ip"
+FAISS_INDEX = "vectors.faiss"
+RAW_VECTORS = "vectors.f16.npy"
+"""Beside an approximate index: the vectors themselves (float16), for rescoring and reuse."""
 
-    @classmethod
-    def build(cls, vectors: np.ndarray, dimension: int) -> FaissVectors:
-        """An index holding ``vectors`` in row order."""
-        import faiss
+ANN_DEFAULTS: dict[str, dict[str, int]] = {
+    # Chosen by benchmarks/bench_vectors.py (see benchmarks/README.md): recall@10 >= 0.95 at 1M vectors.
+    "hnsw": {"M": 32, "ef_construction": 64, "ef_search": 64, "refine": 2, "exact_below": 20_000},
+    "ivf": {"nlist": 0, "nprobe": 32, "refine": 2, "exact_below": 20_000},
+}
+SEARCH_PARAMS = frozenset({"ef_search", "nprobe", "refine", "exact_below"})
+"""Parameters that a setting may change on an index already built; the others need a rebuild."""
 
-        index = faiss.IndexFlatIP(dimension)
-        if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        return cls(index)
 
-    @classmethod
-    def load(cls, path: Path) -> FaissVectors:
-        """Read an index file this project wrote (never load one from elsewhere: unsafe)."""
-        import faiss
+def day_mask(days: np.ndarray, window: DayRange) -> np.ndarray:
+    """Which units fall inside ``window`` (undated ones never do)."""
+    mask = days > 0
+    if window[0] is not None:
+        mask &= days >= window[0]
+    if window[1] is not None:
+        mask &= days <= window[1]
+    return mask
 
-        return cls(faiss.read_index(str(path)))
 
-    def save(self, path: Path) -> None:
-        """Write the index to ``path``."""
-        import faiss
+@runtime_checkable
+class VectorStore(Protocol):
+    """One generation's unit vectors, searchable by inner product (= cosine: they are unit vectors)."""
 
-        faiss.write_index(self._index, str(path))
+    kind: str
+    """What index this is, recorded in the manifest (``flat-ip``, ``hnsw-sq8-ip``, ``milvus-…``)."""
+    params: dict[str, Any]
+    """Its parameters, recorded in the manifest (and enough for the backend to open it again)."""
 
     @property
     def size(self) -> int:
         """Number of vectors held."""
-        return int(self._index.ntotal)  # type: ignore[attr-defined]
+        ...
 
     @property
     def dimension(self) -> int:
         """Vector dimension."""
-        return int(self._index.d)  # type: ignore[attr-defined]
+        ...
+
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, *, days: DayRange | None = None
+    ) -> list[tuple[int, float]]:
+        """Top ``k`` (unit id, cosine), best first; ``allowed`` ids or a ``days`` window filter inside."""
+        ...
 
     def vectors(self, ids: np.ndarray | None = None) -> np.ndarray:
-        """The stored vectors (all, or those of ``ids``), for reuse in an incremental build."""
-        if ids is None:
-            return self._index.reconstruct_n(0, self.size)  # type: ignore[attr-defined]
-        if len(ids) == 0:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))  # type: ignore[attr-defined]
+        """The stored vectors (all, or those of ``ids``, in that order) as float32."""
+        ...
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top ``k`` (id, cosine) for one query vector; ``allowed`` restricts ids inside FAISS."""
+    def save(self, directory: Path) -> None:
+        """Write what the generation directory must hold (nothing for a remote store)."""
+        ...
+
+
+class VectorBackend(Protocol):
+    """Makes, opens and retires the vector stores of an index directory."""
+
+    name: str
+
+    def build(self, vectors: np.ndarray, days: np.ndarray, articles: Sequence[str]) -> VectorStore:
+        """A new store holding ``vectors`` in row order, with each unit's article date and id."""
+        ...
+
+    def load(self, directory: Path, kind: str, params: dict[str, Any], days: np.ndarray) -> VectorStore:
+        """Open the store a generation recorded (its directory, manifest kind and params)."""
+        ...
+
+    def retire(self, keep: Sequence[dict[str, Any]]) -> None:
+        """Drop stored generations other than those whose params are in ``keep``."""
+        ...
+
+
+def make_backend(config: VectorConfig, root: Path) -> VectorBackend:
+    """The backend ``config`` names; ``root`` is the index directory (Milvus Lite's default home)."""
+    if config.backend == "faiss":
+        return FaissBackend(config)
+    if config.backend == "milvus":
+        return MilvusBackend(config, root)
+    raise ValueError(f"unknown vector backend '{config.backend}' (use faiss or milvus)")
+
+
+# -- FAISS -------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _omp_threads(n: int) -> Iterator[None]:
+    """Run FAISS with ``n`` OpenMP threads in this thread (the setting is per calling thread)."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+class FaissVectors:
+    """Unit vectors in a FAISS index: exact ``IndexFlatIP``, or HNSW/IVF over 8-bit scalar codes.
+
+    An approximate index keeps the float16 vectors beside it (memory-mapped): they rescore its
+    candidates (so scores are cosines, not code approximations), answer ``vectors(ids)`` exactly, and
+    serve filtered searches that allow so few units that scanning them beats the graph.
+    """
+
+    kind = FLAT
+
+    def __init__(
+        self,
+        index: Any,
+        days: np.ndarray | None = None,
+        *,
+        kind: str = FLAT,
+        params: dict[str, Any] | None = None,
+        raw: np.ndarray | None = None,
+        threads: int = 1,
+    ) -> None:
+        self._index = index
+        self.kind = kind
+        self.params = dict(params or {"type": "flat"})
+        self._raw = raw
+        self.threads = threads
+        self.days = days if days is not None else np.zeros(int(index.ntotal), dtype=np.int64)
+
+    @classmethod
+    def build(
+        cls,
+        vectors: np.ndarray,
+        dimension: int,
+        days: np.ndarray | None = None,
+        *,
+        ann: str | None = None,
+        params: dict[str, Any] | None = None,
+        threads: int = 1,
+    ) -> FaissVectors:
+        """An index holding ``vectors`` in row order: exact, or ``ann`` ("hnsw"/"ivf") trained on them."""
         import faiss
 
-        if self.size == 0 or k <= 0:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if ann is None:
+            index = faiss.IndexFlatIP(dimension)
+            if len(vectors):
+                index.add(vectors)
+            return cls(index, days, threads=threads)
+        if ann not in ANN_DEFAULTS:
+            raise ValueError(f"unknown approximate index '{ann}' (use hnsw or ivf)")
+        chosen = {**ANN_DEFAULTS[ann], **(params or {})}
+        with _omp_threads(len(os.sched_getaffinity(0))):
+            if ann == "hnsw":
+                index = faiss.IndexHNSWSQ(
+                    dimension, faiss.ScalarQuantizer.QT_8bit, int(chosen["M"]), faiss.METRIC_INNER_PRODUCT
+                )
+                index.hnsw.efConstruction = int(chosen["ef_construction"])
+                index.train(vectors)
+            else:
+                nlist = int(chosen["nlist"]) or max(1, min(65_536, int(4 * np.sqrt(len(vectors)))))
+                chosen["nlist"] = nlist
+                quantizer = faiss.IndexFlatIP(dimension)
+                index = faiss.IndexIVFScalarQuantizer(
+                    quantizer, dimension, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+                )
+                index.cp.max_points_per_centroid = 64  # k-means on a sample: 64 points per list
+                index.train(vectors)
+            index.add(vectors)
+        kind = f"{ann}-sq8-ip"
+        return cls(index, days, kind=kind, params={"type": ann, **chosen}, raw=vectors.astype(np.float16))
+
+    @classmethod
+    def load(
+        cls,
+        directory: Path,
+        days: np.ndarray | None = None,
+        *,
+        kind: str = FLAT,
+        params: dict[str, Any] | None = None,
+        mmap: bool = True,
+        threads: int = 1,
+    ) -> FaissVectors:
+        """Read an index this project wrote (never one from elsewhere: unsafe), memory-mapped if asked."""
+        import faiss
+
+        path = Path(directory) / FAISS_INDEX
+        index = None
+        if mmap:
+            with contextlib.suppress(RuntimeError):  # index types FAISS cannot map are read whole
+                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        if index is None:
+            index = faiss.read_index(str(path))
+        raw = None
+        if kind != FLAT:
+            raw = np.load(Path(directory) / RAW_VECTORS, mmap_mode="r" if mmap else None)
+            if raw.shape != (index.ntotal, index.d):
+                raise ValueError(f"{RAW_VECTORS} holds {raw.shape}, the index {index.ntotal} vectors")
+        return cls(index, days, kind=kind, params=params, raw=raw, threads=threads)
+
+    def save(self, directory: Path) -> None:
+        """Write the index (and, for an approximate one, the float16 vectors) into ``directory``."""
+        import faiss
+
+        faiss.write_index(self._index, str(Path(directory) / FAISS_INDEX))
+        if self._raw is not None:
+            np.save(Path(directory) / RAW_VECTORS, self._raw)
+
+    @property
+    def size(self) -> int:
+        """Number of vectors held."""
+        return int(self._index.ntotal)
+
+    @property
+    def dimension(self) -> int:
+        """Vector dimension."""
+        return int(self._index.d)
+
+    def vectors(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """The stored vectors (all, or those of ``ids``), for reuse in an incremental build and rescoring."""
+        if ids is not None and len(ids) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._raw is not None:
+            rows = self._raw if ids is None else self._raw[np.asarray(ids, dtype=np.int64)]
+            return np.asarray(rows, dtype=np.float32)
+        if ids is None:
+            return self._index.reconstruct_n(0, self.size)
+        return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, *, days: DayRange | None = None
+    ) -> list[tuple[int, float]]:
+        """Top ``k`` (id, cosine) for one query vector; ``allowed`` or ``days`` restrict ids inside FAISS."""
+        import faiss
+
+        if days is not None:
+            allowed = np.flatnonzero(day_mask(self.days, days))
+        if self.size == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
             return []
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        params = None
+        if self._raw is None:
+            params = None
+            if allowed is not None:
+                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
+            with _omp_threads(self.threads):
+                scores, ids = self._index.search(query, min(k, self.size), params=params)
+            return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        if allowed is not None and len(allowed) <= int(self.params["exact_below"]):
+            return self._rescore(query[0], np.asarray(allowed, dtype=np.int64), k)
+        fetch = min(self.size, k * max(1, int(self.params["refine"])))
+        bits = None
+        selector = None
         if allowed is not None:
-            if len(allowed) == 0:
-                return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
-        scores, ids = self._index.search(query, min(k, self.size), params=params)  # type: ignore[attr-defined]
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+            mask = np.zeros(self.size, dtype=bool)
+            mask[allowed] = True
+            bits = np.packbits(mask, bitorder="little")
+            selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(bits))
+        # A filter that lets few units through needs a wider search to find k of them.
+        boost = 1.0 if allowed is None else min(16.0, self.size / len(allowed))
+        if self.params["type"] == "hnsw":
+            ef = int(max(int(self.params["ef_search"]), fetch) * boost)
+            params = faiss.SearchParametersHNSW(efSearch=ef, sel=selector)
+        else:
+            nprobe = min(int(self.params["nlist"]), int(int(self.params["nprobe"]) * boost))
+            params = faiss.SearchParametersIVF(nprobe=nprobe, sel=selector)
+        with _omp_threads(self.threads):
+            _, ids = self._index.search(query, fetch, params=params)
+        del bits  # the selector reads it until here
+        found = ids[0][ids[0] >= 0]
+        if allowed is not None and len(found) < min(k, len(allowed)):
+            return self._rescore(query[0], np.asarray(allowed, dtype=np.int64), k)  # a filter the graph missed
+        return self._rescore(query[0], found, k)
+
+    def _rescore(self, query: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Exact cosines of ``ids`` from the stored vectors; the best ``k``."""
+        assert self._raw is not None
+        scores = np.empty(len(ids), dtype=np.float32)
+        for at in range(0, len(ids), 65_536):
+            part = ids[at : at + 65_536]
+            scores[at : at + len(part)] = np.asarray(self._raw[part], dtype=np.float32) @ query
+        top = np.argsort(-scores, kind="stable")[:k] if len(ids) > k else np.argsort(-scores, kind="stable")
+        return [(int(ids[i]), float(scores[i])) for i in top]
+
+
+class FaissBackend:
+    """FAISS in this process: exact up to ``config.exact_max`` vectors, approximate above."""
+
+    name = "faiss"
+
+    def __init__(self, config: VectorConfig) -> None:
+        self.config = config
+
+    def build(self, vectors: np.ndarray, days: np.ndarray, articles: Sequence[str] = ()) -> FaissVectors:
+        """Exact below the threshold, else the configured approximate index trained on ``vectors``."""
+        dimension = vectors.shape[1]
+        if len(vectors) <= self.config.exact_max:
+            return FaissVectors.build(vectors, dimension, days, threads=self.config.threads)
+        params = {k: v for k, v in self.config.params.items() if k in ANN_DEFAULTS[self.config.ann]}
+        log.info("training a %s index on %d vectors", self.config.ann, len(vectors))
+        return FaissVectors.build(
+            vectors, dimension, days, ann=self.config.ann, params=params, threads=self.config.threads
+        )
+
+    def load(self, directory: Path, kind: str, params: dict[str, Any], days: np.ndarray) -> FaissVectors:
+        """Open a generation's index; search-time parameters (``ef_search``, ``nprobe``…) may be overridden."""
+        if kind != FLAT:
+            params = {**params, **{k: v for k, v in self.config.params.items() if k in SEARCH_PARAMS}}
+        return FaissVectors.load(
+            directory, days, kind=kind, params=params, mmap=self.config.mmap, threads=self.config.threads
+        )
+
+    def retire(self, keep: Sequence[dict[str, Any]]) -> None:
+        """Nothing: FAISS files live in the generation directories the index store removes."""
+
+
+# -- Milvus ------------------------------------------------------------------------------------------
+
+_MILVUS_BATCH = 4096
+
+
+class MilvusVectors:
+    """One generation's vectors in a Milvus collection: unit id, vector, article day and article id."""
+
+    def __init__(self, client: Any, collection: str, dimension: int, size: int, params: dict[str, Any]) -> None:
+        self._client = client
+        self.collection = collection
+        self._dimension = dimension
+        self._size = size
+        self.params = params
+        self.kind = f"milvus-{str(params.get('index_type', 'FLAT')).lower()}"
+
+    @property
+    def size(self) -> int:
+        """Number of vectors held."""
+        return self._size
+
+    @property
+    def dimension(self) -> int:
+        """Vector dimension."""
+        return self._dimension
+
+    def save(self, directory: Path) -> None:
+        """Nothing to write: the vectors live in Milvus; the manifest records the collection."""
+
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, *, days: DayRange | None = None
+    ) -> list[tuple[int, float]]:
+        """Top ``k`` (id, cosine); the date window or id list is a filter expression evaluated by Milvus."""
+        if self._size == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
+            return []
+        terms = []
+        if days is not None:
+            terms.append("day > 0")
+            if days[0] is not None:
+                terms.append(f"day >= {int(days[0])}")
+            if days[1] is not None:
+                terms.append(f"day <= {int(days[1])}")
+        if allowed is not None:
+            terms.append(f"unit in [{', '.join(str(int(i)) for i in allowed)}]")
+        search_params: dict[str, Any] = {"metric_type": "IP"}
+        if self.params.get("index_type") == "HNSW":
+            search_params["params"] = {"ef": max(int(self.params.get("ef_search", 64)), k)}
+        result = self._client.search(
+            self.collection,
+            data=[np.asarray(query, dtype=np.float32).tolist()],
+            limit=min(k, self._size),
+            filter=" and ".join(terms),
+            search_params=search_params,
+            output_fields=["unit"],
+        )
+        return [(int(hit["unit"]), float(hit["distance"])) for hit in result[0]]
+
+    def vectors(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """The stored vectors of ``ids`` (or all), fetched from Milvus in batches."""
+        wanted = np.arange(self._size, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+        out = np.zeros((len(wanted), self._dimension), dtype=np.float32)
+        unique = np.unique(wanted)
+        found: dict[int, list[float]] = {}
+        for at in range(0, len(unique), _MILVUS_BATCH):
+            part = [int(i) for i in unique[at : at + _MILVUS_BATCH]]
+            for row in self._client.query(self.collection, ids=part, output_fields=["vector"]):
+                found[int(row["unit"])] = row["vector"]
+        missing = [int(i) for i in unique if int(i) not in found]
+        if missing:
+            raise KeyError(f"Milvus collection {self.collection} lacks units {missing[:5]}")
+        for row, unit in enumerate(wanted):
+            out[row] = found[int(unit)]
+        return out
+
+
+def _wait_for_index(client: Any, collection: str, timeout: float = 3600.0) -> None:
+    """Return once Milvus has indexed every row of ``collection`` (polling, quickly at first)."""
+    delay, waited = 0.01, 0.0
+    while True:
+        info = client.describe_index(collection, "vector")
+        if info.get("state", "Finished") == "Finished" or not info.get("pending_index_rows"):
+            return
+        if waited > timeout:
+            raise TimeoutError(f"Milvus has not indexed collection {collection} after {timeout:.0f} s")
+        time.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 2.0)
+
+
+class MilvusBackend:
+    """Milvus (a cluster, or Milvus Lite in-process from a local ``.db`` path), one collection per generation."""
+
+    name = "milvus"
+
+    def __init__(self, config: VectorConfig, root: Path) -> None:
+        self.config = config
+        self.uri = config.milvus_uri or str(Path(root) / "milvus.db")
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The Milvus client, connected on first use (Milvus Lite starts here for a local path)."""
+        if self._client is None:
+            from pymilvus import MilvusClient
+
+            if "://" not in self.uri:
+                Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+            self._client = MilvusClient(uri=self.uri, token=self.config.milvus_token)
+        return self._client
+
+    def build(self, vectors: np.ndarray, days: np.ndarray, articles: Sequence[str]) -> MilvusVectors:
+        """A new collection holding the units; exact (FLAT) below the size threshold, HNSW above."""
+        from pymilvus import DataType, MilvusClient
+
+        client = self.client
+        n, dimension = vectors.shape
+        name = f"{self.config.milvus_collection}_{uuid.uuid4().hex[:12]}"
+        params: dict[str, Any] = {"collection": name, "index_type": "FLAT"}
+        if n > self.config.exact_max:
+            hnsw = ANN_DEFAULTS["hnsw"]
+            chosen = {k: self.config.params.get(k, hnsw[k]) for k in ("M", "ef_construction", "ef_search")}
+            params = {**params, "index_type": "HNSW", **chosen}
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("unit", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(dimension))
+        schema.add_field("day", DataType.INT64)
+        schema.add_field("article", DataType.VARCHAR, max_length=65_535)
+        client.create_collection(name, schema=schema, consistency_level="Strong")
+        log.info("writing %d vectors to Milvus collection %s", n, name)
+        for at in range(0, n, _MILVUS_BATCH):
+            rows = [
+                {"unit": i, "vector": vectors[i].tolist(), "day": int(days[i]), "article": articles[i]}
+                for i in range(at, min(n, at + _MILVUS_BATCH))
+            ]
+            client.insert(name, rows)
+        client.flush(name)
+        index = client.prepare_index_params()
+        build: dict[str, Any] = {}
+        if params["index_type"] == "HNSW":
+            build = {"M": params["M"], "efConstruction": params["ef_construction"]}
+        index.add_index(field_name="vector", index_type=params["index_type"], metric_type="IP", params=build)
+        client.create_index(name, index, sync=False)  # pymilvus's own wait polls every 0.5 s
+        _wait_for_index(client, name)
+        client.load_collection(name)
+        return MilvusVectors(client, name, int(dimension), n, params)
+
+    def load(self, directory: Path, kind: str, params: dict[str, Any], days: np.ndarray) -> MilvusVectors:
+        """Open the collection a generation recorded; missing or short is damage."""
+        name = str(params["collection"])
+        client = self.client
+        if not client.has_collection(name):
+            raise LookupError(f"Milvus collection {name} is missing")
+        client.load_collection(name)
+        rows = int(client.get_collection_stats(name)["row_count"])
+        if rows != len(days):
+            raise ValueError(f"Milvus collection {name} holds {rows} vectors, the index {len(days)}")
+        dimension = next(
+            int(f["params"]["dim"]) for f in client.describe_collection(name)["fields"] if f["name"] == "vector"
+        )
+        searched = {**params, **{k: v for k, v in self.config.params.items() if k in SEARCH_PARAMS}}
+        return MilvusVectors(client, name, dimension, rows, searched)
+
+    def retire(self, keep: Sequence[dict[str, Any]]) -> None:
+        """Drop this index's collections that no kept generation records (old or from failed builds)."""
+        client = self.client
+        kept = {str(p.get("collection")) for p in keep}
+        prefix = f"{self.config.milvus_collection}_"
+        for name in client.list_collections():
+            if name.startswith(prefix) and name not in kept and len(name) == len(prefix) + 12:
+                log.info("dropping Milvus collection %s", name)
+                client.drop_collection(name)

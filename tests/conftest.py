@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from retrieval.config import AnswerConfig, ChunkingConfig, SearchConfig
+from retrieval.config import AnswerConfig, ChunkingConfig, SearchConfig, VectorConfig
 from retrieval.engine import Engine
 from retrieval.store import IndexStore
 
@@ -112,14 +113,33 @@ def embedder() -> HashEmbedder:
     return HashEmbedder()
 
 
-def make_engine(index_dir: Path, embedder: HashEmbedder, **answer: object) -> Engine:
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One Milvus Lite database for the session (it starts once, in-process); tests use own collections."""
+    pytest.importorskip("pymilvus")
+    return str(tmp_path_factory.mktemp("milvus") / "milvus.db")
+
+
+@pytest.fixture(params=["faiss", "milvus"])
+def vector_config(request: pytest.FixtureRequest) -> VectorConfig:
+    """Each vector backend in turn: FAISS in process, and Milvus (Milvus Lite, for real)."""
+    if request.param == "milvus":
+        uri = request.getfixturevalue("milvus_uri")
+        return VectorConfig(backend="milvus", milvus_uri=uri, milvus_collection=f"t{uuid.uuid4().hex[:8]}")
+    return VectorConfig()
+
+
+def make_engine(
+    index_dir: Path, embedder: HashEmbedder, vectors: VectorConfig | None = None, **answer: object
+) -> Engine:
     """An engine over ``index_dir`` with small chunks, so articles span several passages.
 
-    The abstention threshold is lower than the default, which is calibrated for MiniLM's cosines.
+    ``vectors`` picks the vector backend (default: FAISS). The abstention threshold is lower than the
+    default, which is calibrated for MiniLM's cosines.
     """
     answer.setdefault("min_confidence", 0.3)
     return Engine(
-        IndexStore(index_dir),
+        IndexStore(index_dir, vectors),
         embedder,
         search=SearchConfig(k=5),
         answer=AnswerConfig(**answer),  # type: ignore[arg-type]
@@ -128,9 +148,9 @@ def make_engine(index_dir: Path, embedder: HashEmbedder, **answer: object) -> En
 
 
 @pytest.fixture
-def engine(tmp_path: Path, seeds_dir: Path, embedder: HashEmbedder) -> Engine:
-    """An engine with the tiny articles indexed in tmp_path."""
-    built = make_engine(tmp_path / "index", embedder)
+def engine(tmp_path: Path, seeds_dir: Path, embedder: HashEmbedder, vector_config: VectorConfig) -> Engine:
+    """An engine with the tiny articles indexed in tmp_path, on each vector backend."""
+    built = make_engine(tmp_path / "index", embedder, vector_config)
     built.build(seeds_dir, full=True)
     return built
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from retrieval.config import VectorConfig
 from retrieval.engine import Engine
 from retrieval.store import IndexStore
 from tests.conftest import REPO, HashEmbedder, make_engine
@@ -51,15 +52,17 @@ class ExplodingEmbedder(HashEmbedder):
         raise RuntimeError("out of memory")
 
 
-def test_failed_build_leaves_previous_index_serving(engine: Engine, seeds_dir: Path) -> None:
+def test_failed_build_leaves_previous_index_serving(
+    engine: Engine, seeds_dir: Path, vector_config: VectorConfig
+) -> None:
     live = engine.store.current.resolve()
     (seeds_dir / "new.txt").write_text("Something new happened.")
-    broken = make_engine(engine.store.root, ExplodingEmbedder())
+    broken = make_engine(engine.store.root, ExplodingEmbedder(), vector_config)
     with pytest.raises(RuntimeError):
         broken.build(seeds_dir)
     assert engine.store.current.resolve() == live
     assert not list(engine.store.root.glob("tmp-*"))
-    fresh = make_engine(engine.store.root, HashEmbedder())
+    fresh = make_engine(engine.store.root, HashEmbedder(), vector_config)
     assert fresh.search("ferry terminal")[0].article.id == "harbour.txt"
 
 
@@ -78,7 +81,9 @@ make_engine(Path({index!r}), Slow()).build(Path({seeds!r}), full=True)
 """
 
 
-def test_build_killed_midway_leaves_old_index_answering(engine: Engine, seeds_dir: Path) -> None:
+def test_build_killed_midway_leaves_old_index_answering(
+    engine: Engine, seeds_dir: Path, vector_config: VectorConfig
+) -> None:
     live = engine.store.current.resolve()
     script = KILLED_BUILD.format(repo=str(REPO), index=str(engine.store.root), seeds=str(seeds_dir))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
@@ -89,7 +94,7 @@ def test_build_killed_midway_leaves_old_index_answering(engine: Engine, seeds_di
     finally:
         proc.wait(timeout=30)
     assert engine.store.current.resolve() == live
-    survivor = make_engine(engine.store.root, HashEmbedder())
+    survivor = make_engine(engine.store.root, HashEmbedder(), vector_config)
     assert survivor.search("central bank rates")[0].article.id == "wire-1"
     # the next build clears what the killed one left behind
     time.sleep(0.05)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from retrieval.config import SearchConfig
+from retrieval.config import SearchConfig, VectorConfig
 from retrieval.engine import Engine
 from retrieval.search import Retriever
 from retrieval.types import DateRange
@@ -28,7 +28,7 @@ def test_modes(engine: Engine) -> None:
         assert hits[0].article.id == "wildlife.html", mode
 
 
-def test_date_filter_is_applied_inside_the_search(tmp_path: Path) -> None:
+def test_date_filter_is_applied_inside_the_search(tmp_path: Path, vector_config: VectorConfig) -> None:
     # Ten near-identical stories on ten days: a post-filter on the top 5 would find at most 5.
     articles = {
         f"day{i}.jsonl": (
@@ -38,7 +38,7 @@ def test_date_filter_is_applied_inside_the_search(tmp_path: Path) -> None:
         for i in range(10)
     }
     write_articles(tmp_path / "seeds", articles)
-    engine = make_engine(tmp_path / "index", HashEmbedder())
+    engine = make_engine(tmp_path / "index", HashEmbedder(), vector_config)
     engine.build(tmp_path / "seeds")
     window = DateRange(dt.date(2024, 1, 7), dt.date(2024, 1, 9))
     hits = engine.search("bridge repair cables", k=5, dates=window)
@@ -46,7 +46,7 @@ def test_date_filter_is_applied_inside_the_search(tmp_path: Path) -> None:
     assert engine.search("bridge repair", dates=DateRange(since=dt.date(2030, 1, 1))) == []
 
 
-def test_near_duplicate_passages_do_not_crowd_out_others(tmp_path: Path) -> None:
+def test_near_duplicate_passages_do_not_crowd_out_others(tmp_path: Path, vector_config: VectorConfig) -> None:
     quote = (
         "“We have no plans to impose sanctions,” the spokesman said, adding that the channels "
         "of communication must stay open for the sake of peace talks."
@@ -57,7 +57,7 @@ def test_near_duplicate_passages_do_not_crowd_out_others(tmp_path: Path) -> None
         "c.txt": " date 2022-03-13 The foreign minister said sanctions were under review by the cabinet.",
     }
     write_articles(tmp_path / "seeds", articles)
-    engine = make_engine(tmp_path / "index", HashEmbedder())
+    engine = make_engine(tmp_path / "index", HashEmbedder(), vector_config)
     engine.build(tmp_path / "seeds")
     hits = engine.search("plans to impose sanctions", k=2)
     assert len(hits) == 2

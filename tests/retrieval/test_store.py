@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from retrieval.config import VectorConfig
 from retrieval.engine import Engine
 from retrieval.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
 from retrieval.store import IndexStore
 from tests.conftest import HashEmbedder, make_engine
 
 
-def test_round_trip_keeps_articles_passages_and_vectors(engine: Engine) -> None:
-    loaded = IndexStore(engine.store.root).load()
+def test_round_trip_keeps_articles_passages_and_vectors(engine: Engine, vector_config: VectorConfig) -> None:
+    loaded = IndexStore(engine.store.root, vector_config).load()
     assert set(loaded.articles) == set(engine.index.articles)
     assert [p.text for p in loaded.passages] == [p.text for p in engine.index.passages]
     for passage in loaded.passages:
@@ -42,26 +43,29 @@ def test_missing_index(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("victim", ["manifest.json", "vectors.faiss", "passages.jsonl", "articles.jsonl"])
-def test_damaged_file_is_a_clear_error(engine: Engine, victim: str) -> None:
-    path = engine.store.current / victim
-    path.write_bytes(b"\x00garbage" * 3)
+def test_damaged_file_is_a_clear_error(engine: Engine, victim: str, vector_config: VectorConfig) -> None:
+    store = IndexStore(engine.store.root, vector_config)
+    if victim == "vectors.faiss" and vector_config.backend == "milvus":  # the vectors are a collection: lose it
+        store.backend.client.drop_collection(store.read_manifest().vector_params["collection"])
+    else:
+        (engine.store.current / victim).write_bytes(b"\x00garbage" * 3)
     with pytest.raises(IndexCorruptError, match=r"newsdesk index --full"):
-        IndexStore(engine.store.root).load()
+        store.load()
 
 
-def test_index_from_another_model_is_refused(engine: Engine, tmp_path: Path) -> None:
-    other = make_engine(engine.store.root, HashEmbedder(name="other/model"))
+def test_index_from_another_model_is_refused(engine: Engine, vector_config: VectorConfig) -> None:
+    other = make_engine(engine.store.root, HashEmbedder(name="other/model"), vector_config)
     with pytest.raises(IndexMismatchError, match=r"built with model 'test/hash-embedder'.*--full"):
         other.load()
 
 
-def test_index_of_another_format_is_refused(engine: Engine) -> None:
+def test_index_of_another_format_is_refused(engine: Engine, vector_config: VectorConfig) -> None:
     manifest = engine.store.current / "manifest.json"
     data = json.loads(manifest.read_text())
     data["format_version"] = 99
     manifest.write_text(json.dumps(data))
     with pytest.raises(IndexMismatchError, match="format 99"):
-        make_engine(engine.store.root, HashEmbedder()).load()
+        make_engine(engine.store.root, HashEmbedder(), vector_config).load()
 
 
 def test_second_build_at_once_is_refused(engine: Engine, seeds_dir: Path) -> None:

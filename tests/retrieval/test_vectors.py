@@ -1,0 +1,131 @@
+"""Vector stores: the approximate FAISS indexes against exact search, filters inside them, the manifest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.config import VectorConfig
+from retrieval.store import IndexStore
+from retrieval.types import DateRange
+from retrieval.vectors import FLAT, FaissBackend, FaissVectors, VectorStore, day_mask
+from tests.conftest import HashEmbedder, make_engine
+
+
+def unit_vectors(n: int, d: int = 64, seed: int = 0) -> np.ndarray:
+    """Random unit vectors around 40 random topics, as sentence embeddings cluster by topic."""
+    rng = np.random.default_rng(seed)
+    topics = np.random.default_rng(99).standard_normal((40, d)).astype(np.float32)
+    x = topics[rng.integers(0, len(topics), n)] + rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def exact_top(vectors: np.ndarray, query: np.ndarray, k: int, mask: np.ndarray | None = None) -> set[int]:
+    scores = vectors @ query
+    if mask is not None:
+        scores[~mask] = -np.inf
+    return {int(i) for i in np.argsort(-scores)[:k] if np.isfinite(scores[i])}
+
+
+def recall(store: VectorStore, vectors: np.ndarray, queries: np.ndarray, **filters: object) -> float:
+    mask = day_mask(store.days, filters["days"]) if "days" in filters else None  # type: ignore[attr-defined]
+    found = 0
+    for query in queries:
+        truth = exact_top(vectors, query, 10, mask)
+        hits = store.search(query, 10, **filters)  # type: ignore[arg-type]
+        assert len(hits) == len(truth)
+        assert all(a[1] >= b[1] for a, b in zip(hits, hits[1:], strict=False))  # best first
+        found += len(truth & {unit for unit, _ in hits})
+    return found / (10 * len(queries))
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    vectors = unit_vectors(3000)
+    queries = unit_vectors(50, seed=1)
+    days = np.random.default_rng(2).integers(738_000, 738_100, len(vectors))
+    days[::50] = 0  # some undated
+    return vectors, queries, days
+
+
+@pytest.fixture(scope="module", params=["hnsw", "ivf"])
+def ann_store(request: pytest.FixtureRequest, data) -> FaissVectors:  # noqa: ANN001
+    """Each approximate index, built once for the module on ``data``."""
+    vectors, _, days = data
+    return FaissVectors.build(vectors, 64, days, ann=request.param)
+
+
+def test_approximate_index_recall_against_exact(data, ann_store: FaissVectors) -> None:  # noqa: ANN001
+    vectors, queries, _ = data
+    assert ann_store.kind == f"{ann_store.params['type']}-sq8-ip" and ann_store.size == len(vectors)
+    assert recall(ann_store, vectors, queries) >= 0.95
+    # scores are exact cosines (rescored from the stored vectors), not 8-bit approximations
+    unit, score = ann_store.search(queries[0], 1)[0]
+    assert score == pytest.approx(float(vectors[unit] @ queries[0]), abs=2e-3)
+
+
+@pytest.mark.parametrize("exact_below", [0, 20_000])
+def test_date_filter_runs_inside_the_approximate_search(data, ann_store: FaissVectors, exact_below: int) -> None:  # noqa: ANN001
+    vectors, queries, days = data
+    params = {**ann_store.params, "exact_below": exact_below}  # 0: always through the index's selector
+    store = FaissVectors(ann_store._index, days, kind=ann_store.kind, params=params, raw=ann_store._raw)
+    for window in [(738_010, 738_060), (738_050, 738_052), (None, 738_003)]:
+        allowed = day_mask(days, window)
+        for unit, _ in store.search(queries[0], 10, days=window):
+            assert allowed[unit]
+        assert recall(store, vectors, queries[:20], days=window) >= 0.9
+    assert store.search(queries[0], 10, days=(800_000, None)) == []
+
+
+def test_size_threshold_picks_the_index_and_the_manifest_records_it(tmp_path: Path, seeds_dir: Path) -> None:
+    config = VectorConfig(exact_max=5, params={"M": 8, "ef_search": 16})
+    engine = make_engine(tmp_path / "index", HashEmbedder(), config)
+    engine.build(seeds_dir)
+    manifest = json.loads((engine.store.current / "manifest.json").read_text())
+    assert manifest["vector_index"] == "hnsw-sq8-ip"
+    assert manifest["vector_params"]["type"] == "hnsw"
+    assert (manifest["vector_params"]["M"], manifest["vector_params"]["ef_search"]) == (8, 16)
+    assert engine.search("wolves valley")[0].article.id == "wildlife.html"
+    window = DateRange(dt.date(2023, 7, 1), dt.date(2023, 12, 31))
+    assert {h.article.id for h in engine.search("storm rates", dates=window)} == {"wire-1", "wire-2"}
+    # search-time parameters are overridable on an index already built; build-time ones are not
+    later = IndexStore(engine.store.root, VectorConfig(params={"ef_search": 99, "M": 64})).load()
+    assert later.vectors.params["ef_search"] == 99 and later.vectors.params["M"] == 8
+    # below the threshold: exact
+    small = make_engine(tmp_path / "small", HashEmbedder())
+    small.build(seeds_dir)
+    assert small.index.manifest.vector_index == FLAT == small.index.vectors.kind
+
+
+def test_saved_index_is_read_memory_mapped(tmp_path: Path, data, ann_store: FaissVectors) -> None:  # noqa: ANN001
+    _, queries, days = data
+    flat = FaissVectors.build(data[0], 64, days)
+    for built in (flat, ann_store):
+        built.save(tmp_path)
+        loaded = FaissBackend(VectorConfig()).load(tmp_path, built.kind, built.params, days)
+        assert (built.kind == FLAT) != isinstance(loaded._raw, np.memmap)
+        for query in queries[:5]:
+            assert loaded.search(query, 10) == built.search(query, 10)
+            window = (738_020, 738_040)
+            assert loaded.search(query, 10, days=window) == built.search(query, 10, days=window)
+
+
+def test_reused_vectors_do_not_degrade_across_builds(data, ann_store: FaissVectors) -> None:  # noqa: ANN001
+    vectors, _, days = data
+    assert np.abs(ann_store.vectors(np.arange(100)) - vectors[:100]).max() < 1e-3  # float16
+    again = FaissVectors.build(ann_store.vectors(), 64, days, ann="ivf", params={"nlist": 16})
+    assert np.array_equal(again.vectors(), ann_store.vectors())  # a round trip is exact from then on
+
+
+def test_single_query_thread_count_is_restored(data) -> None:  # noqa: ANN001
+    import faiss
+
+    vectors, queries, days = data
+    before = faiss.omp_get_max_threads()
+    store = FaissVectors.build(vectors, 64, days, threads=1)
+    store.search(queries[0], 5)
+    assert faiss.omp_get_max_threads() == before
