@@ -162,7 +162,7 @@ class Context:
                     f"{exc} — set NEWSDESK_MODEL to a sentence-transformers model name or a local model directory"
                 ) from exc
             self._engine = Engine(
-                IndexStore(self.index_dir),
+                IndexStore(self.index_dir, self.settings.vectors()),
                 embedder,
                 search=self.settings.search(),
                 answer=self.settings.answer(),

@@ -14,12 +14,14 @@ from retrieval.config import (
     ChunkingConfig,
     EmbeddingConfig,
     SearchConfig,
+    VectorConfig,
 )
 
 _ANSWER = AnswerConfig()
 _SEARCH = SearchConfig()
 _CHUNKING = ChunkingConfig()
 _EMBEDDING = EmbeddingConfig()
+_VECTORS = VectorConfig()
 
 
 class Settings(BaseSettings):
@@ -50,6 +52,16 @@ class Settings(BaseSettings):
     min_confidence: float = Field(_ANSWER.min_confidence, ge=0.0, le=1.0)
     max_question_chars: int = Field(_ANSWER.max_question_chars, ge=10)
     log_level: str = "WARNING"
+    # the vector store
+    vector_backend: str = _VECTORS.backend
+    vector_exact_max: int = Field(_VECTORS.exact_max, ge=0)
+    vector_ann: str = _VECTORS.ann
+    vector_params: dict[str, float] = Field(default_factory=dict)
+    vector_threads: int = Field(_VECTORS.threads, ge=1)
+    vector_mmap: bool = _VECTORS.mmap
+    milvus_uri: str = _VECTORS.milvus_uri
+    milvus_token: SecretStr | None = None
+    milvus_collection: str = Field(_VECTORS.milvus_collection, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,180}$")
     # Discord
     discord_token: SecretStr | None = None
     discord_guild_id: int | None = None
@@ -76,6 +88,20 @@ class Settings(BaseSettings):
             raise ValueError("must be hybrid, dense or lexical")
         return value
 
+    @field_validator("vector_backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in ("faiss", "milvus"):
+            raise ValueError("must be faiss or milvus")
+        return value
+
+    @field_validator("vector_ann")
+    @classmethod
+    def _known_ann(cls, value: str) -> str:
+        if value not in ("hnsw", "ivf"):
+            raise ValueError("must be hnsw or ivf")
+        return value
+
     @field_validator("dtype")
     @classmethod
     def _known_dtype(cls, value: str) -> str:
@@ -96,6 +122,20 @@ class Settings(BaseSettings):
     def search(self) -> SearchConfig:
         """The engine's search config."""
         return SearchConfig(k=self.k, mode=self.search_mode)
+
+    def vectors(self) -> VectorConfig:
+        """The engine's vector store config."""
+        return VectorConfig(
+            backend=self.vector_backend,
+            exact_max=self.vector_exact_max,
+            ann=self.vector_ann,
+            params={k: int(v) if float(v).is_integer() else v for k, v in self.vector_params.items()},
+            threads=self.vector_threads,
+            mmap=self.vector_mmap,
+            milvus_uri=self.milvus_uri,
+            milvus_token=self.milvus_token.get_secret_value() if self.milvus_token else "",
+            milvus_collection=self.milvus_collection,
+        )
 
     def answer(self) -> AnswerConfig:
         """The engine's answer config."""

@@ -8,6 +8,7 @@ A ``VectorBackend`` makes one store per index generation, opens it again, and re
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import time
@@ -437,6 +438,10 @@ class MilvusBackend:
         self.config = config
         self.uri = config.milvus_uri or str(Path(root) / "milvus.db")
         self._client: Any = None
+        # Collections are <collection>_<index dir tag>_<generation>: index directories sharing one
+        # Milvus (the main index and `newsdesk eval`'s, say) never retire each other's collections.
+        tag = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:8]
+        self.prefix = f"{config.milvus_collection}_{tag}_"
 
     @property
     def client(self) -> Any:
@@ -455,7 +460,7 @@ class MilvusBackend:
 
         client = self.client
         n, dimension = vectors.shape
-        name = f"{self.config.milvus_collection}_{uuid.uuid4().hex[:12]}"
+        name = f"{self.prefix}{uuid.uuid4().hex[:12]}"
         params: dict[str, Any] = {"collection": name, "index_type": "FLAT"}
         if n > self.config.exact_max:
             hnsw = ANN_DEFAULTS["hnsw"]
@@ -505,8 +510,7 @@ class MilvusBackend:
         """Drop this index's collections that no kept generation records (old or from failed builds)."""
         client = self.client
         kept = {str(p.get("collection")) for p in keep}
-        prefix = f"{self.config.milvus_collection}_"
         for name in client.list_collections():
-            if name.startswith(prefix) and name not in kept and len(name) == len(prefix) + 12:
+            if name.startswith(self.prefix) and name not in kept and len(name) == len(self.prefix) + 12:
                 log.info("dropping Milvus collection %s", name)
                 client.drop_collection(name)
