@@ -151,12 +151,12 @@ class Context:
     def engine(self) -> Engine:
         """The engine with its model loaded (lazily: ``stats`` never pays for it)."""
         if self._engine is None:
-            from retrieval.embedding import SentenceTransformerEmbedder
+            from retrieval.embedding import make_embedder
             from retrieval.engine import Engine
             from retrieval.store import IndexStore
 
             try:
-                embedder = SentenceTransformerEmbedder(self.settings.embedding())
+                embedder = make_embedder(self.settings.embedding())
             except ModelLoadError as exc:
                 raise ModelLoadError(
                     f"{exc} — set NEWSDESK_MODEL to a sentence-transformers model name or a local model directory"

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     device: str = _EMBEDDING.device
     dtype: str = _EMBEDDING.dtype
     batch_size: int = Field(_EMBEDDING.batch_size, ge=1)
+    embed_backend: str = _EMBEDDING.backend
+    quantize: str = _EMBEDDING.quantize
+    onnx_cache: Path | None = None
+    embed_threads: int = Field(_EMBEDDING.threads, ge=0)
     # chunking
     chunk_tokens: int = Field(_CHUNKING.max_tokens, ge=16)
     chunk_overlap: int = Field(_CHUNKING.overlap_sentences, ge=0)
@@ -102,6 +106,20 @@ class Settings(BaseSettings):
             raise ValueError("must be hnsw or ivf")
         return value
 
+    @field_validator("embed_backend")
+    @classmethod
+    def _known_embed_backend(cls, value: str) -> str:
+        if value not in ("torch", "onnx"):
+            raise ValueError("must be torch or onnx")
+        return value
+
+    @field_validator("quantize")
+    @classmethod
+    def _known_quantize(cls, value: str) -> str:
+        if value not in ("int8", "none"):
+            raise ValueError("must be int8 or none")
+        return value
+
     @field_validator("dtype")
     @classmethod
     def _known_dtype(cls, value: str) -> str:
@@ -112,7 +130,14 @@ class Settings(BaseSettings):
     def embedding(self) -> EmbeddingConfig:
         """The engine's embedding config."""
         return EmbeddingConfig(
-            model=self.model, device=self.device, dtype=self.dtype, batch_size=self.batch_size
+            model=self.model,
+            device=self.device,
+            dtype=self.dtype,
+            batch_size=self.batch_size,
+            backend=self.embed_backend,
+            quantize=self.quantize,
+            onnx_cache=str(self.onnx_cache) if self.onnx_cache else None,
+            threads=self.embed_threads,
         )
 
     def chunking(self) -> ChunkingConfig:

@@ -18,6 +18,14 @@ class EmbeddingConfig:
     """``auto`` (bfloat16 where the CPU has native bf16, else float32), ``float32`` or ``bfloat16``."""
     batch_size: int = 32
     offline: bool = True
+    backend: str = "torch"
+    """``torch`` (sentence-transformers on PyTorch) or ``onnx`` (ONNX Runtime, a local export)."""
+    quantize: str = "int8"
+    """ONNX only: ``int8`` (dynamic quantization) or ``none`` (float32)."""
+    onnx_cache: str | None = None
+    """ONNX only: where exports are cached (default ``~/.cache/newsdesk/onnx``)."""
+    threads: int = 0
+    """ONNX only: intra-op threads (0: one per physical core)."""
 
 
 @dataclass(frozen=True)

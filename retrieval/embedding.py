@@ -62,6 +62,23 @@ def cpu_has_native_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
+def embedding_info(embedder: object) -> dict[str, str]:
+    """How an embedder computes its vectors (backend, precision), for the index manifest; {} if unknown."""
+    info = getattr(embedder, "info", None)
+    return {str(k): str(v) for k, v in info.items()} if isinstance(info, dict) else {}
+
+
+def make_embedder(config: EmbeddingConfig) -> Embedder:
+    """The embedder ``config.backend`` names: ``torch`` (sentence-transformers) or ``onnx``."""
+    if config.backend == "onnx":
+        from retrieval.onnx_embedding import OnnxEmbedder
+
+        return OnnxEmbedder(config)
+    if config.backend != "torch":
+        raise ModelLoadError(f"unknown embedding backend '{config.backend}' (use torch or onnx)")
+    return SentenceTransformerEmbedder(config)
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded once, from a local directory or the offline cache."""
 
@@ -99,6 +116,7 @@ class SentenceTransformerEmbedder:
         self.dimension = int(dimension)
         self.max_tokens = int(self._model.max_seq_length or 512)
         self._tokenizer = self._model.tokenizer
+        self.info = {"backend": "torch", "precision": dtype}
         log.info("loaded model %s (%s, dim %d, %s)", config.model, location, self.dimension, dtype)
 
     def encode(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:

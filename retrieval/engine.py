@@ -10,7 +10,7 @@ from pathlib import Path
 
 from retrieval.answer import Answerer
 from retrieval.config import AnswerConfig, ChunkingConfig, SearchConfig
-from retrieval.embedding import Embedder
+from retrieval.embedding import Embedder, embedding_info
 from retrieval.errors import BadQuestionError, IndexMissingError, SeedsNotFoundError
 from retrieval.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
 from retrieval.ingest import IngestResult, load_articles
@@ -100,7 +100,9 @@ class Engine:
     def load(self) -> IndexData:
         """(Re)load the live index from disk; raises if it is missing, damaged or mismatched."""
         index = self.store.load()
-        self.store.check(index.manifest, self.embedder.name, chunking_params(self.chunking))
+        self.store.check(
+            index.manifest, self.embedder.name, chunking_params(self.chunking), embedding_info(self.embedder)
+        )
         self._live = _Live(
             index,
             Retriever(index, self.embedder, self.search_config),

@@ -13,7 +13,7 @@ import numpy as np
 
 from retrieval.chunking import chunk_article
 from retrieval.config import ChunkingConfig
-from retrieval.embedding import Embedder
+from retrieval.embedding import Embedder, embedding_info
 from retrieval.errors import IndexCorruptError, IndexMissingError
 from retrieval.lexical import TOKENIZER, LexicalIndex
 from retrieval.store import IndexData, IndexStore, Manifest, embed_text
@@ -62,6 +62,22 @@ def chunking_params(config: ChunkingConfig) -> dict[str, object]:
     return {**asdict(config), "template": EMBED_TEMPLATE, "tokenizer": TOKENIZER}
 
 
+def _embedding_record(embedder: Embedder, before: object, kept: int, embedded: int) -> dict[str, str]:
+    """How the index's vectors were computed, for the manifest: backend and precision.
+
+    An incremental build by another backend keeps the old vectors; the record then says ``mixed``.
+    """
+    info = embedding_info(embedder)
+    before = dict(before) if isinstance(before, dict) else {}
+    if not kept or not before:
+        return info
+    if not embedded:
+        return before
+    if before.get("mixed") or {k: v for k, v in before.items() if k != "mixed"} != info:
+        return {**info, "mixed": "true"}
+    return info
+
+
 def build_index(
     articles: Sequence[Article],
     store: IndexStore,
@@ -85,7 +101,7 @@ def build_index(
             current = loaded is not None and store.exists() and store.current.resolve() == loaded.path
             previous = loaded if current else _previous(store)
             if previous is not None:
-                store.check(previous.manifest, embedder.name, params)
+                store.check(previous.manifest, embedder.name, params, embedding_info(embedder))
         old_hashes = previous.manifest.articles if previous else {}
         new_ids = {a.id for a in articles}
         keep = [a for a in articles if old_hashes.get(a.id) == a.content_hash]
@@ -180,6 +196,14 @@ def build_index(
                 dates[0].isoformat() if dates else None,
                 dates[-1].isoformat() if dates else None,
             ),
+            extra={
+                "embedding": _embedding_record(
+                    embedder,
+                    previous.manifest.extra.get("embedding") if previous is not None else None,
+                    len(old_units),
+                    len(new_texts),
+                )
+            },
         )
         path = store.write(manifest, list(articles), passages, stored, lexical)
         report(BuildProgress("writing", 1, 1))

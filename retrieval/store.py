@@ -101,6 +101,11 @@ class IndexData:
         return self.articles[passage.article_id].text[passage.start : passage.end]
 
 
+def describe_embedding(info: dict[str, object]) -> str:
+    """``onnx/int8``, ``torch/bfloat16``...: how an index's vectors were computed."""
+    return "/".join(str(info.get(key, "?")) for key in ("backend", "precision"))
+
+
 def embed_text(template: str, article: Article, passage_text: str) -> str:
     """The text that is embedded and BM25-indexed for a passage: title as context, then the passage."""
     return template.format(title=article.title, text=passage_text)
@@ -165,8 +170,19 @@ class IndexStore:
         except (ValueError, KeyError, TypeError) as exc:
             raise IndexCorruptError(f"the index at {self.root} has an unreadable manifest; {FIX}") from exc
 
-    def check(self, manifest: Manifest, model: str, chunking: dict[str, object] | None = None) -> None:
-        """Refuse an index from another model or chunking (the format is checked on reading)."""
+    def check(
+        self,
+        manifest: Manifest,
+        model: str,
+        chunking: dict[str, object] | None = None,
+        embedding: dict[str, str] | None = None,
+    ) -> None:
+        """Refuse an index from another model or chunking (the format is checked on reading).
+
+        An index embedded by another backend or precision of the same model (``embedding``, e.g.
+        ``{"backend": "onnx", "precision": "int8"}``) is accepted and logged: their vectors agree to a
+        cosine of about 0.99 and retrieval quality was measured equal (benchmarks/README.md).
+        """
         if manifest.model != model:
             raise IndexMismatchError(
                 f"the index at {self.root} was built with model '{manifest.model}', "
@@ -175,6 +191,15 @@ class IndexStore:
         if chunking is not None and manifest.chunking != chunking:
             raise IndexMismatchError(
                 f"the index at {self.root} was built with other chunking settings; {FIX}"
+            )
+        built = manifest.extra.get("embedding")
+        if embedding and isinstance(built, dict) and built and built != embedding:
+            log.info(
+                "the index at %s was embedded with %s, this process embeds with %s: same model, "
+                "compatible vectors (cosine ~0.99); `newsdesk index --full` re-embeds everything",
+                self.root,
+                describe_embedding(built),
+                describe_embedding(embedding),
             )
 
     def load(self, model: str | None = None) -> IndexData:
