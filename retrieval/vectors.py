@@ -34,7 +34,7 @@ RAW_VECTORS = "vectors.f16.npy"
 ANN_DEFAULTS: dict[str, dict[str, int]] = {
     # Chosen by benchmarks/bench_vectors.py (see benchmarks/README.md): recall@10 >= 0.95 at 1M vectors.
     "hnsw": {"M": 32, "ef_construction": 64, "ef_search": 64, "refine": 2, "exact_below": 20_000},
-    "ivf": {"nlist": 0, "nprobe": 32, "refine": 2, "exact_below": 20_000},
+    "ivf": {"nlist": 0, "nprobe": 128, "refine": 2, "exact_below": 20_000},
 }
 SEARCH_PARAMS = frozenset({"ef_search", "nprobe", "refine", "exact_below"})
 """Parameters that a setting may change on an index already built; the others need a rebuild."""
