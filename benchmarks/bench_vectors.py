@@ -55,7 +55,7 @@ def synthetic(n: int, seed: int, dim: int = DIM) -> np.ndarray:
 
 
 def real_minilm(cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """MiniLM vectors of the SQuAD dev corpus's sentences (title-prefixed, as newsdesk embeds them) and its questions."""
+    """MiniLM vectors of the SQuAD dev sentences (title-prefixed, as newsdesk embeds them) and questions."""
     if (cache / "minilm_corpus.npy").exists():
         return np.load(cache / "minilm_corpus.npy"), np.load(cache / "minilm_questions.npy")
     from bot.cli import _offline_environment
@@ -246,7 +246,8 @@ def bench_size(
 def print_table(rows: list[dict]) -> None:
     head = (
         f"{'data':<14} {'n':>9} {'index':<18} {'build s':>8} {'p50/p95 1t ms':>14} {'p50/p95 2t ms':>14} "
-        f"{'recall@10':>9} {'k200 p50':>8} {'filt p50':>8} {'filt rec':>8} {'RSS MiB':>8} {'anon':>6} {'file':>6} {'disk MiB':>8}"
+        f"{'recall@10':>9} {'k200 p50':>8} {'filt p50':>8} {'filt rec':>8} "
+        f"{'RSS MiB':>8} {'anon':>6} {'file':>6} {'disk MiB':>8}"
     )
     print(head)
     print("-" * len(head))
@@ -254,7 +255,8 @@ def print_table(rows: list[dict]) -> None:
         print(
             f"{r['data']:<14} {r['n']:>9,} {r['kind']:<18} {r['build_s']:>8.1f} "
             f"{r['p50_ms_1t']:>6.2f}/{r['p95_ms_1t']:<7.2f} {r['p50_ms_2t']:>6.2f}/{r['p95_ms_2t']:<7.2f} "
-            f"{r['recall@10']:>9.3f} {r['p50_ms_k200']:>8.2f} {r['filtered_p50_ms']:>8.2f} {r['filtered_recall@10']:>8.3f} "
+            f"{r['recall@10']:>9.3f} {r['p50_ms_k200']:>8.2f} "
+            f"{r['filtered_p50_ms']:>8.2f} {r['filtered_recall@10']:>8.3f} "
             f"{r['rss_after_search'] - r['rss_before_load']:>8.0f} "
             f"{r['rss_anon_after_search']:>6.0f} {r['rss_file_after_search']:>6.0f} {r['bytes'] / 2**20:>8.0f}"
         )
@@ -303,7 +305,12 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d"),
         "cores": os.cpu_count(),
         "cpu": next(
-            (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?"
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "?",
         ),
         "faiss": faiss.__version__,
         "load_before": os.getloadavg()[0],
