@@ -288,7 +288,7 @@ class FaissVectors:
             ef = int(max(int(self.params["ef_search"]), fetch) * boost)
             params = faiss.SearchParametersHNSW(efSearch=ef, sel=selector)
         else:
-            nprobe = min(int(self.params["nlist"]), int(int(self.params["nprobe"]) * boost))
+            nprobe = min(int(self._index.nlist), int(int(self.params["nprobe"]) * boost))
             params = faiss.SearchParametersIVF(nprobe=nprobe, sel=selector)
         with _omp_threads(self.threads):
             _, ids = self._index.search(query, fetch, params=params)
