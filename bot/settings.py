@@ -109,8 +109,8 @@ class Settings(BaseSettings):
     @field_validator("embed_backend")
     @classmethod
     def _known_embed_backend(cls, value: str) -> str:
-        if value not in ("torch", "onnx"):
-            raise ValueError("must be torch or onnx")
+        if value not in ("auto", "torch", "onnx"):
+            raise ValueError("must be auto, torch or onnx")
         return value
 
     @field_validator("quantize")

@@ -18,8 +18,9 @@ class EmbeddingConfig:
     """``auto`` (bfloat16 where the CPU has native bf16, else float32), ``float32`` or ``bfloat16``."""
     batch_size: int = 32
     offline: bool = True
-    backend: str = "torch"
-    """``torch`` (sentence-transformers on PyTorch) or ``onnx`` (ONNX Runtime, a local export)."""
+    backend: str = "auto"
+    """``auto`` (ONNX int8 for questions, PyTorch bf16 for bulk where the CPU has native bf16),
+    ``torch`` (sentence-transformers on PyTorch) or ``onnx`` (ONNX Runtime on a local export)."""
     quantize: str = "int8"
     """ONNX only: ``int8`` (dynamic quantization) or ``none`` (float32)."""
     onnx_cache: str | None = None

@@ -69,13 +69,22 @@ def embedding_info(embedder: object) -> dict[str, str]:
 
 
 def make_embedder(config: EmbeddingConfig) -> Embedder:
-    """The embedder ``config.backend`` names: ``torch`` (sentence-transformers) or ``onnx``."""
+    """The embedder ``config.backend`` names: ``auto``, ``torch`` (sentence-transformers) or ``onnx``."""
     if config.backend == "onnx":
         from retrieval.onnx_embedding import OnnxEmbedder
 
         return OnnxEmbedder(config)
+    if config.backend == "auto":
+        from retrieval.onnx_embedding import AutoEmbedder
+
+        if (Path(resolve_model_path(config.model)) / "tokenizer.json").is_file():
+            try:
+                return AutoEmbedder(config)
+            except ModelLoadError as exc:
+                log.warning("%s; using PyTorch only", exc)
+        return SentenceTransformerEmbedder(config)  # a hub name, or ONNX failed: PyTorch alone
     if config.backend != "torch":
-        raise ModelLoadError(f"unknown embedding backend '{config.backend}' (use torch or onnx)")
+        raise ModelLoadError(f"unknown embedding backend '{config.backend}' (use auto, torch or onnx)")
     return SentenceTransformerEmbedder(config)
 
 

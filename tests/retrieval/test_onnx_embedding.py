@@ -15,7 +15,7 @@ from retrieval.config import EmbeddingConfig
 from retrieval.embedding import Embedder, embedding_info, make_embedder
 from retrieval.engine import Engine
 from retrieval.errors import ModelLoadError
-from retrieval.onnx_embedding import META_FILE, MODEL_FILE, OnnxEmbedder
+from retrieval.onnx_embedding import META_FILE, MODEL_FILE, AutoEmbedder, OnnxEmbedder
 from retrieval.store import IndexStore
 from tests.conftest import write_articles
 
@@ -73,7 +73,7 @@ def test_export_agrees_with_the_torch_model(onnx_embedder: OnnxEmbedder, real_em
 def test_progress_reports_every_text(onnx_embedder: OnnxEmbedder) -> None:
     done: list[int] = []
     onnx_embedder.encode(TEXTS[:3] * 30, progress=done.append)
-    assert sum(done) == 90 and len(done) == 3  # batches of 32
+    assert sum(done) == 90 and len(done) == 12  # batches of 8
 
 
 def test_cached_export_is_reused(
@@ -190,3 +190,24 @@ def test_an_index_from_one_backend_serves_the_other(
     torch_engine.build(seeds)  # incremental: keeps the ONNX vectors, adds torch ones
     record = store.read_manifest().extra["embedding"]
     assert record["mixed"] == "true" and record["backend"] == embedding_info(real_embedder)["backend"]
+
+
+def test_auto_uses_onnx_for_questions_and_torch_for_bulk(
+    onnx_embedder: OnnxEmbedder, real_embedder: Embedder, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auto = AutoEmbedder(onnx_config(onnx_cache, backend="auto"), onnx=onnx_embedder)
+    assert isinstance(auto, Embedder) and (auto.name, auto.dimension) == (onnx_embedder.name, 384)
+    auto.use_bulk, auto._bulk = True, real_embedder  # as on a CPU with native bf16, model already loaded
+    monkeypatch.setattr(onnx_embedding, "BULK_TEXTS", 4)
+    assert np.allclose(auto.encode(TEXTS[:1]), onnx_embedder.encode(TEXTS[:1]), atol=1e-6)
+    assert auto.info == {"backend": "onnx", "precision": "int8"}
+    assert np.allclose(auto.encode(TEXTS), real_embedder.encode(TEXTS), atol=1e-6)
+    assert auto.info == embedding_info(real_embedder) and auto.info["backend"] == "torch"
+    auto.use_bulk = False  # a CPU without native bf16: ONNX throughout
+    assert np.allclose(auto.encode(TEXTS), onnx_embedder.encode(TEXTS), atol=1e-6)
+    assert auto.count_tokens(TEXTS) == real_embedder.count_tokens(TEXTS)
+
+
+def test_auto_falls_back_to_torch_for_a_model_it_cannot_export() -> None:
+    with pytest.raises(ModelLoadError, match="cannot load embedding model 'no-such/model-xyz'"):
+        make_embedder(EmbeddingConfig(backend="auto", model="no-such/model-xyz"))
