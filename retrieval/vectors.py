@@ -260,30 +260,32 @@ class FaissVectors:
         """Top ``k`` (id, cosine) for one query vector; ``allowed`` or ``days`` restrict ids inside FAISS."""
         import faiss
 
+        if self.size == 0 or k <= 0:
+            return []
+        mask = None
         if days is not None:
-            allowed = np.flatnonzero(day_mask(self.days, days))
-        if self.size == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
+            mask = day_mask(self.days, days)
+        elif allowed is not None:
+            mask = np.zeros(self.size, dtype=bool)
+            mask[np.asarray(allowed, dtype=np.int64)] = True
+        count = self.size if mask is None else int(np.count_nonzero(mask))
+        if count == 0:
             return []
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        bits = selector = None
+        if mask is not None:
+            if self._raw is not None and count <= int(self.params["exact_below"]):
+                return self._rescore(query[0], np.flatnonzero(mask), k)  # few units: scanning them is faster
+            bits = np.packbits(mask, bitorder="little")
+            selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(bits))
         if self._raw is None:
-            params = None
-            if allowed is not None:
-                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
+            params = faiss.SearchParameters(sel=selector) if selector is not None else None
             with _omp_threads(self.threads):
                 scores, ids = self._index.search(query, min(k, self.size), params=params)
             return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        if allowed is not None and len(allowed) <= int(self.params["exact_below"]):
-            return self._rescore(query[0], np.asarray(allowed, dtype=np.int64), k)
         fetch = min(self.size, k * max(1, int(self.params["refine"])))
-        bits = None
-        selector = None
-        if allowed is not None:
-            mask = np.zeros(self.size, dtype=bool)
-            mask[allowed] = True
-            bits = np.packbits(mask, bitorder="little")
-            selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(bits))
-        # A filter that lets few units through needs a wider search to find k of them.
-        boost = 1.0 if allowed is None else min(16.0, self.size / len(allowed))
+        # A filter that lets few units through needs a proportionally wider search to find k of them.
+        boost = min(16.0, self.size / count)
         if self.params["type"] == "hnsw":
             ef = int(max(int(self.params["ef_search"]), fetch) * boost)
             params = faiss.SearchParametersHNSW(efSearch=ef, sel=selector)
@@ -294,8 +296,8 @@ class FaissVectors:
             _, ids = self._index.search(query, fetch, params=params)
         del bits  # the selector reads it until here
         found = ids[0][ids[0] >= 0]
-        if allowed is not None and len(found) < min(k, len(allowed)):
-            return self._rescore(query[0], np.asarray(allowed, dtype=np.int64), k)  # a filter the graph missed
+        if mask is not None and len(found) < min(k, count):
+            return self._rescore(query[0], np.flatnonzero(mask), k)  # a filter the graph could not satisfy
         return self._rescore(query[0], found, k)
 
     def _rescore(self, query: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -348,8 +350,17 @@ _MILVUS_BATCH = 4096
 class MilvusVectors:
     """One generation's vectors in a Milvus collection: unit id, vector, article day and article id."""
 
-    def __init__(self, client: Any, collection: str, dimension: int, size: int, params: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        client: Any,
+        collection: str,
+        dimension: int,
+        size: int,
+        params: dict[str, Any],
+        days: np.ndarray | None = None,
+    ) -> None:
         self._client = client
+        self._days = days
         self.collection = collection
         self._dimension = dimension
         self._size = size
@@ -386,7 +397,11 @@ class MilvusVectors:
             terms.append(f"unit in [{', '.join(str(int(i)) for i in allowed)}]")
         search_params: dict[str, Any] = {"metric_type": "IP"}
         if self.params.get("index_type") == "HNSW":
-            search_params["params"] = {"ef": max(int(self.params.get("ef_search", 64)), k)}
+            boost = 1.0
+            if days is not None and self._days is not None:  # a narrow filter needs a wider graph search
+                boost = min(16.0, self._size / max(1, int(np.count_nonzero(day_mask(self._days, days)))))
+            ef = int(max(int(self.params.get("ef_search", 64)), k) * boost)
+            search_params["params"] = {"ef": min(32_768, ef)}
         result = self._client.search(
             self.collection,
             data=[np.asarray(query, dtype=np.float32).tolist()],
@@ -488,7 +503,7 @@ class MilvusBackend:
         client.create_index(name, index, sync=False)  # pymilvus's own wait polls every 0.5 s
         _wait_for_index(client, name)
         client.load_collection(name)
-        return MilvusVectors(client, name, int(dimension), n, params)
+        return MilvusVectors(client, name, int(dimension), n, params, days)
 
     def load(self, directory: Path, kind: str, params: dict[str, Any], days: np.ndarray) -> MilvusVectors:
         """Open the collection a generation recorded; missing or short is damage."""
@@ -504,7 +519,7 @@ class MilvusBackend:
             int(f["params"]["dim"]) for f in client.describe_collection(name)["fields"] if f["name"] == "vector"
         )
         searched = {**params, **{k: v for k, v in self.config.params.items() if k in SEARCH_PARAMS}}
-        return MilvusVectors(client, name, dimension, rows, searched)
+        return MilvusVectors(client, name, dimension, rows, searched, days)
 
     def retire(self, keep: Sequence[dict[str, Any]]) -> None:
         """Drop this index's collections that no kept generation records (old or from failed builds)."""
