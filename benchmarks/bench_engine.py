@@ -250,19 +250,16 @@ def progress_line(message: str) -> None:
 # -- the phases -------------------------------------------------------------------------------
 
 
-def load_engine(index_dir: Path, dtype: str) -> tuple[Any, dict[str, float]]:
-    """Import torch and the model stack, load the embedder, and create the engine; timed."""
+def load_engine(index_dir: Path, dtype: str, backend: str) -> tuple[Any, dict[str, float]]:
+    """Import the engine, load the embedder the settings would (``backend``), create the engine; timed."""
     started = time.perf_counter()
-    import sentence_transformers  # noqa: F401  (timed on purpose: imports are part of a cold start)
-    import torch  # noqa: F401
-
-    imported = time.perf_counter()
     from retrieval.config import EmbeddingConfig
-    from retrieval.embedding import SentenceTransformerEmbedder
+    from retrieval.embedding import make_embedder
     from retrieval.engine import Engine
     from retrieval.store import IndexStore
 
-    embedder = SentenceTransformerEmbedder(EmbeddingConfig(dtype=dtype))
+    imported = time.perf_counter()
+    embedder = make_embedder(EmbeddingConfig(dtype=dtype, backend=backend))
     loaded = time.perf_counter()
     engine = Engine(IndexStore(index_dir), embedder)
     return engine, {
@@ -363,10 +360,10 @@ def newsdesk_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "bot"]
 
 
-def child_environment(dtype: str) -> dict[str, str]:
+def child_environment(dtype: str, backend: str = "auto") -> dict[str, str]:
     """This environment with no NEWSDESK_* setting but the dtype: the child runs as configured here."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")}
-    return {**env, "NEWSDESK_DTYPE": dtype}
+    return {**env, "NEWSDESK_DTYPE": dtype, "NEWSDESK_EMBED_BACKEND": backend}
 
 
 # Runs one command and reports its wall time and peak RSS as JSON on stderr's last line. A small
@@ -397,12 +394,12 @@ def run_cold(args: Sequence[str], cwd: Path, env: dict[str, str]) -> dict[str, A
 
 
 def bench_cold(
-    index_dir: Path, seeds_dir: Path, question: str, runs: int, workdir: Path, dtype: str
+    index_dir: Path, seeds_dir: Path, question: str, runs: int, workdir: Path, dtype: str, backend: str
 ) -> dict[str, Any]:
     """Cold ``newsdesk ask`` (and ``newsdesk stats``, which loads no model) as whole processes."""
     base = newsdesk_command()
     where = ["--index", str(index_dir), "--seeds", str(seeds_dir)]
-    env = child_environment(dtype)
+    env = child_environment(dtype, backend)
     ask = [run_cold([*base, "ask", question, *where], workdir, env) for _ in range(runs)]
     stats = [run_cold([*base, "stats", *where], workdir, env) for _ in range(runs)]
     for run in ask + stats:
@@ -473,7 +470,8 @@ def machine_facts(engine: Any) -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "model": engine.embedder.name,
-        "dtype": getattr(engine.embedder, "dtype", "unknown"),
+        "dtype": json.dumps(getattr(engine.embedder, "info", None) or getattr(engine.embedder, "dtype", "unknown")),
+        "embedder": type(engine.embedder).__name__,
         "batch_size": engine.embedder.config.batch_size,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
         "load_average_1min": round(os.getloadavg()[0], 2),
@@ -558,7 +556,8 @@ def render(r: dict[str, Any]) -> str:
         f"machine: {m['cores']} cores ({m['cores_usable']} usable), {m['cpu']}, {m['memory_gib']} GiB RAM; "
         f"load average {m['load_average_1min_before']} before, {m['load_average_1min']} after",
         f"runtime: python {m['python']}, torch {m['torch']}, {m['torch_threads']} threads, "
-        f"dtype {m['dtype']} (native bf16: {'yes' if m['native_bf16'] else 'no'}), batch {m['batch_size']}",
+        f"embedder {m['embedder']}, dtype {m['dtype']} "
+        f"(native bf16: {'yes' if m['native_bf16'] else 'no'}), batch {m['batch_size']}",
         f"corpus:  {c['name']} ({c['file_lines']} lines, {c['repeated_lines_dropped']} repeats dropped): "
         f"{c['articles']} articles, scale {c['scale']}, undated",
         f"         {r['full_build']['articles']} in the full build + 1 in the update = {c['chunks']} chunks; "
@@ -611,6 +610,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="auto",
         help="embedding dtype, in process and in the cold runs (default auto, as newsdesk)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="embedding backend, in process and in the cold runs (default auto, as newsdesk)",
+    )
     parser.add_argument("--seed", type=int, default=QUERY_SEED, help="seed of the question generator")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--out", type=Path, metavar="FILE", help="also write the results as JSON to FILE")
@@ -659,7 +664,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     index_dir = workdir / "index"
     questions = make_questions(records, args.queries, args.seed)
     progress_line(f"{len(records)} articles, {len(questions)} queries; loading the model")
-    engine, load = load_engine(index_dir, args.dtype)
+    engine, load = load_engine(index_dir, args.dtype, args.backend)
     progress_line(f"full build of {len(records) - 1} articles")
     build = bench_full_build(engine, seeds_dir)
     first_ms, _ = time_call(lambda: engine.search(questions[0].text))
@@ -672,7 +677,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     search = bench_search(engine, questions)
     ask = bench_ask(engine, questions)
     progress_line(f"{args.cold_runs} cold `newsdesk ask` processes")
-    cold = bench_cold(index_dir, seeds_dir, questions[0].text, args.cold_runs, workdir, args.dtype)
+    cold = bench_cold(index_dir, seeds_dir, questions[0].text, args.cold_runs, workdir, args.dtype, args.backend)
     corpus.update(
         chunks=update["chunks"], queries=len(questions), query_seed=args.seed, k=engine.search_config.k
     )
