@@ -141,23 +141,24 @@ def quality(ranks: Sequence[int | None]) -> dict[str, float]:
 # -- the two sides ------------------------------------------------------------------------------
 
 
-def newsdesk_side(corpus: Path, questions: Sequence[Any], workdir: Path, dtype: str) -> dict[str, Any]:
+def newsdesk_side(
+    corpus: Path, questions: Sequence[Any], workdir: Path, dtype: str, backend: str = "auto"
+) -> dict[str, Any]:
     """Fresh build, warm search and ask over every question, in this process."""
     load_before = load1()
     started = time.perf_counter()
-    import sentence_transformers  # noqa: F401  (timed: part of the model load)
     import torch
 
     imported = time.perf_counter()
     from retrieval.config import EmbeddingConfig
-    from retrieval.embedding import SentenceTransformerEmbedder
+    from retrieval.embedding import make_embedder
     from retrieval.engine import Engine
     from retrieval.store import IndexStore
 
-    embedder = SentenceTransformerEmbedder(EmbeddingConfig(dtype=dtype))  # otherwise the engine's defaults
+    embedder = make_embedder(EmbeddingConfig(dtype=dtype, backend=backend))  # as the settings would
     loaded = time.perf_counter()
     engine = Engine(IndexStore(workdir / "newsdesk-index"), embedder)
-    note(f"newsdesk: building an index of {corpus.name} ({embedder.dtype})")
+    note(f"newsdesk: building an index of {corpus.name} ({type(embedder).__name__}, dtype {dtype})")
     build_started = time.perf_counter()
     summary, _ = engine.build(corpus, full=True)
     build_s = time.perf_counter() - build_started
@@ -188,7 +189,7 @@ def newsdesk_side(corpus: Path, questions: Sequence[Any], workdir: Path, dtype: 
             "torch_threads": torch.get_num_threads(),
             "faiss_threads_max": faiss_threads,
             "faiss_threads_per_query": _faiss_query_threads(),
-            "dtype": embedder.dtype,
+            "dtype": json.dumps(getattr(embedder, "info", None) or getattr(embedder, "dtype", dtype)),
             "batch_size": embedder.config.batch_size,
             "search_mode": engine.search_config.mode,
         },
@@ -396,6 +397,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="LangChain's embedding dtype (default float32, HuggingFaceEmbeddings' default; bfloat16 is a variant)",
     )
     parser.add_argument(
+        "--newsdesk-backend",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="newsdesk's embedding backend (default auto, as newsdesk)",
+    )
+    parser.add_argument(
         "--newsdesk-dtype",
         choices=("auto", "float32", "bfloat16"),
         default="auto",
@@ -423,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start_load = load1()
     workdir = Path(tempfile.mkdtemp(prefix="newsdesk-vs-langchain-"))
     try:
-        nd = newsdesk_side(args.corpus.resolve(), questions, workdir, args.newsdesk_dtype)
+        nd = newsdesk_side(args.corpus.resolve(), questions, workdir, args.newsdesk_dtype, args.newsdesk_backend)
         lc = langchain_side(
             args.venv, args.corpus.resolve(), questions, workdir, args.langchain_titles, args.langchain_dtype
         )
