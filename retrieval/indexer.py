@@ -165,18 +165,37 @@ def build_index(
             report(BuildProgress("embedding", done, len(new_texts)))
 
         fresh_vectors = embedder.encode(new_texts, progress=advance)
-        old_vectors = (
-            previous.vectors.vectors(np.array(old_units, dtype=np.int64))
-            if previous is not None
-            else np.zeros((0, embedder.dimension), dtype=np.float32)
-        )
-        vectors = np.vstack([old_vectors, fresh_vectors]).astype(np.float32)
         unit_articles = [article_id for article_id, _, _ in unit_of]
         day_of = {a.id: (a.date.toordinal() if a.date else 0) for a in articles}
         unit_days = np.array([day_of[a] for a in unit_articles], dtype=np.int64)
 
         report(BuildProgress("writing", 0, 1))
-        stored = store.backend.build(vectors, unit_days, unit_articles)
+        stored = None
+        # Only articles added: every old unit kept, as ids 0..n-1 in the same order. The new vectors can
+        # then be appended to (a copy of) the previous vector index instead of training a new one.
+        if (
+            previous is not None
+            and not removed
+            and len(fresh) == added
+            and len(old_units) == previous.vectors.size
+            and old_units == list(range(len(old_units)))
+        ):
+            stored = store.backend.append(
+                previous.path,
+                previous.manifest.vector_index,
+                dict(previous.manifest.vector_params),
+                fresh_vectors,
+                unit_days,
+            )
+        if stored is None:
+            old_vectors = (
+                previous.vectors.vectors(np.array(old_units, dtype=np.int64))
+                if previous is not None
+                else np.zeros((0, embedder.dimension), dtype=np.float32)
+            )
+            vectors = np.vstack([old_vectors, fresh_vectors]).astype(np.float32)
+            del old_vectors
+            stored = store.backend.build(vectors, unit_days, unit_articles)
         lexical = LexicalIndex.build(
             [embed_text(EMBED_TEMPLATE, by_id[p.article_id], p.text) for p in passages]
         )
@@ -188,7 +207,7 @@ def build_index(
             embed_template=EMBED_TEMPLATE,
             articles={a.id: a.content_hash for a in articles},
             n_passages=len(passages),
-            n_vectors=len(vectors),
+            n_vectors=stored.size,
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             vector_index=stored.kind,
             vector_params=stored.params,

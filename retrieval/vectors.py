@@ -38,6 +38,12 @@ ANN_DEFAULTS: dict[str, dict[str, int]] = {
 }
 SEARCH_PARAMS = frozenset({"ef_search", "nprobe", "refine", "exact_below"})
 """Parameters that a setting may change on an index already built; the others need a rebuild."""
+APPEND_RETRAIN_FRACTION = 0.2
+"""An approximate index takes appended vectors (no retraining) until they exceed this share of the
+vectors it was trained on; the build after that trains a new one. Its SQ8 ranges and (IVF) centroids
+come from the training vectors, so many appended ones drift from them; HNSW's graph stays good.
+The manifest's ``vector_params`` record ``trained`` (vectors trained on) and, since then, ``appended``
+(vectors) and ``appends`` (builds)."""
 
 
 def day_mask(days: np.ndarray, window: DayRange) -> np.ndarray:
@@ -95,6 +101,14 @@ class VectorBackend(Protocol):
 
     def load(self, directory: Path, kind: str, params: dict[str, Any], days: np.ndarray) -> VectorStore:
         """Open the store a generation recorded (its directory, manifest kind and params)."""
+        ...
+
+    def append(
+        self, previous: Path, kind: str, params: dict[str, Any], vectors: np.ndarray, days: np.ndarray
+    ) -> VectorStore | None:
+        """A new store: the previous generation's (its directory, kind, params) plus ``vectors`` as ids
+        n.., with ``days`` for all units; or None when this backend or index cannot append (then build).
+        The previous generation's files are only read: it keeps serving until the swap."""
         ...
 
     def retire(self, keep: Sequence[dict[str, Any]]) -> None:
@@ -195,7 +209,43 @@ class FaissVectors:
                 index.train(vectors)
             index.add(vectors)
         kind = f"{ann}-sq8-ip"
-        return cls(index, days, kind=kind, params={"type": ann, **chosen}, raw=vectors.astype(np.float16))
+        params = {"type": ann, **chosen, "trained": len(vectors), "appended": 0, "appends": 0}
+        return cls(index, days, kind=kind, params=params, raw=vectors.astype(np.float16))
+
+    @classmethod
+    def appended(
+        cls,
+        directory: Path,
+        vectors: np.ndarray,
+        days: np.ndarray,
+        *,
+        kind: str,
+        params: dict[str, Any],
+        threads: int = 1,
+    ) -> FaissVectors:
+        """The approximate index saved in ``directory`` plus ``vectors``, no retraining.
+
+        The index is read whole into memory (a private copy: the files in ``directory`` are not
+        touched) and the new vectors are added to it with the SQ8 quantizer it was trained with.
+        """
+        import faiss
+
+        index = faiss.read_index(str(Path(directory) / FAISS_INDEX))
+        old = np.load(Path(directory) / RAW_VECTORS, mmap_mode="r")
+        if old.shape != (index.ntotal, index.d) or vectors.shape[1:] != (index.d,):
+            raise ValueError(f"{RAW_VECTORS} holds {old.shape}, the index {index.ntotal} vectors")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        with _omp_threads(len(os.sched_getaffinity(0))):
+            if len(vectors):
+                index.add(vectors)
+        raw = np.concatenate([old, vectors.astype(np.float16)])
+        params = {
+            **params,
+            "trained": int(params.get("trained", len(old))),
+            "appended": int(params.get("appended", 0)) + len(vectors),
+            "appends": int(params.get("appends", 0)) + 1,
+        }
+        return cls(index, days, kind=kind, params=params, raw=raw, threads=threads)
 
     @classmethod
     def load(
@@ -329,6 +379,36 @@ class FaissBackend:
         return FaissVectors.build(
             vectors, dimension, days, ann=self.config.ann, params=params, threads=self.config.threads
         )
+
+    def append(
+        self, previous: Path, kind: str, params: dict[str, Any], vectors: np.ndarray, days: np.ndarray
+    ) -> FaissVectors | None:
+        """Add ``vectors`` to the previous generation's approximate index without retraining it.
+
+        None (train a new index) when the previous index is exact, the configuration asks for another
+        index type or other build parameters, the total fits the exact index, or the vectors appended
+        since training would exceed ``APPEND_RETRAIN_FRACTION`` of those it was trained on. An exact
+        index is simply rebuilt: copying its vectors costs about what reading its file does.
+        """
+        if kind == FLAT or params.get("type") != self.config.ann or self.config.ann not in ANN_DEFAULTS:
+            return None
+        built = {k: v for k, v in self.config.params.items() if k in ANN_DEFAULTS[self.config.ann]}
+        if any(k not in SEARCH_PARAMS and v and params.get(k) != v for k, v in built.items()):
+            return None  # M, ef_construction, nlist changed: only a new index has them (nlist 0: automatic)
+        total = len(days)
+        if total <= self.config.exact_max:
+            return None
+        trained = int(params.get("trained", total - len(vectors)))
+        if int(params.get("appended", 0)) + len(vectors) > APPEND_RETRAIN_FRACTION * trained:
+            log.info(
+                "retraining the %s index: appended vectors would exceed %.0f%% of the %d trained on",
+                self.config.ann,
+                100 * APPEND_RETRAIN_FRACTION,
+                trained,
+            )
+            return None
+        log.info("appending %d vectors to the %s index (trained on %d)", len(vectors), self.config.ann, trained)
+        return FaissVectors.appended(previous, vectors, days, kind=kind, params=params, threads=self.config.threads)
 
     def load(self, directory: Path, kind: str, params: dict[str, Any], days: np.ndarray) -> FaissVectors:
         """Open a generation's index; search-time parameters (``ef_search``, ``nprobe``…) may be overridden."""
@@ -504,6 +584,10 @@ class MilvusBackend:
         _wait_for_index(client, name)
         client.load_collection(name)
         return MilvusVectors(client, name, int(dimension), n, params, days)
+
+    def append(self, previous: Path, kind: str, params: dict[str, Any], vectors: np.ndarray, days: np.ndarray) -> None:
+        """None: every Milvus generation is a new collection (inserting into the live one is not done)."""
+        return None
 
     def load(self, directory: Path, kind: str, params: dict[str, Any], days: np.ndarray) -> MilvusVectors:
         """Open the collection a generation recorded; missing or short is damage."""
