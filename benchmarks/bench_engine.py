@@ -300,8 +300,12 @@ def bench_update(engine: Any, seeds_dir: Path, new_records: Sequence[dict[str, A
         write_jsonl(new_records, seeds_dir / "added.jsonl")
     clock = StageClock()
     summary, _ = engine.build(seeds_dir, full=False, progress=clock)
+    total_s = time.perf_counter() - clock.started
+    manifest = engine.store.read_manifest()
     return {
-        "total_s": time.perf_counter() - clock.started,
+        "total_s": total_s,
+        "vector_index": manifest.vector_index,
+        "vector_appends": manifest.vector_params.get("appends"),
         "build_index_s": summary.seconds,
         "ingest_s": clock.before("chunking"),
         "embedding_s": clock.seconds("embedding"),
@@ -510,9 +514,15 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
             "update: +1 article",
             fmt(update["total_s"], "s", 2),
             f"texts embedded: {update['embedded']}; ingest {update['ingest_s']:.2f} s, "
-            f"write {update['writing_s']:.2f} s",
+            f"write {update['writing_s']:.2f} s; {update.get('vector_index', '?')}"
+            + (", vectors appended" if update.get("vector_appends") else ""),
         ),
         ("update: nothing changed", fmt(noop["total_s"], "s", 2), "fixed cost of an incremental build"),
+        (
+            "index on disk",
+            fmt(r.get("index_bytes", 0) / 2**20, "MiB", 0),
+            "the live generation: vectors, BM25, passages, articles, manifest",
+        ),
         ("first search after build", fmt(r["first_query_ms"], "ms"), "engine.search, before any warm-up"),
         (
             "search warm p50 / p95",
@@ -671,6 +681,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     progress_line(f"{build['chunks']} chunks at {build['chunks_per_s']:.1f}/s; incremental updates")
     update = bench_update(engine, seeds_dir, [held_out])
     noop = bench_update(engine, seeds_dir, [])
+    index_bytes = engine.store.size_bytes()
     for question in questions[:3]:
         engine.ask(question.text)  # warm-up, not measured
     progress_line(f"{len(questions)} warm searches, then {len(questions)} warm asks")
@@ -688,6 +699,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "full_build": build,
         "update_one": update,
         "update_noop": noop,
+        "index_bytes": index_bytes,
         "first_query_ms": first_ms,
         "search": search,
         "ask": ask,
