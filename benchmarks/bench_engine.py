@@ -298,14 +298,20 @@ def bench_update(engine: Any, seeds_dir: Path, new_records: Sequence[dict[str, A
     """An incremental build after writing ``new_records`` (none: a no-op update) into the seeds."""
     if new_records:
         write_jsonl(new_records, seeds_dir / "added.jsonl")
+    before = {f.stat().st_ino for f in engine.store.current.resolve().rglob("*") if f.is_file()}
     clock = StageClock()
     summary, _ = engine.build(seeds_dir, full=False, progress=clock)
     total_s = time.perf_counter() - clock.started
     manifest = engine.store.read_manifest()
+    files = [f for f in engine.store.current.resolve().rglob("*") if f.is_file()]
     return {
         "total_s": total_s,
         "vector_index": manifest.vector_index,
         "vector_appends": manifest.vector_params.get("appends"),
+        "vector_parts": len(manifest.vector_params.get("parts") or []),
+        "segments": len(manifest.segments),
+        "bytes_written": sum(f.stat().st_size for f in files if f.stat().st_ino not in before),
+        "bytes_linked": sum(f.stat().st_size for f in files if f.stat().st_ino in before),
         "build_index_s": summary.seconds,
         "ingest_s": clock.before("chunking"),
         "embedding_s": clock.seconds("embedding"),
@@ -515,9 +521,26 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
             fmt(update["total_s"], "s", 2),
             f"texts embedded: {update['embedded']}; ingest {update['ingest_s']:.2f} s, "
             f"write {update['writing_s']:.2f} s; {update.get('vector_index', '?')}"
-            + (", vectors appended" if update.get("vector_appends") else ""),
+            + (", vectors appended" if update.get("vector_appends") else "")
+            + (
+                f"; {update['segments']} segments, {update['vector_parts']} vector parts; "
+                f"{update['bytes_written'] / 2**20:.2f} MiB written, {update['bytes_linked'] / 2**20:.0f} MiB linked"
+                if "segments" in update
+                else ""
+            ),
         ),
         ("update: nothing changed", fmt(noop["total_s"], "s", 2), "fixed cost of an incremental build"),
+        *(
+            [
+                (
+                    "update: +1 article, cold",
+                    fmt(r["cold_update"]["wall_s"], "s", 2),
+                    "`newsdesk index` as a whole process: imports, reading every seed and the index, adding",
+                )
+            ]
+            if r.get("cold_update")
+            else []
+        ),
         (
             "index on disk",
             fmt(r.get("index_bytes", 0) / 2**20, "MiB", 0),
@@ -570,7 +593,8 @@ def render(r: dict[str, Any]) -> str:
         f"(native bf16: {'yes' if m['native_bf16'] else 'no'}), batch {m['batch_size']}",
         f"corpus:  {c['name']} ({c['file_lines']} lines, {c['repeated_lines_dropped']} repeats dropped): "
         f"{c['articles']} articles, scale {c['scale']}, undated",
-        f"         {r['full_build']['articles']} in the full build + 1 in the update = {c['chunks']} chunks; "
+        f"         {r['full_build']['articles']} in the full build + 1 in the update = {c['chunks']} chunks"
+        " (+ 1 by `newsdesk index`); "
         f"{c['queries']} queries ({', '.join(QUERY_STYLES)}), seed {c['query_seed']}",
         "",
         f"{'metric':<{widths[0]}}  {'value':>{widths[1]}}  notes",
@@ -650,10 +674,10 @@ def prepare_corpus(args: argparse.Namespace, workdir: Path) -> tuple[Path, list[
     if args.articles:
         articles = articles[: args.articles]
     records = make_records(articles, args.scale)
-    held_out = records[-1]
+    held_out = records[-2:]  # one added in process, one by a `newsdesk index` process
     seeds_dir = workdir / "seeds"
     shutil.rmtree(seeds_dir, ignore_errors=True)  # a kept --workdir must not leak an old added.jsonl
-    write_jsonl(records[:-1], seeds_dir / "lee_background.jsonl")
+    write_jsonl(records[:-2], seeds_dir / "lee_background.jsonl")
     corpus = {
         "name": f"gensim {GENSIM_VERSION} {LEE_FILE.name}",
         "file": str(path),
@@ -661,7 +685,7 @@ def prepare_corpus(args: argparse.Namespace, workdir: Path) -> tuple[Path, list[
         "file_lines": lines,
         "repeated_lines_dropped": repeats,
         "scale": args.scale,
-        "held_out": held_out["id"],
+        "held_out": [record["id"] for record in held_out],
         "dates": "none (the corpus is undated)",
     }
     return seeds_dir, records, held_out, corpus
@@ -675,11 +699,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     questions = make_questions(records, args.queries, args.seed)
     progress_line(f"{len(records)} articles, {len(questions)} queries; loading the model")
     engine, load = load_engine(index_dir, args.dtype, args.backend)
-    progress_line(f"full build of {len(records) - 1} articles")
+    progress_line(f"full build of {len(records) - 2} articles")
     build = bench_full_build(engine, seeds_dir)
     first_ms, _ = time_call(lambda: engine.search(questions[0].text))
     progress_line(f"{build['chunks']} chunks at {build['chunks_per_s']:.1f}/s; incremental updates")
-    update = bench_update(engine, seeds_dir, [held_out])
+    update = bench_update(engine, seeds_dir, held_out[:1])
     noop = bench_update(engine, seeds_dir, [])
     index_bytes = engine.store.size_bytes()
     for question in questions[:3]:
@@ -689,6 +713,15 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     ask = bench_ask(engine, questions)
     progress_line(f"{args.cold_runs} cold `newsdesk ask` processes")
     cold = bench_cold(index_dir, seeds_dir, questions[0].text, args.cold_runs, workdir, args.dtype, args.backend)
+    progress_line("+1 article by a cold `newsdesk index` process")
+    write_jsonl(held_out[1:], seeds_dir / "added-by-cli.jsonl")
+    cold_update = run_cold(
+        [*newsdesk_command(), "index", "--index", str(index_dir), "--seeds", str(seeds_dir)],
+        workdir,
+        child_environment(args.dtype, args.backend),
+    )
+    if cold_update["exit_code"] != 0:
+        raise RuntimeError(f"`newsdesk index` failed ({cold_update['exit_code']}): {cold_update['stderr_tail']}")
     corpus.update(
         chunks=update["chunks"], queries=len(questions), query_seed=args.seed, k=engine.search_config.k
     )
@@ -699,6 +732,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "full_build": build,
         "update_one": update,
         "update_noop": noop,
+        "cold_update": cold_update,
         "index_bytes": index_bytes,
         "first_query_ms": first_ms,
         "search": search,

@@ -13,7 +13,7 @@ from retrieval.config import AnswerConfig, ChunkingConfig, SearchConfig
 from retrieval.embedding import Embedder, embedding_info
 from retrieval.errors import BadQuestionError, IndexMissingError, SeedsNotFoundError
 from retrieval.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
-from retrieval.ingest import IngestResult, load_articles
+from retrieval.ingest import IngestCache, IngestResult, load_articles
 from retrieval.search import Retriever
 from retrieval.store import IndexData, IndexStore, Manifest
 from retrieval.types import Answer, DateRange, Hit
@@ -94,6 +94,7 @@ class Engine:
         self.chunking = chunking or ChunkingConfig()
         self._live: _Live | None = None
         self._build_lock = threading.Lock()
+        self._seeds: tuple[Path, IngestCache] | None = None
 
     # -- index lifecycle -------------------------------------------------------------------
 
@@ -103,12 +104,16 @@ class Engine:
         self.store.check(
             index.manifest, self.embedder.name, chunking_params(self.chunking), embedding_info(self.embedder)
         )
+        self._install(index)
+        return index
+
+    def _install(self, index: IndexData) -> None:
+        """Make ``index`` the one questions are answered from (one atomic assignment)."""
         self._live = _Live(
             index,
             Retriever(index, self.embedder, self.search_config),
             Answerer(index.lexical, self.answer_config),
         )
-        return index
 
     @property
     def index(self) -> IndexData:
@@ -122,9 +127,16 @@ class Engine:
         """True if an index exists on disk."""
         return self.store.exists()
 
-    def read_seeds(self, seeds_dir: Path) -> IngestResult:
-        """Ingest the seeds directory, refusing one that holds no article."""
-        result = load_articles(seeds_dir)
+    def read_seeds(self, seeds_dir: Path, *, reread: bool = False) -> IngestResult:
+        """Ingest the seeds directory, refusing one that holds no article.
+
+        Files unchanged since this engine last read the same directory are not read again, unless
+        ``reread``.
+        """
+        where = Path(seeds_dir).resolve()
+        if reread or self._seeds is None or self._seeds[0] != where:
+            self._seeds = (where, IngestCache())
+        result = load_articles(seeds_dir, self._seeds[1])
         if not result.articles:
             raise SeedsNotFoundError(f"no readable article in {seeds_dir}")
         return result
@@ -137,7 +149,7 @@ class Engine:
         progress: ProgressCallback | None = None,
     ) -> tuple[BuildSummary, IngestResult]:
         """Ingest and index ``seeds_dir``, then swap the new index in for queries."""
-        ingest = self.read_seeds(seeds_dir)
+        ingest = self.read_seeds(seeds_dir, reread=full)
         with self._build_lock:
             live = self._live.index if self._live is not None else None
             summary = build_index(
@@ -149,7 +161,9 @@ class Engine:
                 progress=progress,
                 loaded=live,
             )
-            if live is None or summary.path != live.path:
+            if summary.index is not None:
+                self._install(summary.index)
+            elif live is None or summary.path != live.path:
                 self.load()
         return summary, ingest
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,9 @@ from retrieval.config import ChunkingConfig
 from retrieval.embedding import Embedder, embedding_info
 from retrieval.errors import IndexCorruptError, IndexMissingError
 from retrieval.lexical import TOKENIZER, LexicalIndex
-from retrieval.store import IndexData, IndexStore, Manifest, embed_text
+from retrieval.store import MAX_SEGMENTS, IndexData, IndexStore, Manifest, embed_text, passage_tables
 from retrieval.types import Article, Passage
+from retrieval.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class BuildSummary:
     seconds: float
     full: bool
     path: Path
+    index: IndexData | None = field(default=None, repr=False, compare=False)
+    """The new generation already in memory, when the build could compose it (saves reading it back)."""
 
     @property
     def rate(self) -> float:
@@ -123,11 +127,6 @@ def build_index(
                 path=previous.path,
             )
 
-        # Passages of unchanged articles keep their sentence vectors; new and changed ones are chunked.
-        kept_passages: list[Passage] = []
-        if previous is not None:
-            keep_ids = {a.id for a in keep}
-            kept_passages = [p for p in previous.passages if p.article_id in keep_ids]
         report(BuildProgress("chunking", 0, len(fresh)))
         fresh_passages: list[Passage] = []
         for number, article in enumerate(fresh, start=1):
@@ -135,70 +134,23 @@ def build_index(
                 text = article.text[chunk.start : chunk.end]
                 fresh_passages.append(Passage(-1, article.id, chunk.start, chunk.end, text, chunk.sentences))
             report(BuildProgress("chunking", number, len(fresh)))
-
-        # One vector per distinct sentence (overlapping passages share them): old ones are reused.
         by_id = {a.id: a for a in articles}
-        unit_of: dict[tuple[str, int, int], int] = {}
-        old_units: list[int] = []
-        new_texts: list[str] = []
-        passages: list[Passage] = []
-        for passage in kept_passages + fresh_passages:
-            article = by_id[passage.article_id]
-            units = []
-            for position, (start, end) in enumerate(passage.sentences):
-                key = (article.id, start, end)
-                if key not in unit_of:
-                    unit_of[key] = len(unit_of)
-                    if passage.id >= 0:
-                        old_units.append(passage.units[position])
-                    else:
-                        new_texts.append(embed_text(EMBED_TEMPLATE, article, article.text[start:end]))
-                units.append(unit_of[key])
-            passages.append(replace(passage, id=len(passages), units=tuple(units)))
+        if previous is not None and not removed and len(fresh) == added:
+            plan = _plan_addition(previous, fresh, fresh_passages, by_id)
+        else:
+            plan = _plan_rewrite(previous, keep, fresh_passages, by_id)
 
         done = 0
-        report(BuildProgress("embedding", 0, len(new_texts)))
+        report(BuildProgress("embedding", 0, len(plan.texts)))
 
         def advance(n: int) -> None:
             nonlocal done
             done += n
-            report(BuildProgress("embedding", done, len(new_texts)))
+            report(BuildProgress("embedding", done, len(plan.texts)))
 
-        fresh_vectors = embedder.encode(new_texts, progress=advance)
-        unit_articles = [article_id for article_id, _, _ in unit_of]
-        day_of = {a.id: (a.date.toordinal() if a.date else 0) for a in articles}
-        unit_days = np.array([day_of[a] for a in unit_articles], dtype=np.int64)
-
+        fresh_vectors = embedder.encode(plan.texts, progress=advance)
         report(BuildProgress("writing", 0, 1))
-        stored = None
-        # Only articles added: every old unit kept, as ids 0..n-1 in the same order. The new vectors can
-        # then be appended to (a copy of) the previous vector index instead of training a new one.
-        if (
-            previous is not None
-            and not removed
-            and len(fresh) == added
-            and len(old_units) == previous.vectors.size
-            and old_units == list(range(len(old_units)))
-        ):
-            stored = store.backend.append(
-                previous.path,
-                previous.manifest.vector_index,
-                dict(previous.manifest.vector_params),
-                fresh_vectors,
-                unit_days,
-            )
-        if stored is None:
-            old_vectors = (
-                previous.vectors.vectors(np.array(old_units, dtype=np.int64))
-                if previous is not None
-                else np.zeros((0, embedder.dimension), dtype=np.float32)
-            )
-            vectors = np.vstack([old_vectors, fresh_vectors]).astype(np.float32)
-            del old_vectors
-            stored = store.backend.build(vectors, unit_days, unit_articles)
-        lexical = LexicalIndex.build(
-            [embed_text(EMBED_TEMPLATE, by_id[p.article_id], p.text) for p in passages]
-        )
+        stored, lexical, segments, delta = _assemble(plan, previous, fresh_vectors, store, by_id)
         dates = sorted(a.date for a in articles if a.date)
         manifest = Manifest(
             model=embedder.name,
@@ -206,9 +158,10 @@ def build_index(
             chunking=params,
             embed_template=EMBED_TEMPLATE,
             articles={a.id: a.content_hash for a in articles},
-            n_passages=len(passages),
+            n_passages=plan.n_passages,
             n_vectors=stored.size,
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            segments=tuple(segments),
             vector_index=stored.kind,
             vector_params=stored.params,
             date_range=(
@@ -219,23 +172,231 @@ def build_index(
                 "embedding": _embedding_record(
                     embedder,
                     previous.manifest.extra.get("embedding") if previous is not None else None,
-                    len(old_units),
-                    len(new_texts),
+                    plan.kept_units,
+                    len(plan.texts),
                 )
             },
         )
-        path = store.write(manifest, list(articles), passages, stored, lexical)
+        segment_articles = plan.segment_articles if delta else plan.all_articles(previous, by_id)
+        segment_passages = plan.passages if delta else plan.all_passages(previous)
+        path = store.write(
+            manifest,
+            segment_articles,
+            segment_passages,
+            stored,
+            lexical,
+            previous=previous.path if previous is not None else None,
+        )
+        index = None
+        if plan.appended and previous is not None:
+            index = _extended_index(previous, plan, manifest, lexical, store, path, by_id)
         report(BuildProgress("writing", 1, 1))
     return BuildSummary(
         articles=len(articles),
-        passages=len(passages),
+        passages=plan.n_passages,
         added=added,
         changed=len(fresh) - added,
         removed=removed,
         unchanged=len(keep),
-        embedded=len(new_texts),
+        embedded=len(plan.texts),
         seconds=time.perf_counter() - started,
         full=previous is None,
+        path=path,
+        index=index,
+    )
+
+
+@dataclass
+class _Plan:
+    """What a build writes: the passages (numbered), their units, and the texts to embed."""
+
+    passages: list[Passage]
+    """Appending: only the new passages (ids after the previous ones). Rewriting: all of them."""
+    texts: list[str]
+    """The new units' texts, in unit order after the kept ones."""
+    unit_articles: list[str]
+    """Article id of every unit in the new index."""
+    unit_days: np.ndarray
+    kept_units: int
+    """Units whose vectors come from the previous index (ids 0..kept_units-1 in the new one)."""
+    old_units: list[int]
+    """Rewriting: the previous unit id of each kept unit."""
+    old_passages: list[int]
+    """Rewriting: the previous passage id of each kept passage (they come first)."""
+    appended: bool
+    segment_articles: list[Article]
+    n_passages: int
+
+    def all_articles(self, previous: IndexData | None, by_id: dict[str, Article]) -> list[Article]:
+        """Every article of the new index, for a generation written as one segment."""
+        if self.appended and previous is not None:
+            return [*previous.articles.values(), *self.segment_articles]
+        return list(by_id.values())
+
+    def all_passages(self, previous: IndexData | None) -> list[Passage]:
+        """Every passage of the new index, for a generation written as one segment."""
+        if self.appended and previous is not None:
+            return [*previous.passages, *self.passages]
+        return self.passages
+
+
+def _number_units(
+    passages: list[Passage], by_id: dict[str, Article], first_passage: int, first_unit: int
+) -> tuple[list[Passage], list[str], list[str]]:
+    """Give new passages ids, and their distinct sentences unit ids (overlapping passages share them)."""
+    unit_of: dict[tuple[str, int, int], int] = {}
+    texts: list[str] = []
+    unit_articles: list[str] = []
+    numbered: list[Passage] = []
+    for passage in passages:
+        article = by_id[passage.article_id]
+        units = []
+        for start, end in passage.sentences:
+            key = (article.id, start, end)
+            if key not in unit_of:
+                unit_of[key] = first_unit + len(unit_of)
+                texts.append(embed_text(EMBED_TEMPLATE, article, article.text[start:end]))
+                unit_articles.append(article.id)
+            units.append(unit_of[key])
+        numbered.append(replace(passage, id=first_passage + len(numbered), units=tuple(units)))
+    return numbered, texts, unit_articles
+
+
+def _day(article: Article) -> int:
+    return article.date.toordinal() if article.date else 0
+
+
+def _plan_addition(
+    previous: IndexData, added: list[Article], fresh: list[Passage], by_id: dict[str, Article]
+) -> _Plan:
+    """Only articles added: the previous passages and units keep their ids, the new ones follow."""
+    n_units = previous.vectors.size
+    passages, texts, new_unit_articles = _number_units(fresh, by_id, len(previous.passages), n_units)
+    unit_articles = [previous.passages[holders[0]].article_id for holders in previous.unit_passages]
+    new_days = np.array([_day(by_id[a]) for a in new_unit_articles], dtype=np.int64)
+    return _Plan(
+        passages=passages,
+        texts=texts,
+        unit_articles=unit_articles + new_unit_articles,
+        unit_days=np.concatenate([previous.unit_days, new_days]),
+        kept_units=n_units,
+        old_units=[],
+        old_passages=[],
+        appended=True,
+        segment_articles=list(added),
+        n_passages=len(previous.passages) + len(passages),
+    )
+
+
+def _plan_rewrite(
+    previous: IndexData | None, keep: list[Article], fresh: list[Passage], by_id: dict[str, Article]
+) -> _Plan:
+    """Articles changed or removed (or no index yet): renumber everything, reusing kept sentence vectors."""
+    kept: list[Passage] = []
+    if previous is not None:
+        keep_ids = {a.id for a in keep}
+        kept = [p for p in previous.passages if p.article_id in keep_ids]
+    unit_of: dict[tuple[str, int, int], int] = {}
+    old_units: list[int] = []
+    for passage in kept:
+        for position, (start, end) in enumerate(passage.sentences):
+            key = (passage.article_id, start, end)
+            if key not in unit_of:
+                unit_of[key] = len(unit_of)
+                old_units.append(passage.units[position])
+    renumbered = [
+        replace(p, id=i, units=tuple(unit_of[(p.article_id, s, e)] for s, e in p.sentences))
+        for i, p in enumerate(kept)
+    ]
+    new_passages, texts, new_unit_articles = _number_units(fresh, by_id, len(kept), len(unit_of))
+    unit_articles = [article_id for article_id, _, _ in unit_of] + new_unit_articles
+    return _Plan(
+        passages=renumbered + new_passages,
+        texts=texts,
+        unit_articles=unit_articles,
+        unit_days=np.array([_day(by_id[a]) for a in unit_articles], dtype=np.int64),
+        kept_units=len(old_units),
+        old_units=old_units,
+        old_passages=[p.id for p in kept],
+        appended=False,
+        segment_articles=list(by_id.values()),
+        n_passages=len(kept) + len(new_passages),
+    )
+
+
+def _assemble(
+    plan: _Plan,
+    previous: IndexData | None,
+    fresh_vectors: np.ndarray,
+    store: IndexStore,
+    by_id: dict[str, Article],
+) -> tuple[VectorStore, LexicalIndex, list[dict[str, object]], bool]:
+    """The new generation's vector store, BM25 index and segment list; True if it adds a segment."""
+    backend = store.backend
+    new_texts = [
+        embed_text(EMBED_TEMPLATE, by_id[p.article_id], p.text)
+        for p in (plan.passages if plan.appended else plan.passages[len(plan.old_passages) :])
+    ]
+    if plan.appended and previous is not None:
+        stored = backend.extend(previous.vectors, fresh_vectors, plan.unit_days)
+        if stored is None:
+            stored = backend.append(previous.vectors, fresh_vectors, plan.unit_days)
+        if stored is None:
+            everything = np.vstack([previous.vectors.vectors(), fresh_vectors]).astype(np.float32)
+            stored = backend.build(everything, plan.unit_days, plan.unit_articles)
+        lexical = previous.lexical.extend(new_texts)
+        old_segments = [dict(s) for s in previous.manifest.segments]
+        if len(old_segments) < MAX_SEGMENTS:
+            segment = {"name": _segment_name(), "articles": len(plan.segment_articles), "passages": len(plan.passages)}
+            return stored, lexical, [*old_segments, segment], True
+        log.info("merging %d segments into one", len(old_segments) + 1)
+        lexical = lexical.select(range(plan.n_passages))
+        segment = {"name": _segment_name(), "articles": len(by_id), "passages": plan.n_passages}
+        return stored, lexical, [segment], False
+    if previous is not None:
+        old_vectors = previous.vectors.vectors(np.array(plan.old_units, dtype=np.int64))
+        lexical = previous.lexical.extend(new_texts).select(
+            plan.old_passages + list(range(len(previous.passages), len(previous.passages) + len(new_texts)))
+        )
+    else:
+        old_vectors = np.zeros((0, fresh_vectors.shape[1]), dtype=np.float32)
+        lexical = LexicalIndex.build(new_texts)
+    vectors = np.vstack([old_vectors, fresh_vectors]).astype(np.float32)
+    del old_vectors
+    stored = backend.build(vectors, plan.unit_days, plan.unit_articles)
+    segment = {"name": _segment_name(), "articles": len(by_id), "passages": plan.n_passages}
+    return stored, lexical, [segment], False
+
+
+def _segment_name() -> str:
+    return f"seg-{uuid.uuid4().hex[:12]}"
+
+
+def _extended_index(
+    previous: IndexData,
+    plan: _Plan,
+    manifest: Manifest,
+    lexical: LexicalIndex,
+    store: IndexStore,
+    path: Path,
+    by_id: dict[str, Article],
+) -> IndexData:
+    """The new generation in memory, from the previous one plus what was added (no reading back).
+
+    Only the vector store is opened from the new generation's files (memory-mapped: cheap)."""
+    articles = dict(previous.articles)
+    articles.update((a.id, a) for a in plan.segment_articles)
+    days, holders, unit_days = passage_tables(plan.passages, by_id, first_unit=previous.vectors.size)
+    vectors = store.backend.load(path, manifest.vector_index, manifest.vector_params, plan.unit_days)
+    return IndexData(
+        manifest=manifest,
+        articles=articles,
+        passages=[*previous.passages, *plan.passages],
+        vectors=vectors,
+        lexical=lexical,
+        passage_days=np.concatenate([previous.passage_days, days]),
+        unit_passages=[*previous.unit_passages, *holders],
+        unit_days=np.concatenate([previous.unit_days, unit_days]),
         path=path,
     )
 

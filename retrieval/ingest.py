@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -241,8 +242,67 @@ def iter_seed_files(seeds_dir: Path) -> Iterator[Path]:
             yield path
 
 
-def load_articles(seeds_dir: Path) -> IngestResult:
-    """Read, clean and de-duplicate every article under ``seeds_dir`` (or in that one file)."""
+@dataclass(frozen=True)
+class _FileRecord:
+    key: tuple[int, int, int, int]
+    articles: tuple[Article, ...]
+    fingerprints: tuple[str, ...]
+    skipped: tuple[SkippedFile, ...]
+
+
+class IngestCache:
+    """What each seed file gave when it was last read, so a file unchanged since is not read again.
+
+    A file counts as unchanged when its size, modification and change times (nanoseconds) and inode
+    are the same, as git's index and make trust them. A long-lived process (the bot, a benchmark)
+    keeps one and passes it to every :func:`load_articles`; a full rebuild passes none.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, _FileRecord] = {}
+        self.reused = 0
+        """Files the last :func:`load_articles` took from the cache."""
+
+
+def _read_file(path: Path, rel: str, suffix: str) -> _Collector:
+    """The articles of one seed file, or why it (or its JSONL lines) was skipped."""
+    out = _Collector()
+    try:
+        raw = _decode(path.read_bytes())
+    except OSError as exc:
+        out.skip(rel, f"unreadable ({exc.strerror or exc})")
+        return out
+    except ValueError as exc:
+        out.skip(rel, str(exc))
+        return out
+    if not raw.strip():
+        out.skip(rel, "empty file")
+        return out
+    if suffix in JSONL_SUFFIXES:
+        read_jsonl(rel, raw, out)
+        return out
+    try:
+        if suffix in MARKDOWN_SUFFIXES:
+            article = read_markdown(rel, raw)
+        elif suffix in HTML_SUFFIXES:
+            article = read_html(rel, raw)
+        else:
+            article = read_seed_text(rel, raw)
+    except ValueError as exc:
+        out.skip(rel, str(exc))
+        return out
+    if article is None:
+        out.skip(rel, "no article text found")
+        return out
+    out.articles.append(article)
+    return out
+
+
+def load_articles(seeds_dir: Path, cache: IngestCache | None = None) -> IngestResult:
+    """Read, clean and de-duplicate every article under ``seeds_dir`` (or in that one file).
+
+    With a ``cache``, files unchanged since the last call are not read again.
+    """
     seeds_dir = Path(seeds_dir)
     if seeds_dir.is_file():  # a single file (a .jsonl corpus, say) is a directory of one
         root, paths = seeds_dir.parent, [seeds_dir]
@@ -250,55 +310,58 @@ def load_articles(seeds_dir: Path) -> IngestResult:
         root, paths = seeds_dir, list(iter_seed_files(seeds_dir))
     else:
         raise SeedsNotFoundError(f"seeds directory not found: {seeds_dir}")
-    out = _Collector()
+    articles: list[Article] = []
+    fingerprints: list[str] = []
+    skipped: list[SkippedFile] = []
     files = 0
+    seen: dict[str, _FileRecord] = {}
+    reused = 0
     for path in paths:
         rel = path.relative_to(root).as_posix()
         suffix = path.suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
-            out.skip(rel, f"unsupported file type '{suffix}'")
+            log.warning("skipped %s: unsupported file type '%s'", rel, suffix)
+            skipped.append(SkippedFile(rel, f"unsupported file type '{suffix}'"))
             continue
         files += 1
-        try:
-            raw = _decode(path.read_bytes())
-        except OSError as exc:
-            out.skip(rel, f"unreadable ({exc.strerror or exc})")
-            continue
-        except ValueError as exc:
-            out.skip(rel, str(exc))
-            continue
-        if not raw.strip():
-            out.skip(rel, "empty file")
-            continue
-        if suffix in JSONL_SUFFIXES:
-            read_jsonl(rel, raw, out)
-            continue
-        try:
-            if suffix in MARKDOWN_SUFFIXES:
-                article = read_markdown(rel, raw)
-            elif suffix in HTML_SUFFIXES:
-                article = read_html(rel, raw)
-            else:
-                article = read_seed_text(rel, raw)
-        except ValueError as exc:
-            out.skip(rel, str(exc))
-            continue
-        if article is None:
-            out.skip(rel, "no article text found")
-            continue
-        out.articles.append(article)
-    articles, duplicates = dedupe_articles(out.articles)
-    return IngestResult(tuple(articles), tuple(out.skipped), duplicates, files)
+        record = None
+        key = None
+        if cache is not None:
+            with contextlib.suppress(OSError):
+                st = path.stat()
+                key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+            known = cache._files.get(rel)
+            if key is not None and known is not None and known.key == key:
+                record = known
+                reused += 1
+        if record is None:
+            out = _read_file(path, rel, suffix)
+            record = _FileRecord(
+                key or (-1, -1, -1, -1),
+                tuple(out.articles),
+                tuple(_text_fingerprint(a.text) for a in out.articles),
+                tuple(out.skipped),
+            )
+        seen[rel] = record
+        articles.extend(record.articles)
+        fingerprints.extend(record.fingerprints)
+        skipped.extend(record.skipped)
+    if cache is not None:
+        cache._files = {rel: r for rel, r in seen.items() if r.key[0] >= 0}
+        cache.reused = reused
+    kept, duplicates = dedupe_articles(articles, fingerprints)
+    return IngestResult(tuple(kept), tuple(skipped), duplicates, files)
 
 
-def dedupe_articles(articles: list[Article]) -> tuple[list[Article], int]:
+def dedupe_articles(articles: list[Article], fingerprints: list[str] | None = None) -> tuple[list[Article], int]:
     """Keep the first of identical articles (same text) and of articles sharing an id."""
+    if fingerprints is None:
+        fingerprints = [_text_fingerprint(a.text) for a in articles]
     seen_text: set[str] = set()
     seen_ids: dict[str, int] = {}
     kept: list[Article] = []
     duplicates = 0
-    for article in articles:
-        fingerprint = _text_fingerprint(article.text)
+    for article, fingerprint in zip(articles, fingerprints, strict=True):
         if fingerprint in seen_text:
             duplicates += 1
             log.info("duplicate article %s: indexed once", article.id)

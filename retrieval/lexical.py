@@ -1,19 +1,34 @@
-"""BM25 over passages with bm25s: stemmed English tokens, saved beside the vectors."""
+"""BM25 over passages: bm25s's tokenizer, postings kept per index segment so new passages append.
+
+bm25s precomputes every document's score for every term, so adding one passage means rebuilding the
+whole index (its maintainer says so: bm25s issue #5). Here the postings keep raw term frequencies and
+the scores are computed at query time from the current statistics (document frequencies, average
+length), as Lucene does: an index segment written once is never rewritten, a new segment only
+appends, and the scores are exactly those of one index built over everything. Scoring follows
+bm25s's default ("lucene": idf = log(1 + (N - df + 0.5) / (df + 0.5)), k1 = 1.5, b = 0.75).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
 
 TOKENIZER = "bm25s/en_plus/snowball-english"
 """Recorded in the manifest: an index tokenized otherwise must be rebuilt."""
+K1 = 1.5
+B = 0.75
+POSTINGS = "terms.npz"
+TERMS = "terms.json"
 
 
 @lru_cache(maxsize=1)
@@ -23,67 +38,190 @@ def _stemmer():  # type: ignore[no-untyped-def]
     return Stemmer.Stemmer("english")
 
 
-def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-cased, stop-word-free, stemmed word tokens, as BM25 and the answerer see them."""
+def _bm25s_tokenize(texts: Sequence[str], *, ids: bool):  # type: ignore[no-untyped-def]
     import bm25s
 
-    result = bm25s.tokenize(
-        list(texts),
-        stopwords="en_plus",
-        stemmer=_stemmer(),
-        return_ids=False,
-        show_progress=False,
+    return bm25s.tokenize(
+        list(texts), stopwords="en_plus", stemmer=_stemmer(), return_ids=ids, show_progress=False
     )
-    return [list(tokens) for tokens in result]
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """Lower-cased, stop-word-free, stemmed word tokens, as BM25 and the answerer see them."""
+    return [list(tokens) for tokens in _bm25s_tokenize(texts, ids=False)]
+
+
+@dataclass(frozen=True)
+class TermSegment:
+    """The postings of one index segment: term frequencies of its passages, by term id.
+
+    ``tf`` is passages × terms (CSC: a term's postings are one column); it knows the terms that
+    existed when the segment was written, and ``new_terms`` are the ones this segment introduced
+    (the vocabulary is every segment's ``new_terms`` in order, so old term ids never change).
+    """
+
+    tf: sp.csc_matrix
+    lengths: np.ndarray
+    new_terms: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        """Passages in the segment."""
+        return int(self.tf.shape[0])
+
+    def save(self, directory: Path) -> None:
+        """Write ``terms.npz`` and ``terms.json`` into ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        tf = self.tf
+        np.savez(
+            directory / POSTINGS,
+            data=tf.data.astype(np.uint16),
+            indices=tf.indices.astype(np.int32),
+            indptr=tf.indptr.astype(np.int64),
+            shape=np.array(tf.shape, dtype=np.int64),
+            lengths=self.lengths.astype(np.int32),
+        )
+        (directory / TERMS).write_text(json.dumps(list(self.new_terms), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> TermSegment:
+        """Read a segment written by :meth:`save`."""
+        with np.load(directory / POSTINGS) as data:
+            shape = tuple(int(n) for n in data["shape"])
+            tf = sp.csc_matrix(
+                (data["data"].astype(np.float32), data["indices"], data["indptr"]), shape=shape
+            )
+            lengths = data["lengths"].astype(np.float32)
+        terms = json.loads((directory / TERMS).read_text(encoding="utf-8"))
+        if not isinstance(terms, list) or len(lengths) != shape[0]:
+            raise ValueError("inconsistent BM25 segment")
+        return cls(tf, lengths, tuple(str(t) for t in terms))
 
 
 class LexicalIndex:
-    """A BM25 index of passage texts plus the document frequencies the answerer weighs terms by."""
+    """BM25 over passage texts, in segments; also the document frequencies the answerer weighs terms by.
 
-    def __init__(self, retriever: object, n_docs: int) -> None:
-        self._bm25 = retriever
-        self.n_docs = n_docs
-        scores = retriever.scores  # type: ignore[attr-defined]
-        indptr = np.asarray(scores["indptr"])
-        self._df = np.diff(indptr)
-        self._vocab: dict[str, int] = retriever.vocab_dict  # type: ignore[attr-defined]
+    Passage ids run through the segments in order (segment 0's passages first).
+    """
+
+    def __init__(self, segments: Sequence[TermSegment]) -> None:
+        self.segments = tuple(segments)
+        self.terms: list[str] = [term for segment in self.segments for term in segment.new_terms]
+        self._vocab = {term: i for i, term in enumerate(self.terms)}
+        self.n_docs = sum(s.size for s in self.segments)
+        self._df = np.zeros(len(self.terms), dtype=np.int64)
+        total = 0.0
+        for segment in self.segments:
+            columns = segment.tf.shape[1]
+            if columns > len(self.terms):
+                raise ValueError("a BM25 segment knows more terms than the vocabulary")
+            self._df[:columns] += np.diff(segment.tf.indptr)
+            total += float(segment.lengths.sum())
+        average = total / self.n_docs if self.n_docs else 1.0
+        # The length part of each passage's BM25 denominator, with the current average length.
+        self._norms = [K1 * ((1 - B) + B * s.lengths / max(average, 1e-9)) for s in self.segments]
+        self._offsets = np.cumsum([0] + [s.size for s in self.segments])
+
+    # -- building --------------------------------------------------------------------------
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
-        """Index ``texts`` (one per passage, in passage-id order)."""
-        import bm25s
+        """Index ``texts`` (one per passage, in passage-id order) as one segment."""
+        return cls([_segment(texts, {})])
 
-        tokens = tokenize(texts)
-        retriever = bm25s.BM25()
-        retriever.index(tokens, show_progress=False, create_empty_token=True)
-        return cls(retriever, len(texts))
+    def extend(self, texts: Sequence[str]) -> LexicalIndex:
+        """A new index: these segments plus one holding ``texts`` (the next passage ids)."""
+        return LexicalIndex([*self.segments, _segment(texts, self._vocab)])
 
-    def save(self, directory: Path) -> None:
-        """Write the index under ``directory``."""
-        self._bm25.save(str(directory), show_progress=False)  # type: ignore[attr-defined]
+    def select(self, passage_ids: Sequence[int]) -> LexicalIndex:
+        """One segment holding the given passages (in that order), with no re-tokenizing."""
+        ids = np.asarray(passage_ids, dtype=np.int64)
+        width = len(self.terms)
+        parts = [sp.csr_matrix(_widen(s.tf, width)) for s in self.segments]
+        stacked = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, width), dtype=np.float32)
+        lengths = np.concatenate([s.lengths for s in self.segments]) if self.segments else np.zeros(0)
+        tf = sp.csc_matrix(stacked[ids]) if len(ids) else sp.csc_matrix((0, width), dtype=np.float32)
+        return LexicalIndex([TermSegment(tf, lengths[ids].astype(np.float32), tuple(self.terms))])
+
+    # -- disk ------------------------------------------------------------------------------
+
+    def save_segment(self, number: int, directory: Path) -> None:
+        """Write segment ``number`` (by position) into ``directory``."""
+        self.segments[number].save(directory)
 
     @classmethod
-    def load(cls, directory: Path, n_docs: int) -> LexicalIndex:
-        """Read an index written by :meth:`save`."""
-        import bm25s
+    def load(cls, directories: Sequence[Path]) -> LexicalIndex:
+        """Read the segments saved in ``directories``, in order."""
+        return cls([TermSegment.load(Path(d)) for d in directories])
 
-        retriever = bm25s.BM25.load(str(directory), show_progress=False, verbosity=0)
-        return cls(retriever, n_docs)
+    # -- scoring ---------------------------------------------------------------------------
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a (stemmed) token; unseen tokens weigh most."""
         index = self._vocab.get(token)
-        df = int(self._df[index]) if index is not None and index < len(self._df) else 0
+        df = int(self._df[index]) if index is not None else 0
         return math.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
+
+    def scores(self, query: str) -> np.ndarray | None:
+        """BM25 score of every passage for ``query`` (None if no query term is indexed)."""
+        ids = [self._vocab[t] for t in tokenize([query])[0] if t in self._vocab]
+        if not ids or self.n_docs == 0:
+            return None
+        scores = np.zeros(self.n_docs, dtype=np.float32)
+        for term in ids:
+            df = int(self._df[term])
+            weight = math.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
+            for segment, norms, offset in zip(self.segments, self._norms, self._offsets, strict=False):
+                if term >= segment.tf.shape[1]:
+                    continue
+                start, end = segment.tf.indptr[term], segment.tf.indptr[term + 1]
+                if start == end:
+                    continue
+                rows = segment.tf.indices[start:end]
+                tf = segment.tf.data[start:end]
+                scores[offset + rows] += weight * tf / (tf + norms[rows])
+        return scores
 
     def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top ``k`` (passage id, BM25 score) with a positive score, among passages the mask admits."""
-        ids = [self._vocab[t] for t in tokenize([query])[0] if t in self._vocab]
-        if not ids or self.n_docs == 0:
+        scores = self.scores(query)
+        if scores is None:
             return []
-        weight = None if mask is None else mask.astype(np.float32)
-        scores = self._bm25.get_scores(ids, weight_mask=weight)  # type: ignore[attr-defined]
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+
+def _widen(tf: sp.csc_matrix, width: int) -> sp.csc_matrix:
+    """``tf`` with columns up to ``width`` (terms added by later segments have no postings here)."""
+    if tf.shape[1] == width:
+        return tf
+    indptr = np.concatenate([tf.indptr, np.full(width - tf.shape[1], tf.indptr[-1], dtype=tf.indptr.dtype)])
+    return sp.csc_matrix((tf.data, tf.indices, indptr), shape=(tf.shape[0], width))
+
+
+def _segment(texts: Sequence[str], vocab: dict[str, int]) -> TermSegment:
+    """Tokenize ``texts`` into a segment; terms not in ``vocab`` get the next ids, in first-seen order."""
+    tokenized = _bm25s_tokenize(texts, ids=True)
+    local_terms = sorted(tokenized.vocab, key=tokenized.vocab.__getitem__)
+    new_terms: list[str] = []
+    mapping = np.empty(len(local_terms), dtype=np.int64)
+    for local, term in enumerate(local_terms):
+        known = vocab.get(term)
+        if known is None:
+            known = len(vocab) + len(new_terms)
+            new_terms.append(term)
+        mapping[local] = known
+    width = len(vocab) + len(new_terms)
+    lengths = np.array([len(doc) for doc in tokenized.ids], dtype=np.int64)
+    flat = np.fromiter((t for doc in tokenized.ids for t in doc), dtype=np.int64, count=int(lengths.sum()))
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    tf = sp.csc_matrix(
+        (np.ones(len(flat), dtype=np.float32), (rows, mapping[flat] if len(flat) else flat)),
+        shape=(len(lengths), width),
+    )
+    tf.sum_duplicates()
+    return TermSegment(tf, lengths.astype(np.float32), tuple(new_terms))

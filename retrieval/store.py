@@ -4,12 +4,16 @@ Layout of ``DIR``::
 
     DIR/.lock                 held while a build runs (released by the OS if the builder dies)
     DIR/current -> gen-...    symlink to the live generation, replaced atomically
-    DIR/gen-<stamp>/          manifest.json, vectors.faiss (+ vectors.f16.npy), articles.jsonl, passages.jsonl, bm25/
+    DIR/gen-<stamp>/          manifest.json, vectors-<id>.faiss (+ .f16.npy) per vector part, and
+        seg-<id>/             per segment: articles.jsonl, passages.jsonl, terms.npz + terms.json (BM25)
     DIR/milvus.db/            Milvus Lite's data, when the vectors live in Milvus with no URI set
-
-With the Milvus backend a generation's vectors are a collection named in its manifest instead of
-``vectors.faiss``; collections of generations no longer live are dropped after the next swap.
     DIR/tmp-<id>/             a build in progress; removed on failure or by the next build
+
+A generation is immutable once swapped in. A build that only adds articles writes one new segment
+(and one new vector part) and hard-links the files of the others from the live generation, so its
+cost follows what was added, not the size of the index; other builds write one segment afresh.
+With the Milvus backend a generation's vectors are a collection named in its manifest instead of
+vector files; collections of generations no longer live are dropped after the next swap.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +40,13 @@ from retrieval.vectors import FLAT, VectorBackend, VectorStore, make_backend
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CURRENT = "current"
 MANIFEST = "manifest.json"
 ARTICLES = "articles.jsonl"
 PASSAGES = "passages.jsonl"
-LEXICAL = "bm25"
+MAX_SEGMENTS = 16
+"""A build that would leave more segments than this merges all but the first into one."""
 FIX = "run `newsdesk index --full` to rebuild it"
 
 
@@ -59,6 +64,8 @@ class Manifest:
     n_vectors: int
     built_at: str
     embed_unit: str = "sentence"
+    segments: tuple[dict[str, object], ...] = ()
+    """The generation's segments in passage-id order: ``name``, ``articles``, ``passages``."""
     vector_index: str = FLAT
     vector_params: dict[str, object] = field(default_factory=dict)
     """The vector store's parameters (index type, M, ef_search…, or the Milvus collection)."""
@@ -69,13 +76,15 @@ class Manifest:
 
     def to_json(self) -> str:
         """Serialise for manifest.json."""
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict deep-copies: slow at 100k articles
+        return json.dumps(data, indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
         """Parse manifest.json; raises ValueError/KeyError/TypeError on a bad file."""
         data = json.loads(text)
         data["date_range"] = tuple(data.get("date_range") or (None, None))
+        data["segments"] = tuple(dict(s) for s in data.get("segments") or ())
         return cls(**data)
 
 
@@ -112,7 +121,7 @@ def embed_text(template: str, article: Article, passage_text: str) -> str:
 
 
 def _article_to_json(article: Article) -> str:
-    data = asdict(article)
+    data = {f.name: getattr(article, f.name) for f in fields(article)}  # flat: asdict's deep copy is slow
     data["date"] = article.date.isoformat() if article.date else None
     return json.dumps(data, ensure_ascii=False)
 
@@ -210,31 +219,32 @@ class IndexStore:
         gen = self.current.resolve()
         try:
             articles: dict[str, Article] = {}
-            with (gen / ARTICLES).open(encoding="utf-8") as handle:
-                for line in handle:
-                    article = _article_from_json(line)
-                    articles[article.id] = article
-            with (gen / PASSAGES).open(encoding="utf-8") as handle:
-                passages = [_passage_from_json(line, articles) for line in handle]
-            day_of = {a.id: (a.date.toordinal() if a.date else 0) for a in articles.values()}
-            days = np.array([day_of[p.article_id] for p in passages], dtype=np.int64)
-            n_units = 1 + max((u for p in passages for u in p.units), default=-1)
-            holders: list[list[int]] = [[] for _ in range(n_units)]
-            unit_days = np.zeros(n_units, dtype=np.int64)
-            for passage in passages:
-                for unit in passage.units:
-                    holders[unit].append(passage.id)
-                    unit_days[unit] = days[passage.id]
+            passages: list[Passage] = []
+            names = [str(segment["name"]) for segment in manifest.segments]
+            if not names:
+                raise ValueError("the manifest lists no segments")
+            for name in names:
+                with (gen / name / ARTICLES).open(encoding="utf-8") as handle:
+                    for line in handle:
+                        article = _article_from_json(line)
+                        articles[article.id] = article
+                with (gen / name / PASSAGES).open(encoding="utf-8") as handle:
+                    passages.extend(_passage_from_json(line, articles) for line in handle)
+            if any(passage.id != number for number, passage in enumerate(passages)):
+                raise ValueError("passage ids out of order")
+            days, holders, unit_days = passage_tables(passages, articles)
             vectors = self.backend.load(gen, manifest.vector_index, manifest.vector_params, unit_days)
-            lexical = LexicalIndex.load(gen / LEXICAL, len(passages))
+            lexical = LexicalIndex.load([gen / name for name in names])
         except Exception as exc:  # json, faiss (RuntimeError), numpy, KeyError, Milvus...: all mean damage
             raise IndexCorruptError(
                 f"the index at {self.root} is damaged ({type(exc).__name__}); {FIX}"
             ) from exc
+        n_units = len(holders)
         if (
             vectors.size != manifest.n_vectors
             or n_units != manifest.n_vectors
             or len(passages) != manifest.n_passages
+            or lexical.n_docs != len(passages)
         ):
             raise IndexCorruptError(
                 f"the index at {self.root} is inconsistent ({vectors.size} vectors, "
@@ -243,9 +253,7 @@ class IndexStore:
         if vectors.size and vectors.dimension != manifest.dimension:
             raise IndexCorruptError(f"the index at {self.root} has vectors of the wrong size; {FIX}")
         log.info("loaded index %s: %d articles, %d passages", gen.name, len(articles), len(passages))
-        return IndexData(
-            manifest, articles, passages, vectors, lexical, days, [tuple(h) for h in holders], unit_days, gen
-        )
+        return IndexData(manifest, articles, passages, vectors, lexical, days, holders, unit_days, gen)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -268,26 +276,47 @@ class IndexStore:
     def write(
         self,
         manifest: Manifest,
-        articles: list[Article],
-        passages: list[Passage],
+        articles: Sequence[Article],
+        passages: Sequence[Passage],
         vectors: VectorStore,
         lexical: LexicalIndex,
+        previous: Path | None = None,
     ) -> Path:
-        """Write a new generation beside the live one and swap it in; call while holding the lock."""
+        """Write a new generation beside the live one and swap it in; call while holding the lock.
+
+        ``articles`` and ``passages`` are the last segment's; the manifest's other segments are linked
+        from the ``previous`` generation, as are vector parts already on disk. ``lexical`` has one
+        segment per manifest segment.
+        """
+        names = [str(segment["name"]) for segment in manifest.segments]
+        if len(lexical.segments) != len(names):
+            raise ValueError(f"{len(lexical.segments)} BM25 segments for {len(names)} segments")
         self._remove_stale(keep=manifest.vector_params)
         tmp = self.root / f"tmp-{uuid.uuid4().hex[:12]}"
         tmp.mkdir(parents=True)
         try:
-            with (tmp / ARTICLES).open("w", encoding="utf-8") as handle:
-                for article in articles:
-                    handle.write(_article_to_json(article) + "\n")
-            with (tmp / PASSAGES).open("w", encoding="utf-8") as handle:
-                for passage in passages:
-                    handle.write(_passage_to_json(passage) + "\n")
+            for name in names[:-1]:
+                if previous is None:
+                    raise ValueError(f"segment {name} has no generation to be linked from")
+                (tmp / name).mkdir()
+                for file in (previous / name).iterdir():
+                    os.link(file, tmp / name / file.name)
+            segment = tmp / names[-1]
+            segment.mkdir()
+            with (segment / ARTICLES).open("w", encoding="utf-8") as handle:
+                handle.writelines(_article_to_json(article) + "\n" for article in articles)
+            with (segment / PASSAGES).open("w", encoding="utf-8") as handle:
+                handle.writelines(_passage_to_json(passage) + "\n" for passage in passages)
+            lexical.save_segment(len(names) - 1, segment)
+            before = {f.name for f in tmp.iterdir()}
             vectors.save(tmp)
-            lexical.save(tmp / LEXICAL)
             (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
-            _fsync_tree(tmp)
+            # Linked files were made durable by the build that wrote them; sync what is new.
+            _fsync_tree(segment)
+            _fsync_files(f for f in tmp.iterdir() if f.is_file() and f.name not in before and f.stat().st_nlink == 1)
+            for name in names[:-1]:
+                _fsync_dir(tmp / name)
+            _fsync_dir(tmp)
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
             gen = self.root / f"gen-{stamp}"
             os.rename(tmp, gen)
@@ -339,14 +368,33 @@ def _vector_params(gen: Path) -> dict[str, object]:
     return dict(params)
 
 
+def passage_tables(
+    passages: Sequence[Passage], articles: dict[str, Article], first_unit: int = 0
+) -> tuple[np.ndarray, list[tuple[int, ...]], np.ndarray]:
+    """Each passage's article date, and for each unit from ``first_unit`` on: its passages and date."""
+    day_of = {a.id: (a.date.toordinal() if a.date else 0) for a in articles.values()}
+    days = np.array([day_of[p.article_id] for p in passages], dtype=np.int64)
+    n_units = 1 + max((u for p in passages for u in p.units), default=first_unit - 1) - first_unit
+    holders: list[list[int]] = [[] for _ in range(max(0, n_units))]
+    unit_days = np.zeros(max(0, n_units), dtype=np.int64)
+    for passage, day in zip(passages, days, strict=True):
+        for unit in passage.units:
+            holders[unit - first_unit].append(passage.id)
+            unit_days[unit - first_unit] = day
+    return days, [tuple(h) for h in holders], unit_days
+
+
+def _fsync_files(files: Iterable[Path]) -> None:
+    for file in files:
+        fd = os.open(file, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _fsync_tree(path: Path) -> None:
-    for file in path.rglob("*"):
-        if file.is_file():
-            fd = os.open(file, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+    _fsync_files(f for f in path.rglob("*") if f.is_file())
     _fsync_dir(path)
 
 

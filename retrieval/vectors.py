@@ -27,9 +27,9 @@ DayRange = tuple[int | None, int | None]
 """Inclusive (since, until) proleptic ordinals; either end open. Undated units never match."""
 
 FLAT = "flat-ip"
-FAISS_INDEX = "vectors.faiss"
-RAW_VECTORS = "vectors.f16.npy"
-"""Beside an approximate index: the vectors themselves (float16), for rescoring and reuse."""
+FAISS_SUFFIX = ".faiss"
+RAW_SUFFIX = ".f16.npy"
+"""Beside an approximate index (``<part>.f16.npy``): the vectors themselves (float16), for rescoring and reuse."""
 
 ANN_DEFAULTS: dict[str, dict[str, int]] = {
     # Chosen by benchmarks/bench_vectors.py (see benchmarks/README.md): recall@10 >= 0.95 at 1M vectors.
@@ -38,6 +38,12 @@ ANN_DEFAULTS: dict[str, dict[str, int]] = {
 }
 SEARCH_PARAMS = frozenset({"ef_search", "nprobe", "refine", "exact_below"})
 """Parameters that a setting may change on an index already built; the others need a rebuild."""
+DELTA_MAX_PARTS = 8
+"""At most this many delta parts (exact indexes of vectors added since the main index was written)."""
+DELTA_MAX_FRACTION = 0.1
+DELTA_MIN_VECTORS = 5_000
+"""Delta parts hold at most ``max(DELTA_MIN_VECTORS, DELTA_MAX_FRACTION * main part size)`` vectors; the
+build that would exceed either limit merges them into the main index (appending or retraining)."""
 APPEND_RETRAIN_FRACTION = 0.2
 """An approximate index takes appended vectors (no retraining) until they exceed this share of the
 vectors it was trained on; the build after that trains a new one. Its SQ8 ranges and (IVF) centroids
@@ -103,12 +109,15 @@ class VectorBackend(Protocol):
         """Open the store a generation recorded (its directory, manifest kind and params)."""
         ...
 
-    def append(
-        self, previous: Path, kind: str, params: dict[str, Any], vectors: np.ndarray, days: np.ndarray
-    ) -> VectorStore | None:
-        """A new store: the previous generation's (its directory, kind, params) plus ``vectors`` as ids
-        n.., with ``days`` for all units; or None when this backend or index cannot append (then build).
-        The previous generation's files are only read: it keeps serving until the swap."""
+    def extend(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> VectorStore | None:
+        """A new store: ``previous`` as it is plus ``vectors`` as ids n.. in a part of their own (nothing
+        of ``previous`` is rewritten), ``days`` for all units; None when the backend cannot or its merge
+        policy says the parts should be merged now (then :meth:`append`)."""
+        ...
+
+    def append(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> VectorStore | None:
+        """A new store in one part: ``previous`` plus ``vectors`` as ids n.., without retraining its
+        approximate index; None when it cannot (then build). ``previous`` keeps serving until the swap."""
         ...
 
     def retire(self, keep: Sequence[dict[str, Any]]) -> None:
@@ -213,39 +222,30 @@ class FaissVectors:
         return cls(index, days, kind=kind, params=params, raw=vectors.astype(np.float16))
 
     @classmethod
-    def appended(
-        cls,
-        directory: Path,
-        vectors: np.ndarray,
-        days: np.ndarray,
-        *,
-        kind: str,
-        params: dict[str, Any],
-        threads: int = 1,
-    ) -> FaissVectors:
-        """The approximate index saved in ``directory`` plus ``vectors``, no retraining.
+    def appended(cls, base: FaissVectors, vectors: np.ndarray, days: np.ndarray, *, threads: int = 1) -> FaissVectors:
+        """``base`` (an approximate index) plus ``vectors``, no retraining.
 
-        The index is read whole into memory (a private copy: the files in ``directory`` are not
-        touched) and the new vectors are added to it with the SQ8 quantizer it was trained with.
+        The index is copied whole into memory (``base``, maybe memory-mapped from the live generation,
+        is not touched) and the new vectors are added with the SQ8 quantizer it was trained with.
         """
         import faiss
 
-        index = faiss.read_index(str(Path(directory) / FAISS_INDEX))
-        old = np.load(Path(directory) / RAW_VECTORS, mmap_mode="r")
-        if old.shape != (index.ntotal, index.d) or vectors.shape[1:] != (index.d,):
-            raise ValueError(f"{RAW_VECTORS} holds {old.shape}, the index {index.ntotal} vectors")
+        if base._raw is None or vectors.shape[1:] != (base.dimension,):
+            raise ValueError("only an approximate index with its stored vectors takes appended vectors")
+        # A private, owned copy: adding to a memory-mapped index (or a clone of one) aborts FAISS.
+        index = faiss.deserialize_index(faiss.serialize_index(base._index))
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         with _omp_threads(len(os.sched_getaffinity(0))):
             if len(vectors):
                 index.add(vectors)
-        raw = np.concatenate([old, vectors.astype(np.float16)])
+        raw = np.concatenate([base._raw, vectors.astype(np.float16)])
         params = {
-            **params,
-            "trained": int(params.get("trained", len(old))),
-            "appended": int(params.get("appended", 0)) + len(vectors),
-            "appends": int(params.get("appends", 0)) + 1,
+            **base.params,
+            "trained": int(base.params.get("trained", base.size)),
+            "appended": int(base.params.get("appended", 0)) + len(vectors),
+            "appends": int(base.params.get("appends", 0)) + 1,
         }
-        return cls(index, days, kind=kind, params=params, raw=raw, threads=threads)
+        return cls(index, days, kind=base.kind, params=params, raw=raw, threads=threads)
 
     @classmethod
     def load(
@@ -253,15 +253,16 @@ class FaissVectors:
         directory: Path,
         days: np.ndarray | None = None,
         *,
+        name: str = "vectors",
         kind: str = FLAT,
         params: dict[str, Any] | None = None,
         mmap: bool = True,
         threads: int = 1,
     ) -> FaissVectors:
-        """Read an index this project wrote (never one from elsewhere: unsafe), memory-mapped if asked."""
+        """Read ``<name>.faiss`` as this project wrote it (never one from elsewhere: unsafe), mapped if asked."""
         import faiss
 
-        path = Path(directory) / FAISS_INDEX
+        path = Path(directory) / f"{name}{FAISS_SUFFIX}"
         index = None
         if mmap:
             with contextlib.suppress(RuntimeError):  # index types FAISS cannot map are read whole
@@ -270,18 +271,22 @@ class FaissVectors:
             index = faiss.read_index(str(path))
         raw = None
         if kind != FLAT:
-            raw = np.load(Path(directory) / RAW_VECTORS, mmap_mode="r" if mmap else None)
+            raw = np.load(Path(directory) / f"{name}{RAW_SUFFIX}", mmap_mode="r" if mmap else None)
             if raw.shape != (index.ntotal, index.d):
-                raise ValueError(f"{RAW_VECTORS} holds {raw.shape}, the index {index.ntotal} vectors")
+                raise ValueError(f"{name}{RAW_SUFFIX} holds {raw.shape}, the index {index.ntotal} vectors")
         return cls(index, days, kind=kind, params=params, raw=raw, threads=threads)
 
-    def save(self, directory: Path) -> None:
-        """Write the index (and, for an approximate one, the float16 vectors) into ``directory``."""
+    def files(self, name: str) -> list[str]:
+        """The file names :meth:`save` writes under ``name``."""
+        return [f"{name}{FAISS_SUFFIX}"] + ([f"{name}{RAW_SUFFIX}"] if self._raw is not None else [])
+
+    def save(self, directory: Path, name: str = "vectors") -> None:
+        """Write the index (and, for an approximate one, the float16 vectors) as ``<name>.*`` in ``directory``."""
         import faiss
 
-        faiss.write_index(self._index, str(Path(directory) / FAISS_INDEX))
+        faiss.write_index(self._index, str(Path(directory) / f"{name}{FAISS_SUFFIX}"))
         if self._raw is not None:
-            np.save(Path(directory) / RAW_VECTORS, self._raw)
+            np.save(Path(directory) / f"{name}{RAW_SUFFIX}", self._raw)
 
     @property
     def size(self) -> int:
@@ -361,16 +366,109 @@ class FaissVectors:
         return [(int(ids[i]), float(scores[i])) for i in top]
 
 
+class FaissSegments:
+    """The FAISS store of a generation: a main part (exact, or approximate) and small exact delta parts.
+
+    A build that only adds articles puts their vectors in a new delta part and links the other parts'
+    files into the new generation unchanged, so adding one article to a large index writes kilobytes,
+    not the whole index. Unit ids run through the parts in order; a search asks every part and merges
+    their cosines (exact, or rescored from the stored vectors: comparable across parts).
+    """
+
+    def __init__(
+        self,
+        parts: Sequence[FaissVectors],
+        names: Sequence[str],
+        days: np.ndarray | None = None,
+        sources: Sequence[Path | None] | None = None,
+    ) -> None:
+        self.parts = list(parts)
+        self.names = list(names)
+        self.sources: list[Path | None] = list(sources) if sources is not None else [None] * len(self.parts)
+        self.offsets = np.cumsum([0] + [p.size for p in self.parts])
+        total = int(self.offsets[-1])
+        self.days = days if days is not None else np.zeros(total, dtype=np.int64)
+        if len(self.days) != total:
+            raise ValueError(f"{len(self.days)} unit dates for {total} vectors")
+        for part, at in zip(self.parts, self.offsets, strict=False):
+            part.days = self.days[at : at + part.size]
+        self.kind = self.parts[0].kind if self.parts else FLAT
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The main part's parameters, plus every part's name, kind, parameters and size."""
+        main = dict(self.parts[0].params) if self.parts else {"type": "flat"}
+        listed = [
+            {"name": n, "kind": p.kind, "params": dict(p.params), "size": p.size}
+            for n, p in zip(self.names, self.parts, strict=True)
+        ]
+        return {**main, "parts": listed}
+
+    @property
+    def size(self) -> int:
+        """Number of vectors held."""
+        return int(self.offsets[-1])
+
+    @property
+    def dimension(self) -> int:
+        """Vector dimension."""
+        return self.parts[0].dimension if self.parts else 0
+
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, *, days: DayRange | None = None
+    ) -> list[tuple[int, float]]:
+        """Top ``k`` (id, cosine) over all parts; ``allowed`` or ``days`` restrict ids inside each part."""
+        if len(self.parts) == 1:
+            return self.parts[0].search(query, k, allowed, days=days)
+        found: list[tuple[int, float]] = []
+        wanted = None if allowed is None else np.asarray(allowed, dtype=np.int64)
+        for part, at in zip(self.parts, self.offsets, strict=False):
+            local = None
+            if wanted is not None:
+                local = wanted[(wanted >= at) & (wanted < at + part.size)] - at
+                if not len(local):
+                    continue
+            found.extend((int(i) + int(at), s) for i, s in part.search(query, k, local, days=days))
+        found.sort(key=lambda hit: -hit[1])
+        return found[:k]
+
+    def vectors(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """The stored vectors (all, or those of ``ids``, in that order) as float32."""
+        if ids is None:
+            return np.vstack([p.vectors() for p in self.parts]) if self.parts else np.zeros((0, 0), np.float32)
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(self.parts) == 1:
+            return self.parts[0].vectors(ids)
+        out = np.zeros((len(ids), self.dimension), dtype=np.float32)
+        which = np.searchsorted(self.offsets, ids, side="right") - 1
+        for number in np.unique(which):
+            rows = np.flatnonzero(which == number)
+            out[rows] = self.parts[number].vectors(ids[rows] - self.offsets[number])
+        return out
+
+    def save(self, directory: Path) -> None:
+        """Link the parts already on disk into ``directory`` and write the new ones."""
+        for name, part, source in zip(self.names, self.parts, self.sources, strict=True):
+            if source is not None and all((source / f).is_file() for f in part.files(name)):
+                for file in part.files(name):
+                    os.link(source / file, Path(directory) / file)
+            else:
+                part.save(directory, name)
+
+
+def _part_name() -> str:
+    return f"vectors-{uuid.uuid4().hex[:12]}"
+
+
 class FaissBackend:
-    """FAISS in this process: exact up to ``config.exact_max`` vectors, approximate above."""
+    """FAISS in this process: exact up to ``config.exact_max`` vectors, approximate above, deltas between."""
 
     name = "faiss"
 
     def __init__(self, config: VectorConfig) -> None:
         self.config = config
 
-    def build(self, vectors: np.ndarray, days: np.ndarray, articles: Sequence[str] = ()) -> FaissVectors:
-        """Exact below the threshold, else the configured approximate index trained on ``vectors``."""
+    def _single(self, vectors: np.ndarray, days: np.ndarray) -> FaissVectors:
         dimension = vectors.shape[1]
         if len(vectors) <= self.config.exact_max:
             return FaissVectors.build(vectors, dimension, days, threads=self.config.threads)
@@ -380,26 +478,52 @@ class FaissBackend:
             vectors, dimension, days, ann=self.config.ann, params=params, threads=self.config.threads
         )
 
-    def append(
-        self, previous: Path, kind: str, params: dict[str, Any], vectors: np.ndarray, days: np.ndarray
-    ) -> FaissVectors | None:
-        """Add ``vectors`` to the previous generation's approximate index without retraining it.
+    def build(self, vectors: np.ndarray, days: np.ndarray, articles: Sequence[str] = ()) -> FaissSegments:
+        """One part: exact below the threshold, else the configured approximate index trained on ``vectors``."""
+        return FaissSegments([self._single(vectors, days)], [_part_name()], days)
 
-        None (train a new index) when the previous index is exact, the configuration asks for another
+    def _compatible(self, main: FaissVectors, total: int) -> bool:
+        """Whether the main part is still the index the configuration asks for at ``total`` vectors."""
+        if main.kind == FLAT:
+            return total <= self.config.exact_max
+        if main.params.get("type") != self.config.ann or self.config.ann not in ANN_DEFAULTS:
+            return False
+        built = {k: v for k, v in self.config.params.items() if k in ANN_DEFAULTS[self.config.ann]}
+        # M, ef_construction, nlist changed: only a new index has them (nlist 0: automatic).
+        return not any(k not in SEARCH_PARAMS and v and main.params.get(k) != v for k, v in built.items())
+
+    def extend(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> FaissSegments | None:
+        """``previous`` plus a new exact delta part holding ``vectors``, within the delta limits."""
+        if not isinstance(previous, FaissSegments) or not previous.parts or not len(vectors):
+            return None
+        main, deltas = previous.parts[0], previous.parts[1:]
+        in_deltas = sum(p.size for p in deltas) + len(vectors)
+        limit = max(DELTA_MIN_VECTORS, DELTA_MAX_FRACTION * main.size)
+        if len(deltas) + 1 > DELTA_MAX_PARTS or in_deltas > limit or not self._compatible(main, len(days)):
+            log.info("merging %d delta parts (%d vectors) into the main index", len(deltas) + 1, in_deltas)
+            return None
+        part = FaissVectors.build(vectors, vectors.shape[1], threads=self.config.threads)
+        return FaissSegments(
+            [*previous.parts, part], [*previous.names, _part_name()], days, [*previous.sources, None]
+        )
+
+    def append(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> FaissSegments | None:
+        """One part: the main approximate index with the delta parts' vectors and ``vectors`` added to it.
+
+        None (train a new index) when the main index is exact, the configuration asks for another
         index type or other build parameters, the total fits the exact index, or the vectors appended
         since training would exceed ``APPEND_RETRAIN_FRACTION`` of those it was trained on. An exact
         index is simply rebuilt: copying its vectors costs about what reading its file does.
         """
-        if kind == FLAT or params.get("type") != self.config.ann or self.config.ann not in ANN_DEFAULTS:
+        if not isinstance(previous, FaissSegments) or not previous.parts:
             return None
-        built = {k: v for k, v in self.config.params.items() if k in ANN_DEFAULTS[self.config.ann]}
-        if any(k not in SEARCH_PARAMS and v and params.get(k) != v for k, v in built.items()):
-            return None  # M, ef_construction, nlist changed: only a new index has them (nlist 0: automatic)
+        main = previous.parts[0]
         total = len(days)
-        if total <= self.config.exact_max:
+        if main.kind == FLAT or total <= self.config.exact_max or not self._compatible(main, total):
             return None
-        trained = int(params.get("trained", total - len(vectors)))
-        if int(params.get("appended", 0)) + len(vectors) > APPEND_RETRAIN_FRACTION * trained:
+        extra = np.vstack([p.vectors() for p in previous.parts[1:]] + [np.asarray(vectors, dtype=np.float32)])
+        trained = int(main.params.get("trained", main.size))
+        if int(main.params.get("appended", 0)) + len(extra) > APPEND_RETRAIN_FRACTION * trained:
             log.info(
                 "retraining the %s index: appended vectors would exceed %.0f%% of the %d trained on",
                 self.config.ann,
@@ -407,16 +531,36 @@ class FaissBackend:
                 trained,
             )
             return None
-        log.info("appending %d vectors to the %s index (trained on %d)", len(vectors), self.config.ann, trained)
-        return FaissVectors.appended(previous, vectors, days, kind=kind, params=params, threads=self.config.threads)
+        log.info("appending %d vectors to the %s index (trained on %d)", len(extra), self.config.ann, trained)
+        part = FaissVectors.appended(main, extra, days, threads=self.config.threads)
+        return FaissSegments([part], [_part_name()], days)
 
-    def load(self, directory: Path, kind: str, params: dict[str, Any], days: np.ndarray) -> FaissVectors:
-        """Open a generation's index; search-time parameters (``ef_search``, ``nprobe``…) may be overridden."""
-        if kind != FLAT:
-            params = {**params, **{k: v for k, v in self.config.params.items() if k in SEARCH_PARAMS}}
-        return FaissVectors.load(
-            directory, days, kind=kind, params=params, mmap=self.config.mmap, threads=self.config.threads
-        )
+    def load(self, directory: Path, kind: str, params: dict[str, Any], days: np.ndarray) -> FaissSegments:
+        """Open a generation's parts; search-time parameters (``ef_search``, ``nprobe``…) may be overridden."""
+        listed = params.get("parts")
+        if not isinstance(listed, list) or not listed:
+            raise ValueError("the manifest lists no vector parts")
+        parts, names, at = [], [], 0
+        for entry in listed:
+            part_kind = str(entry["kind"])
+            part_params = dict(entry["params"])
+            if part_kind != FLAT:
+                part_params.update({k: v for k, v in self.config.params.items() if k in SEARCH_PARAMS})
+            part = FaissVectors.load(
+                directory,
+                days[at : at + int(entry["size"])],
+                name=str(entry["name"]),
+                kind=part_kind,
+                params=part_params,
+                mmap=self.config.mmap,
+                threads=self.config.threads,
+            )
+            if part.size != int(entry["size"]):
+                raise ValueError(f"vector part {entry['name']} holds {part.size} vectors, not {entry['size']}")
+            parts.append(part)
+            names.append(str(entry["name"]))
+            at += part.size
+        return FaissSegments(parts, names, days, [Path(directory)] * len(parts))
 
     def retire(self, keep: Sequence[dict[str, Any]]) -> None:
         """Nothing: FAISS files live in the generation directories the index store removes."""
@@ -585,7 +729,11 @@ class MilvusBackend:
         client.load_collection(name)
         return MilvusVectors(client, name, int(dimension), n, params, days)
 
-    def append(self, previous: Path, kind: str, params: dict[str, Any], vectors: np.ndarray, days: np.ndarray) -> None:
+    def extend(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> None:
+        """None: every Milvus generation is a new collection (inserting into the live one is not done)."""
+        return None
+
+    def append(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> None:
         """None: every Milvus generation is a new collection (inserting into the live one is not done)."""
         return None
 

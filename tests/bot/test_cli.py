@@ -139,7 +139,8 @@ def test_corrupt_index(tmp_path: Path, index_dir: Path, capsys: pytest.CaptureFi
 
     copy = tmp_path / "copy"
     shutil.copytree(index_dir, copy, symlinks=True)
-    (copy / "current" / "vectors.faiss").write_bytes(b"not a faiss index")
+    (vector_file,) = (copy / "current").glob("*.faiss")
+    vector_file.write_bytes(b"not a faiss index")
     code, _, err = run(capsys, "ask", QUESTION, "--index", str(copy))
     assert code == 1
     assert_one_line_error(err, "damaged", "newsdesk index --full")

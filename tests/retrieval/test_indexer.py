@@ -14,7 +14,7 @@ import pytest
 
 from retrieval.config import VectorConfig
 from retrieval.engine import Engine
-from retrieval.store import IndexStore
+from retrieval.store import IndexData, IndexStore
 from tests.conftest import REPO, HashEmbedder, make_engine
 
 
@@ -109,104 +109,141 @@ def _file_digests(gen: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in gen.iterdir() if p.is_file()}
 
 
-def test_added_articles_are_appended_to_the_approximate_index(
+def _same_index(a: IndexData, b: IndexData) -> None:
+    """Two loaded indexes hold the same articles, passages, units, dates, vectors and BM25 scores."""
+    assert a.articles == b.articles
+    assert [(p.id, p.article_id, p.start, p.end, p.units) for p in a.passages] == [
+        (p.id, p.article_id, p.start, p.end, p.units) for p in b.passages
+    ]
+    assert a.unit_passages == b.unit_passages
+    assert np.array_equal(a.unit_days, b.unit_days) and np.array_equal(a.passage_days, b.passage_days)
+    assert np.allclose(a.vectors.vectors(), b.vectors.vectors(), atol=1e-2)
+    for query in ("bakery high street", "wolves valley", "kestrels note"):
+        left, right = a.lexical.scores(query), b.lexical.scores(query)
+        assert (left is None and right is None) or np.allclose(left, right)
+
+
+def test_added_articles_go_to_a_new_segment_and_the_rest_is_linked(
     tmp_path: Path, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = VectorConfig(exact_max=5, params={"M": 8, "ef_search": 16})
     engine = make_engine(tmp_path / "index", HashEmbedder(), config)
     engine.build(seeds_dir, full=True)
     first = engine.store.read_manifest()
-    assert first.vector_index == "hnsw-sq8-ip"
+    assert first.vector_index == "hnsw-sq8-ip" and len(first.segments) == 1
     trained = first.n_vectors
-    assert (first.vector_params["trained"], first.vector_params["appended"], first.vector_params["appends"]) == (
-        trained,
-        0,
-        0,
-    )
+    assert (first.vector_params["trained"], first.vector_params["appended"]) == (trained, 0)
 
     # While the new generation is written, the previous one is untouched and still loads and answers.
     old_gen = engine.store.current.resolve()
     before = _file_digests(old_gen)
+    inodes = {f.relative_to(old_gen): f.stat().st_ino for f in old_gen.rglob("*") if f.is_file()}
     checked = []
     real_write = IndexStore.write
 
-    def write(self: IndexStore, manifest, *args):  # noqa: ANN001, ANN202
+    def write(self: IndexStore, manifest, *args, **kwargs):  # noqa: ANN001, ANN202
         assert _file_digests(old_gen) == before
         old = IndexStore(self.root, config).load()
         assert old.path == old_gen and old.vectors.size == trained
         assert old.vectors.search(engine.embedder.encode(["wolves valley"])[0], 3)
         checked.append(manifest)
-        return real_write(self, manifest, *args)
+        return real_write(self, manifest, *args, **kwargs)
 
     monkeypatch.setattr(IndexStore, "write", write)
     (seeds_dir / "bakery.txt").write_text(" date 2023-09-09 A new bakery opened on the high street.")
     summary, _ = engine.build(seeds_dir)
     monkeypatch.undo()
     assert len(checked) == 1 and summary.added == 1 and summary.embedded == 1
+    assert summary.index is not None and engine.index is summary.index  # composed in memory, not read back
     second = engine.store.read_manifest()
-    assert second.vector_params["trained"] == trained  # appended, not retrained
-    assert (second.vector_params["appended"], second.vector_params["appends"]) == (1, 1)
+    assert [s["name"] for s in second.segments[:1]] == [first.segments[0]["name"]] and len(second.segments) == 2
+    parts = second.vector_params["parts"]
+    assert [p["kind"] for p in parts] == ["hnsw-sq8-ip", "flat-ip"] and [p["size"] for p in parts] == [trained, 1]
+    assert second.vector_params["trained"] == trained  # the trained index is reused as it is
+    new_gen = engine.store.current.resolve()
+    # The untouched segment and vector part are the previous generation's files, linked, not rewritten.
+    assert not old_gen.exists()
+    for name, inode in inodes.items():
+        assert name.name == "manifest.json" or (new_gen / name).stat().st_ino == inode
     assert second.n_vectors == trained + 1 == engine.index.vectors.size
     assert engine.search("bakery high street")[0].article.id == "bakery.txt"
     assert engine.search("wolves valley")[0].article.id == "wildlife.html"
     reloaded = IndexStore(engine.store.root, config).load()
+    _same_index(engine.index, reloaded)
     bakery = [p for p in reloaded.passages if p.article_id == "bakery.txt"]
     assert [u for p in bakery for u in p.units] == [trained]
     assert reloaded.vectors.vectors(np.array([trained])).shape == (1, engine.embedder.dimension)
+    # The same question gets the same answer from the composed index and from one read back.
+    fresh = make_engine(engine.store.root, HashEmbedder(), config)
+    ids = [h.passage.id for h in engine.search("bakery wolves")]
+    assert [h.passage.id for h in fresh.search("bakery wolves")] == ids
 
-    # A changed article (or a removed one) drops units: the vector index is trained anew.
+    # A changed article (or a removed one) drops units: one segment, the vector index trained anew.
     (seeds_dir / "bakery.txt").write_text(" date 2023-09-09 The bakery closed after a week.")
-    engine.build(seeds_dir)
+    summary, _ = engine.build(seeds_dir)
+    assert summary.index is None
     third = engine.store.read_manifest()
     assert (third.vector_params["trained"], third.vector_params["appended"]) == (third.n_vectors, 0)
+    assert len(third.segments) == 1 and len(third.vector_params["parts"]) == 1
     (seeds_dir / "bakery.txt").unlink()
     (seeds_dir / "zoo.txt").write_text(" date 2023-10-10 The zoo welcomed a baby giraffe on Monday.")
     engine.build(seeds_dir)
     fourth = engine.store.read_manifest()
     assert (fourth.vector_params["trained"], fourth.vector_params["appended"]) == (fourth.n_vectors, 0)
     assert engine.search("baby giraffe zoo")[0].article.id == "zoo.txt"
+    _same_index(engine.index, IndexStore(engine.store.root, config).load())
 
 
-def test_appends_beyond_a_fifth_of_the_trained_size_retrain(tmp_path: Path, seeds_dir: Path) -> None:
+def test_delta_parts_merge_into_the_trained_index_then_retrain(
+    tmp_path: Path, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import retrieval.indexer
+    import retrieval.vectors
     from retrieval.vectors import APPEND_RETRAIN_FRACTION
 
+    monkeypatch.setattr(retrieval.vectors, "DELTA_MAX_PARTS", 2)
+    monkeypatch.setattr(retrieval.vectors, "DELTA_MIN_VECTORS", 2)
+    monkeypatch.setattr(retrieval.indexer, "MAX_SEGMENTS", 3)
     config = VectorConfig(exact_max=5, params={"M": 8})
     engine = make_engine(tmp_path / "index", HashEmbedder(), config)
     engine.build(seeds_dir, full=True)
     trained = engine.store.read_manifest().n_vectors
-    allowed = int(APPEND_RETRAIN_FRACTION * trained)
-    assert allowed >= 2
-    for n in range(allowed):
+    assert int(APPEND_RETRAIN_FRACTION * trained) >= 3
+    seen = []
+    for n in range(4):
         (seeds_dir / f"note-{n}.txt").write_text(f" date 2023-09-0{n % 9 + 1} Note number {n} about kestrels {n}.")
         engine.build(seeds_dir)
-        params = engine.store.read_manifest().vector_params
-        assert (params["trained"], params["appended"], params["appends"]) == (trained, n + 1, n + 1)
+        manifest = engine.store.read_manifest()
+        params = manifest.vector_params
+        seen.append((len(params["parts"]), params["trained"], params["appended"], len(manifest.segments)))
+        assert engine.search(f"note number {n} kestrels")[0].article.id == f"note-{n}.txt"
+    # Two delta parts at most; the third added article merges them into the HNSW index (appended, no
+    # retraining); data segments merge into one past three.
+    assert seen == [(2, trained, 0, 2), (3, trained, 0, 3), (1, trained, 3, 1), (2, trained, 3, 2)]
+    _same_index(engine.index, IndexStore(engine.store.root, config).load())
     (seeds_dir / "one-too-many.txt").write_text(" date 2023-09-09 One more note about owls.")
-    engine.build(seeds_dir)
+    for n in range(4, 7):  # whichever build merges past a fifth of the trained size retrains
+        (seeds_dir / f"note-{n}.txt").write_text(f" date 2023-09-09 Note {n} about owls and kestrels.")
+        engine.build(seeds_dir)
     manifest = engine.store.read_manifest()
-    assert (manifest.vector_params["trained"], manifest.vector_params["appended"]) == (manifest.n_vectors, 0)
-    assert engine.search("owls note")[0].article.id == "one-too-many.txt"
+    assert manifest.vector_params["trained"] > trained
+    assert engine.search("one more note owls")[0].article.id == "one-too-many.txt"
+    _same_index(engine.index, IndexStore(engine.store.root, config).load())
 
 
 def test_an_exact_index_or_milvus_is_rebuilt_not_appended(tmp_path: Path) -> None:
-    from retrieval.vectors import FLAT, FaissBackend, MilvusBackend
+    from retrieval.vectors import FaissBackend, FaissSegments, FaissVectors, MilvusBackend
 
     vectors = np.eye(4, dtype=np.float32)
     days = np.zeros(5, dtype=np.int64)
-    assert FaissBackend(VectorConfig(exact_max=2)).append(tmp_path, FLAT, {"type": "flat"}, vectors[:1], days) is None
-    hnsw = {"type": "hnsw", "M": 8, "trained": 4, "appended": 0, "appends": 0}
-    assert FaissBackend(VectorConfig(exact_max=10)).append(tmp_path, "hnsw-sq8-ip", hnsw, vectors[:1], days) is None
-    assert (
-        FaissBackend(VectorConfig(exact_max=2, ann="ivf")).append(tmp_path, "hnsw-sq8-ip", hnsw, vectors[:1], days)
-        is None
-    )
-    assert (
-        FaissBackend(VectorConfig(exact_max=2, params={"M": 16})).append(
-            tmp_path, "hnsw-sq8-ip", hnsw, vectors[:1], days
-        )
-        is None
-    )
-    assert (
-        MilvusBackend(VectorConfig(backend="milvus"), tmp_path).append(tmp_path, "milvus-hnsw", {}, vectors[:1], days)
-        is None
-    )
+    flat = FaissSegments([FaissVectors.build(vectors, 4)], ["vectors-a"], days[:4])
+    assert FaissBackend(VectorConfig(exact_max=2)).append(flat, vectors[:1], days) is None
+    assert FaissBackend(VectorConfig(exact_max=2)).extend(flat, vectors[:1], days) is None  # now past exact_max
+    assert len(FaissBackend(VectorConfig(exact_max=10)).extend(flat, vectors[:1], days).parts) == 2
+    hnsw = FaissSegments([FaissVectors.build(vectors, 4, ann="hnsw", params={"M": 8})], ["vectors-b"], days[:4])
+    assert FaissBackend(VectorConfig(exact_max=10)).append(hnsw, vectors[:1], days) is None
+    assert FaissBackend(VectorConfig(exact_max=2, ann="ivf")).append(hnsw, vectors[:1], days) is None
+    assert FaissBackend(VectorConfig(exact_max=2, params={"M": 16})).append(hnsw, vectors[:1], days) is None
+    assert FaissBackend(VectorConfig(exact_max=2, params={"M": 16})).extend(hnsw, vectors[:1], days) is None
+    milvus = MilvusBackend(VectorConfig(backend="milvus"), tmp_path)
+    assert milvus.append(hnsw, vectors[:1], days) is None and milvus.extend(hnsw, vectors[:1], days) is None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.errors import SeedsNotFoundError
-from retrieval.ingest import load_articles
+from retrieval.ingest import IngestCache, load_articles
 from tests.conftest import write_articles
 
 
@@ -91,3 +91,36 @@ def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_single_jsonl_file_is_a_corpus(seeds_dir: Path) -> None:
     result = load_articles(seeds_dir / "wire.jsonl")
     assert [a.id for a in result.articles] == ["wire-1", "wire-2"]
+
+
+def test_a_cache_rereads_only_changed_files(seeds_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import retrieval.ingest
+
+    read: list[str] = []
+    real = retrieval.ingest._read_file
+
+    def counting(path: Path, rel: str, suffix: str):  # noqa: ANN202
+        read.append(rel)
+        return real(path, rel, suffix)
+
+    monkeypatch.setattr(retrieval.ingest, "_read_file", counting)
+    cache = IngestCache()
+    first = load_articles(seeds_dir, cache)
+    assert sorted(read) == sorted(p.name for p in seeds_dir.iterdir()) and cache.reused == 0
+    read.clear()
+    again = load_articles(seeds_dir, cache)
+    assert read == [] and again == first  # nothing read, the same result (skips and duplicates too)
+
+    # Same size, new words: the times (and so the key) change, the file is read again.
+    harbour = seeds_dir / "harbour.txt"
+    text = harbour.read_text()
+    harbour.write_text(text.replace("Tallinn", "Tallinx"))
+    (seeds_dir / "extra.md").write_text("# Extra\n\nA new article about kestrels nesting on the tower.\n")
+    (seeds_dir / "wildlife.html").unlink()
+    read.clear()
+    third = load_articles(seeds_dir, cache)
+    assert sorted(read) == ["extra.md", "harbour.txt"]
+    ids = {a.id for a in third.articles}
+    assert "extra.md" in ids and "wildlife.html" not in ids
+    assert "Tallinx" in next(a for a in third.articles if a.id == "harbour.txt").text
+    assert third.articles == load_articles(seeds_dir).articles  # the same as reading everything

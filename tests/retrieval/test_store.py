@@ -28,7 +28,7 @@ def test_round_trip_keeps_articles_passages_and_vectors(engine: Engine, vector_c
         assert all(passage.id in loaded.unit_passages[u] for u in passage.units)
     manifest = loaded.manifest
     assert manifest.model == "test/hash-embedder" and manifest.dimension == 256
-    assert manifest.chunking["max_tokens"] == 40 and manifest.format_version == 2
+    assert manifest.chunking["max_tokens"] == 40 and manifest.format_version == 3
     assert set(manifest.articles) == set(loaded.articles)
     assert manifest.date_range == ("2023-05-02", "2023-08-01")
 
@@ -42,13 +42,17 @@ def test_missing_index(tmp_path: Path) -> None:
         IndexStore(tmp_path / "none").load()
 
 
-@pytest.mark.parametrize("victim", ["manifest.json", "vectors.faiss", "passages.jsonl", "articles.jsonl"])
+@pytest.mark.parametrize(
+    "victim", ["manifest.json", "*.faiss", "seg-*/passages.jsonl", "seg-*/articles.jsonl", "seg-*/terms.npz"]
+)
 def test_damaged_file_is_a_clear_error(engine: Engine, victim: str, vector_config: VectorConfig) -> None:
     store = IndexStore(engine.store.root, vector_config)
-    if victim == "vectors.faiss" and vector_config.backend == "milvus":  # the vectors are a collection: lose it
+    if victim == "*.faiss" and vector_config.backend == "milvus":  # the vectors are a collection: lose it
         store.backend.client.drop_collection(store.read_manifest().vector_params["collection"])
     else:
-        (engine.store.current / victim).write_bytes(b"\x00garbage" * 3)
+        files = list(engine.store.current.glob(victim))
+        assert len(files) == 1
+        files[0].write_bytes(b"\x00garbage" * 3)
     with pytest.raises(IndexCorruptError, match=r"newsdesk index --full"):
         store.load()
 

@@ -12,7 +12,7 @@ import pytest
 from retrieval.config import VectorConfig
 from retrieval.store import IndexStore
 from retrieval.types import DateRange
-from retrieval.vectors import FLAT, FaissBackend, FaissVectors, VectorStore, day_mask
+from retrieval.vectors import FLAT, FaissVectors, VectorStore, day_mask
 from tests.conftest import HashEmbedder, make_engine
 
 
@@ -105,8 +105,8 @@ def test_saved_index_is_read_memory_mapped(tmp_path: Path, data, ann_store: Fais
     _, queries, days = data
     flat = FaissVectors.build(data[0], 64, days)
     for built in (flat, ann_store):
-        built.save(tmp_path)
-        loaded = FaissBackend(VectorConfig()).load(tmp_path, built.kind, built.params, days)
+        built.save(tmp_path, "part")
+        loaded = FaissVectors.load(tmp_path, days, name="part", kind=built.kind, params=built.params)
         assert (built.kind == FLAT) != isinstance(loaded._raw, np.memmap)
         for query in queries[:5]:
             assert loaded.search(query, 10) == built.search(query, 10)

@@ -1,0 +1,76 @@
+"""BM25 in segments: exactly bm25s's scores, however the passages were split into segments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.lexical import LexicalIndex, _stemmer, tokenize
+from tests.conftest import ARTICLES
+
+TEXTS = [text for text in ARTICLES.values()] + [
+    "Kestrels nest on the cathedral tower; a kestrel pair raised four chicks.",
+    "",
+    "The the the.",
+    "Ferry ferry ferry terminal: the ferry company ordered two ferries.",
+]
+QUERIES = ["ferry terminal", "kestrel chicks tower", "harbour master", "the", "unknownword ferry ferry"]
+
+
+def bm25s_scores(texts: list[str], query: str) -> np.ndarray:
+    import bm25s
+
+    retriever = bm25s.BM25()
+    corpus = bm25s.tokenize(texts, stopwords="en_plus", stemmer=_stemmer(), show_progress=False)
+    retriever.index(corpus, show_progress=False, create_empty_token=True)
+    ids = [retriever.vocab_dict[t] for t in tokenize([query])[0] if t in retriever.vocab_dict]
+    return retriever.get_scores(ids) if ids else np.zeros(len(texts), dtype=np.float32)
+
+
+@pytest.mark.parametrize("cuts", [(), (3,), (1, 2, 5)])
+def test_segments_score_exactly_like_one_bm25s_index(cuts: tuple[int, ...]) -> None:
+    bounds = [0, *cuts, len(TEXTS)]
+    index = LexicalIndex.build(TEXTS[: bounds[1]])
+    for start, end in zip(bounds[1:-1], bounds[2:], strict=True):
+        index = index.extend(TEXTS[start:end])
+    assert len(index.segments) == len(bounds) - 1 and index.n_docs == len(TEXTS)
+    merged = index.select(range(len(TEXTS)))
+    assert len(merged.segments) == 1
+    for query in QUERIES:
+        expected = bm25s_scores(TEXTS, query)
+        for candidate in (index, merged):
+            got = candidate.scores(query)
+            got = np.zeros(len(TEXTS), dtype=np.float32) if got is None else got
+            assert np.allclose(got, expected, atol=1e-5), query
+
+
+def test_select_keeps_the_chosen_passages_in_order() -> None:
+    index = LexicalIndex.build(TEXTS[:4]).extend(TEXTS[4:])
+    chosen = [6, 0, 3]
+    picked = index.select(chosen)
+    for query in QUERIES:
+        got = picked.scores(query)
+        got = np.zeros(3, dtype=np.float32) if got is None else got
+        assert np.allclose(got, bm25s_scores([TEXTS[i] for i in chosen], query), atol=1e-5)
+
+
+def test_segments_round_trip_through_disk(tmp_path: Path) -> None:
+    index = LexicalIndex.build(TEXTS[:3]).extend(TEXTS[3:])
+    for number in range(2):
+        index.save_segment(number, tmp_path / f"s{number}")
+    loaded = LexicalIndex.load([tmp_path / "s0", tmp_path / "s1"])
+    assert loaded.terms == index.terms
+    for query in QUERIES:
+        assert loaded.search(query, 5) == index.search(query, 5)
+    assert loaded.idf("ferri") == index.idf("ferri") < loaded.idf("never-seen")
+
+
+def test_search_honours_the_mask() -> None:
+    index = LexicalIndex.build(TEXTS)
+    ferry = [pid for pid, _ in index.search("ferry", 10)]
+    assert len(ferry) >= 2
+    mask = np.ones(len(TEXTS), dtype=bool)
+    mask[ferry[0]] = False
+    assert ferry[0] not in [pid for pid, _ in index.search("ferry", 10, mask)]
