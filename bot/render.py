@@ -150,6 +150,11 @@ def print_stats(console: Console, stats: IndexStats) -> None:
         ("passages", f"{stats.passages:,}"),
         ("dates", f"{stats.first_date or '-'} … {stats.last_date or '-'}"),
         ("model", f"{stats.model} (dim {stats.dimension})"),
+        (
+            "vectors",
+            f"{stats.vectors:,} sentences, {stats.vector_index} in {stats.vector_parts} "
+            f"part{'s' * (stats.vector_parts != 1)}; {stats.segments} segment{'s' * (stats.segments != 1)}",
+        ),
         ("size", f"{stats.size_bytes / 1e6:.2f} MB"),
         ("built", stats.built_at),
         ("format", str(stats.format_version)),

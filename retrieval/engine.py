@@ -37,6 +37,10 @@ class IndexStats:
     size_bytes: int
     built_at: str
     format_version: int
+    vectors: int = 0
+    vector_index: str = ""
+    vector_parts: int = 0
+    segments: int = 0
 
 
 def index_stats(store: IndexStore) -> IndexStats:
@@ -53,6 +57,10 @@ def index_stats(store: IndexStore) -> IndexStats:
         size_bytes=store.size_bytes(),
         built_at=manifest.built_at,
         format_version=manifest.format_version,
+        vectors=manifest.n_vectors,
+        vector_index=manifest.vector_index,
+        vector_parts=len(manifest.vector_params.get("parts") or []) or 1,
+        segments=len(manifest.segments),
     )
 
 

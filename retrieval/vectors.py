@@ -33,9 +33,13 @@ RAW_SUFFIX = ".f16.npy"
 
 ANN_DEFAULTS: dict[str, dict[str, int]] = {
     # Chosen by benchmarks/bench_vectors.py (see benchmarks/README.md): recall@10 >= 0.95 at 1M vectors.
-    "hnsw": {"M": 32, "ef_construction": 64, "ef_search": 64, "refine": 2, "exact_below": 20_000},
-    "ivf": {"nlist": 0, "nprobe": 128, "refine": 2, "exact_below": 20_000},
+    "hnsw": {"M": 32, "ef_construction": 64, "ef_search": 64, "refine": 2, "exact_below": 20_000,
+             "float16_max": 500_000},
+    "ivf": {"nlist": 0, "nprobe": 128, "refine": 2, "exact_below": 20_000, "float16_max": 500_000},
 }
+"""``float16_max``: an approximate index of up to this many vectors keeps float16 copies beside it to
+rescore candidates exactly; a larger one scores with its 8-bit codes alone (cosine error ~0.002),
+which keeps a 1M-vector index at the size of its graph and codes (see benchmarks/README.md)."""
 SEARCH_PARAMS = frozenset({"ef_search", "nprobe", "refine", "exact_below"})
 """Parameters that a setting may change on an index already built; the others need a rebuild."""
 DELTA_MAX_PARTS = 8
@@ -218,8 +222,11 @@ class FaissVectors:
                 index.train(vectors)
             index.add(vectors)
         kind = f"{ann}-sq8-ip"
-        params = {"type": ann, **chosen, "trained": len(vectors), "appended": 0, "appends": 0}
-        return cls(index, days, kind=kind, params=params, raw=vectors.astype(np.float16))
+        keep = len(vectors) <= int(chosen["float16_max"])
+        if ann == "ivf" and not keep:
+            index.make_direct_map()  # decoding stored vectors by id (no float16 copies to read them from)
+        params = {"type": ann, **chosen, "float16": keep, "trained": len(vectors), "appended": 0, "appends": 0}
+        return cls(index, days, kind=kind, params=params, raw=vectors.astype(np.float16) if keep else None)
 
     @classmethod
     def appended(cls, base: FaissVectors, vectors: np.ndarray, days: np.ndarray, *, threads: int = 1) -> FaissVectors:
@@ -230,15 +237,17 @@ class FaissVectors:
         """
         import faiss
 
-        if base._raw is None or vectors.shape[1:] != (base.dimension,):
-            raise ValueError("only an approximate index with its stored vectors takes appended vectors")
+        if base.kind == FLAT or vectors.shape[1:] != (base.dimension,):
+            raise ValueError("only an approximate index takes appended vectors")
         # A private, owned copy: adding to a memory-mapped index (or a clone of one) aborts FAISS.
         index = faiss.deserialize_index(faiss.serialize_index(base._index))
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         with _omp_threads(len(os.sched_getaffinity(0))):
             if len(vectors):
                 index.add(vectors)
-        raw = np.concatenate([base._raw, vectors.astype(np.float16)])
+        if base._raw is None and hasattr(index, "make_direct_map"):
+            index.make_direct_map()
+        raw = None if base._raw is None else np.concatenate([base._raw, vectors.astype(np.float16)])
         params = {
             **base.params,
             "trained": int(base.params.get("trained", base.size)),
@@ -270,7 +279,7 @@ class FaissVectors:
         if index is None:
             index = faiss.read_index(str(path))
         raw = None
-        if kind != FLAT:
+        if kind != FLAT and (params or {}).get("float16", True):
             raw = np.load(Path(directory) / f"{name}{RAW_SUFFIX}", mmap_mode="r" if mmap else None)
             if raw.shape != (index.ntotal, index.d):
                 raise ValueError(f"{name}{RAW_SUFFIX} holds {raw.shape}, the index {index.ntotal} vectors")
@@ -329,16 +338,17 @@ class FaissVectors:
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         bits = selector = None
         if mask is not None:
-            if self._raw is not None and count <= int(self.params["exact_below"]):
+            if self.kind != FLAT and count <= int(self.params["exact_below"]):
                 return self._rescore(query[0], np.flatnonzero(mask), k)  # few units: scanning them is faster
             bits = np.packbits(mask, bitorder="little")
             selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(bits))
-        if self._raw is None:
+        if self.kind == FLAT:
             params = faiss.SearchParameters(sel=selector) if selector is not None else None
             with _omp_threads(self.threads):
                 scores, ids = self._index.search(query, min(k, self.size), params=params)
             return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        fetch = min(self.size, k * max(1, int(self.params["refine"])))
+        refine = max(1, int(self.params["refine"])) if self._raw is not None else 1
+        fetch = min(self.size, k * refine)
         # A filter that lets few units through needs a proportionally wider search to find k of them.
         boost = min(16.0, self.size / count)
         if self.params["type"] == "hnsw":
@@ -348,20 +358,21 @@ class FaissVectors:
             nprobe = min(int(self._index.nlist), int(int(self.params["nprobe"]) * boost))
             params = faiss.SearchParametersIVF(nprobe=nprobe, sel=selector)
         with _omp_threads(self.threads):
-            _, ids = self._index.search(query, fetch, params=params)
+            scores, ids = self._index.search(query, fetch, params=params)
         del bits  # the selector reads it until here
         found = ids[0][ids[0] >= 0]
         if mask is not None and len(found) < min(k, count):
             return self._rescore(query[0], np.flatnonzero(mask), k)  # a filter the graph could not satisfy
+        if self._raw is None:  # no float16 copies: the 8-bit codes' scores as they are
+            return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         return self._rescore(query[0], found, k)
 
     def _rescore(self, query: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Exact cosines of ``ids`` from the stored vectors; the best ``k``."""
-        assert self._raw is not None
+        """Cosines of ``ids`` from the stored vectors (float16, else decoded codes); the best ``k``."""
         scores = np.empty(len(ids), dtype=np.float32)
         for at in range(0, len(ids), 65_536):
             part = ids[at : at + 65_536]
-            scores[at : at + len(part)] = np.asarray(self._raw[part], dtype=np.float32) @ query
+            scores[at : at + len(part)] = self.vectors(part) @ query
         top = np.argsort(-scores, kind="stable")[:k] if len(ids) > k else np.argsort(-scores, kind="stable")
         return [(int(ids[i]), float(scores[i])) for i in top]
 

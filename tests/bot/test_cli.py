@@ -177,3 +177,5 @@ def test_stats_reads_the_manifest_without_loading_the_model(index_dir: Path) -> 
     assert flags == "False False 0", result.stderr
     stats = json.loads(stats_json)
     assert stats["articles"] == 2 and stats["passages"] > 2 and stats["first_date"] == "2022-03-12"
+    assert stats["vectors"] >= stats["passages"] and stats["vector_index"] == "flat-ip"
+    assert (stats["vector_parts"], stats["segments"]) == (1, 1)

@@ -129,3 +129,25 @@ def test_single_query_thread_count_is_restored(data) -> None:  # noqa: ANN001
     store = FaissVectors.build(vectors, 64, days, threads=1)
     store.search(queries[0], 5)
     assert faiss.omp_get_max_threads() == before
+
+
+@pytest.mark.parametrize("ann", ["hnsw", "ivf"])
+def test_a_large_approximate_index_keeps_no_float16_copies(tmp_path: Path, data, ann: str) -> None:  # noqa: ANN001
+    vectors, queries, days = data
+    store = FaissVectors.build(vectors, 64, days, ann=ann, params={"float16_max": len(vectors) - 1})
+    assert store.params["float16"] is False and store._raw is None
+    assert recall(store, vectors, queries) >= 0.9
+    unit, score = store.search(queries[0], 1)[0]
+    assert score == pytest.approx(float(vectors[unit] @ queries[0]), abs=2e-2)  # the 8-bit codes' score
+    assert np.allclose(store.vectors(np.array([3, 7])), vectors[[3, 7]], atol=2e-2)  # decoded codes
+    for window in [(738_010, 738_060), (738_050, 738_052)]:  # a wide filter in the index, a narrow one scanned
+        allowed = day_mask(days, window)
+        hits = store.search(queries[0], 10, days=window)
+        assert hits and all(allowed[unit] for unit, _ in hits)
+    store.save(tmp_path, "big")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.faiss"]
+    loaded = FaissVectors.load(tmp_path, days, name="big", kind=store.kind, params=store.params)
+    assert loaded.search(queries[1], 10) == store.search(queries[1], 10)
+    grown = FaissVectors.appended(loaded, vectors[:5], np.concatenate([days, days[:5]]))
+    assert grown.size == len(vectors) + 5 and grown._raw is None
+    assert grown.search(vectors[2], 1)[0][1] == pytest.approx(1.0, abs=2e-2)
