@@ -19,7 +19,7 @@ from retrieval.errors import IndexCorruptError, IndexMissingError
 from retrieval.lexical import TOKENIZER, LexicalIndex
 from retrieval.store import MAX_SEGMENTS, IndexData, IndexStore, Manifest, embed_text, passage_tables
 from retrieval.types import Article, Passage
-from retrieval.vectors import VectorStore
+from retrieval.vectors import FaissSegments, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def build_index(
         )
         index = None
         if plan.appended and previous is not None:
-            index = _extended_index(previous, plan, manifest, lexical, store, path, by_id)
+            index = _extended_index(previous, plan, manifest, lexical, stored, store, path, by_id)
         report(BuildProgress("writing", 1, 1))
     return BuildSummary(
         articles=len(articles),
@@ -377,17 +377,30 @@ def _extended_index(
     plan: _Plan,
     manifest: Manifest,
     lexical: LexicalIndex,
+    written: VectorStore,
     store: IndexStore,
     path: Path,
     by_id: dict[str, Article],
 ) -> IndexData:
     """The new generation in memory, from the previous one plus what was added (no reading back).
 
-    Only the vector store is opened from the new generation's files (memory-mapped: cheap)."""
+    If ``written`` (the vector store just written) is the previous one plus a delta part, it is used as
+    it is (its other parts are already open); otherwise the vector store is opened from the new files
+    (memory-mapped, where a merged part would otherwise sit in memory)."""
     articles = dict(previous.articles)
     articles.update((a.id, a) for a in plan.segment_articles)
     days, holders, unit_days = passage_tables(plan.passages, by_id, first_unit=previous.vectors.size)
-    vectors = store.backend.load(path, manifest.vector_index, manifest.vector_params, plan.unit_days)
+    old = previous.vectors
+    if (
+        isinstance(written, FaissSegments)
+        and isinstance(old, FaissSegments)
+        and len(written.parts) == len(old.parts) + 1
+        and all(a is b for a, b in zip(written.parts, old.parts, strict=False))
+    ):  # the same files now live in ``path``: link them from there next time
+        sources = [path] * len(written.parts)
+        vectors: VectorStore = FaissSegments(written.parts, written.names, plan.unit_days, sources)
+    else:
+        vectors = store.backend.load(path, manifest.vector_index, manifest.vector_params, plan.unit_days)
     return IndexData(
         manifest=manifest,
         articles=articles,

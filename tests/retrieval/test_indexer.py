@@ -178,6 +178,17 @@ def test_added_articles_go_to_a_new_segment_and_the_rest_is_linked(
     ids = [h.passage.id for h in engine.search("bakery wolves")]
     assert [h.passage.id for h in fresh.search("bakery wolves")] == ids
 
+    # The next addition, from the index composed in memory, links everything written so far.
+    inodes = {f.relative_to(new_gen): f.stat().st_ino for f in new_gen.rglob("*") if f.is_file()}
+    (seeds_dir / "kiosk.txt").write_text(" date 2023-09-10 A kiosk selling maps opened by the harbour.")
+    engine.build(seeds_dir)
+    newest = engine.store.current.resolve()
+    assert len(engine.store.read_manifest().vector_params["parts"]) == 3
+    for name, inode in inodes.items():
+        assert name.name == "manifest.json" or (newest / name).stat().st_ino == inode, name
+    assert engine.search("kiosk maps")[0].article.id == "kiosk.txt"
+    (seeds_dir / "kiosk.txt").unlink()
+
     # A changed article (or a removed one) drops units: one segment, the vector index trained anew.
     (seeds_dir / "bakery.txt").write_text(" date 2023-09-09 The bakery closed after a week.")
     summary, _ = engine.build(seeds_dir)
