@@ -20,6 +20,8 @@ from retrieval.types import Answer, DateRange, Hit
 
 log = logging.getLogger(__name__)
 
+SEED_CACHE = "seed-cache.pickle"
+"""In the index directory: what each seed file gave when last read (see ``IngestCache``)."""
 ABSTAIN_TEXT = "The indexed articles don't say. Nothing in them answers “{question}”."
 
 
@@ -142,8 +144,10 @@ class Engine:
         ``reread``.
         """
         where = Path(seeds_dir).resolve()
-        if reread or self._seeds is None or self._seeds[0] != where:
+        if reread:
             self._seeds = (where, IngestCache())
+        elif self._seeds is None or self._seeds[0] != where:
+            self._seeds = (where, IngestCache.load(self.store.root / SEED_CACHE, where))
         result = load_articles(seeds_dir, self._seeds[1])
         if not result.articles:
             raise SeedsNotFoundError(f"no readable article in {seeds_dir}")
@@ -171,8 +175,12 @@ class Engine:
             )
             if summary.index is not None:
                 self._install(summary.index)
-            elif live is None or summary.path != live.path:
-                self.load()
+            elif self._live is not None and summary.path != self._live.index.path:
+                self.load()  # (also when a question loaded the old index while this build ran)
+            # With no index loaded yet (`newsdesk index`), the new one is read on the first question.
+        cache = self._seeds[1] if self._seeds is not None else None
+        if cache is not None and cache.worth_saving and self.store.root.is_dir():
+            cache.save(self.store.root / SEED_CACHE, seeds_dir)
         return summary, ingest
 
     # -- questions -------------------------------------------------------------------------

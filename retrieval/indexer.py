@@ -17,7 +17,15 @@ from retrieval.config import ChunkingConfig
 from retrieval.embedding import Embedder, embedding_info
 from retrieval.errors import IndexCorruptError, IndexMissingError
 from retrieval.lexical import TOKENIZER, LexicalIndex
-from retrieval.store import MAX_SEGMENTS, IndexData, IndexStore, Manifest, embed_text, passage_tables
+from retrieval.store import (
+    MAX_SEGMENTS,
+    IndexData,
+    IndexHead,
+    IndexStore,
+    Manifest,
+    embed_text,
+    passage_tables,
+)
 from retrieval.types import Article, Passage
 from retrieval.vectors import FaissSegments, VectorStore
 
@@ -100,23 +108,36 @@ def build_index(
     report = progress or (lambda _p: None)
     params = chunking_params(chunking)
     with store.lock():
-        previous = None
+        previous: IndexData | IndexHead | None = None
+        manifest_before = None
         if not full:
             current = loaded is not None and store.exists() and store.current.resolve() == loaded.path
-            previous = loaded if current else _previous(store)
-            if previous is not None:
-                store.check(previous.manifest, embedder.name, params, embedding_info(embedder))
-        old_hashes = previous.manifest.articles if previous else {}
+            if current:
+                previous = loaded
+                manifest_before = loaded.manifest if loaded is not None else None
+            elif store.exists():
+                manifest_before = store.read_manifest()
+            if manifest_before is not None:
+                store.check(manifest_before, embedder.name, params, embedding_info(embedder))
+        old_hashes = manifest_before.articles if manifest_before is not None else {}
         new_ids = {a.id for a in articles}
         keep = [a for a in articles if old_hashes.get(a.id) == a.content_hash]
         fresh = [a for a in articles if old_hashes.get(a.id) != a.content_hash]
         added = sum(1 for a in fresh if a.id not in old_hashes)
         removed = sum(1 for article_id in old_hashes if article_id not in new_ids)
-        if previous is not None and not fresh and not removed:
+        only_added = manifest_before is not None and not removed and len(fresh) == added
+        if manifest_before is not None and previous is None:
+            # Not held in memory: adding articles needs only the index's head (no articles or passages),
+            # as long as no segments merge; anything else reads it whole.
+            if only_added and store.backend.name == "faiss" and len(manifest_before.segments) < MAX_SEGMENTS:
+                previous = _previous(store, head=True)
+            elif fresh or removed:
+                previous = _previous(store)
+        if manifest_before is not None and not fresh and not removed:
             log.info("index is up to date: nothing to write")
             return BuildSummary(
                 articles=len(articles),
-                passages=len(previous.passages),
+                passages=manifest_before.n_passages,
                 added=0,
                 changed=0,
                 removed=0,
@@ -124,7 +145,7 @@ def build_index(
                 embedded=0,
                 seconds=time.perf_counter() - started,
                 full=False,
-                path=previous.path,
+                path=store.current.resolve(),
             )
 
         report(BuildProgress("chunking", 0, len(fresh)))
@@ -135,9 +156,10 @@ def build_index(
                 fresh_passages.append(Passage(-1, article.id, chunk.start, chunk.end, text, chunk.sentences))
             report(BuildProgress("chunking", number, len(fresh)))
         by_id = {a.id: a for a in articles}
-        if previous is not None and not removed and len(fresh) == added:
+        if previous is not None and only_added:
             plan = _plan_addition(previous, fresh, fresh_passages, by_id)
         else:
+            assert not isinstance(previous, IndexHead)
             plan = _plan_rewrite(previous, keep, fresh_passages, by_id)
 
         done = 0
@@ -177,18 +199,24 @@ def build_index(
                 )
             },
         )
-        segment_articles = plan.segment_articles if delta else plan.all_articles(previous, by_id)
-        segment_passages = plan.passages if delta else plan.all_passages(previous)
+        if delta:
+            segment_articles, segment_passages = plan.segment_articles, plan.passages
+            segment_units = plan.unit_days[plan.kept_units :]
+        else:
+            assert not isinstance(previous, IndexHead)
+            segment_articles, segment_passages = plan.all_articles(previous, by_id), plan.all_passages(previous)
+            segment_units = plan.unit_days
         path = store.write(
             manifest,
             segment_articles,
             segment_passages,
             stored,
             lexical,
+            segment_units,
             previous=previous.path if previous is not None else None,
         )
         index = None
-        if plan.appended and previous is not None:
+        if plan.appended and isinstance(previous, IndexData):
             index = _extended_index(previous, plan, manifest, lexical, stored, store, path, by_id)
         report(BuildProgress("writing", 1, 1))
     return BuildSummary(
@@ -267,12 +295,19 @@ def _day(article: Article) -> int:
 
 
 def _plan_addition(
-    previous: IndexData, added: list[Article], fresh: list[Passage], by_id: dict[str, Article]
+    previous: IndexData | IndexHead, added: list[Article], fresh: list[Passage], by_id: dict[str, Article]
 ) -> _Plan:
     """Only articles added: the previous passages and units keep their ids, the new ones follow."""
     n_units = previous.vectors.size
-    passages, texts, new_unit_articles = _number_units(fresh, by_id, len(previous.passages), n_units)
-    unit_articles = [previous.passages[holders[0]].article_id for holders in previous.unit_passages]
+    n_passages = previous.manifest.n_passages
+    passages, texts, new_unit_articles = _number_units(fresh, by_id, n_passages, n_units)
+    # Each unit's article id is for a backend that stores it (Milvus); FAISS, the only one a head
+    # is opened for, does not need the old units' ids.
+    unit_articles = (
+        [previous.passages[holders[0]].article_id for holders in previous.unit_passages]
+        if isinstance(previous, IndexData)
+        else [""] * n_units
+    )
     new_days = np.array([_day(by_id[a]) for a in new_unit_articles], dtype=np.int64)
     return _Plan(
         passages=passages,
@@ -284,7 +319,7 @@ def _plan_addition(
         old_passages=[],
         appended=True,
         segment_articles=list(added),
-        n_passages=len(previous.passages) + len(passages),
+        n_passages=n_passages + len(passages),
     )
 
 
@@ -326,7 +361,7 @@ def _plan_rewrite(
 
 def _assemble(
     plan: _Plan,
-    previous: IndexData | None,
+    previous: IndexData | IndexHead | None,
     fresh_vectors: np.ndarray,
     store: IndexStore,
     by_id: dict[str, Article],
@@ -349,11 +384,13 @@ def _assemble(
         if len(old_segments) < MAX_SEGMENTS:
             segment = {"name": _segment_name(), "articles": len(plan.segment_articles), "passages": len(plan.passages)}
             return stored, lexical, [*old_segments, segment], True
+        assert isinstance(previous, IndexData), "segments merge only from a fully loaded index"
         log.info("merging %d segments into one", len(old_segments) + 1)
         lexical = lexical.select(range(plan.n_passages))
         segment = {"name": _segment_name(), "articles": len(by_id), "passages": plan.n_passages}
         return stored, lexical, [segment], False
     if previous is not None:
+        assert isinstance(previous, IndexData)
         old_vectors = previous.vectors.vectors(np.array(plan.old_units, dtype=np.int64))
         lexical = previous.lexical.extend(new_texts).select(
             plan.old_passages + list(range(len(previous.passages), len(previous.passages) + len(new_texts)))
@@ -414,10 +451,10 @@ def _extended_index(
     )
 
 
-def _previous(store: IndexStore) -> IndexData | None:
-    """The live index to update, or None if there is none yet."""
+def _previous(store: IndexStore, *, head: bool = False) -> IndexData | IndexHead | None:
+    """The live index to update (whole, or only its head), or None if there is none yet."""
     try:
-        return store.load()
+        return store.load_head() if head else store.load()
     except IndexMissingError:
         return None
     except IndexCorruptError as exc:

@@ -7,6 +7,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
+import pickle
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -258,10 +260,56 @@ class IngestCache:
     keeps one and passes it to every :func:`load_articles`; a full rebuild passes none.
     """
 
+    FORMAT = 1
+
     def __init__(self) -> None:
         self._files: dict[str, _FileRecord] = {}
         self.reused = 0
         """Files the last :func:`load_articles` took from the cache."""
+        self.unsaved = -1
+        """Bytes of the files read since the cache was saved or loaded (-1: never saved)."""
+        self.total = 0
+        """Bytes of all the files the last :func:`load_articles` looked at."""
+
+    @property
+    def worth_saving(self) -> bool:
+        """True once what a new process would have to read again, without a save, is worth a save: a
+        tenth of the seeds (or the cache was never saved). Saving costs about what reading a tenth
+        of the seeds does, so a few small new files are not worth rewriting it."""
+        return self.unsaved < 0 or self.unsaved > 0.1 * self.total
+
+    def save(self, path: Path, seeds_dir: Path) -> None:
+        """Keep the cache in ``path`` (written whole, then renamed: readers never see half a file)."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with tmp.open("wb") as handle:
+                pickle.dump((self.FORMAT, str(Path(seeds_dir).resolve()), self._files), handle, protocol=5)
+            os.replace(tmp, path)
+            self.unsaved = 0
+        except OSError as exc:
+            log.warning("could not save the seed cache %s: %s", path, exc)
+            tmp.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: Path, seeds_dir: Path) -> IngestCache:
+        """The cache saved in ``path`` for ``seeds_dir``; an empty one if there is none or it is unusable.
+
+        The file is a pickle written by :meth:`save` into the index directory, which newsdesk trusts
+        as it trusts the FAISS files beside it (both must only ever come from newsdesk itself).
+        """
+        cache = cls()
+        try:
+            with path.open("rb") as handle:
+                version, seeds, files = pickle.load(handle)
+        except FileNotFoundError:
+            return cache
+        except Exception as exc:  # a damaged or foreign cache is only slower: read everything again
+            log.info("ignoring the seed cache %s (%s)", path, type(exc).__name__)
+            return cache
+        if version == cls.FORMAT and seeds == str(Path(seeds_dir).resolve()) and isinstance(files, dict):
+            cache._files = files
+            cache.unsaved = 0
+        return cache
 
 
 def _read_file(path: Path, rel: str, suffix: str) -> _Collector:
@@ -347,7 +395,12 @@ def load_articles(seeds_dir: Path, cache: IngestCache | None = None) -> IngestRe
         fingerprints.extend(record.fingerprints)
         skipped.extend(record.skipped)
     if cache is not None:
-        cache._files = {rel: r for rel, r in seen.items() if r.key[0] >= 0}
+        kept = {rel: r for rel, r in seen.items() if r.key[0] >= 0}
+        fresh = sum(r.key[0] for rel, r in kept.items() if cache._files.get(rel) is not r)
+        if cache.unsaved >= 0:
+            cache.unsaved += fresh
+        cache.total = sum(r.key[0] for r in kept.values())
+        cache._files = kept
         cache.reused = reused
     kept, duplicates = dedupe_articles(articles, fingerprints)
     return IngestResult(tuple(kept), tuple(skipped), duplicates, files)

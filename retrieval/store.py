@@ -5,7 +5,7 @@ Layout of ``DIR``::
     DIR/.lock                 held while a build runs (released by the OS if the builder dies)
     DIR/current -> gen-...    symlink to the live generation, replaced atomically
     DIR/gen-<stamp>/          manifest.json, vectors-<id>.faiss (+ .f16.npy) per vector part, and
-        seg-<id>/             per segment: articles.jsonl, passages.jsonl, terms.npz + terms.json (BM25)
+        seg-<id>/             per segment: articles.jsonl, passages.jsonl, units.npy, terms.npz + terms.json (BM25)
     DIR/milvus.db/            Milvus Lite's data, when the vectors live in Milvus with no URI set
     DIR/tmp-<id>/             a build in progress; removed on failure or by the next build
 
@@ -45,6 +45,8 @@ CURRENT = "current"
 MANIFEST = "manifest.json"
 ARTICLES = "articles.jsonl"
 PASSAGES = "passages.jsonl"
+UNITS = "units.npy"
+"""Per segment: the article date of each of its units (sentence vectors), in unit order."""
 MAX_SEGMENTS = 16
 """A build that would leave more segments than this merges all but the first into one."""
 FIX = "run `newsdesk index --full` to rebuild it"
@@ -77,7 +79,8 @@ class Manifest:
     def to_json(self) -> str:
         """Serialise for manifest.json."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict deep-copies: slow at 100k articles
-        return json.dumps(data, indent=2, sort_keys=True)
+        # One line: indenting runs json's pure-Python encoder, ~5x slower with 100k article hashes.
+        return json.dumps(data, sort_keys=True, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
@@ -86,6 +89,18 @@ class Manifest:
         data["date_range"] = tuple(data.get("date_range") or (None, None))
         data["segments"] = tuple(dict(s) for s in data.get("segments") or ())
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class IndexHead:
+    """What adding articles needs of the live index: no articles or passages, so it opens in a fraction
+    of a full load (manifest, BM25 postings, memory-mapped vector parts, each unit's date)."""
+
+    manifest: Manifest
+    vectors: VectorStore
+    lexical: LexicalIndex
+    unit_days: np.ndarray
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -211,6 +226,25 @@ class IndexStore:
                 describe_embedding(embedding),
             )
 
+    def load_head(self) -> IndexHead:
+        """Open only what adding articles needs; damaged files are clear errors."""
+        manifest = self.read_manifest()
+        gen = self.current.resolve()
+        try:
+            names = [str(segment["name"]) for segment in manifest.segments]
+            if not names:
+                raise ValueError("the manifest lists no segments")
+            unit_days = np.concatenate([np.load(gen / name / UNITS) for name in names]).astype(np.int64)
+            vectors = self.backend.load(gen, manifest.vector_index, manifest.vector_params, unit_days)
+            lexical = LexicalIndex.load([gen / name for name in names])
+        except Exception as exc:  # numpy, faiss (RuntimeError), json, KeyError...: all mean damage
+            raise IndexCorruptError(f"the index at {self.root} is damaged ({type(exc).__name__}); {FIX}") from exc
+        if vectors.size != manifest.n_vectors or lexical.n_docs != manifest.n_passages:
+            raise IndexCorruptError(
+                f"the index at {self.root} is inconsistent ({vectors.size} vectors, {lexical.n_docs} passages); {FIX}"
+            )
+        return IndexHead(manifest, vectors, lexical, unit_days, gen)
+
     def load(self, model: str | None = None) -> IndexData:
         """Read the live generation fully; mismatched or damaged files are clear errors."""
         manifest = self.read_manifest()
@@ -280,11 +314,12 @@ class IndexStore:
         passages: Sequence[Passage],
         vectors: VectorStore,
         lexical: LexicalIndex,
+        unit_days: np.ndarray,
         previous: Path | None = None,
     ) -> Path:
         """Write a new generation beside the live one and swap it in; call while holding the lock.
 
-        ``articles`` and ``passages`` are the last segment's; the manifest's other segments are linked
+        ``articles``, ``passages`` and ``unit_days`` are the last segment's; the manifest's other segments are linked
         from the ``previous`` generation, as are vector parts already on disk. ``lexical`` has one
         segment per manifest segment.
         """
@@ -308,6 +343,7 @@ class IndexStore:
             with (segment / PASSAGES).open("w", encoding="utf-8") as handle:
                 handle.writelines(_passage_to_json(passage) + "\n" for passage in passages)
             lexical.save_segment(len(names) - 1, segment)
+            np.save(segment / UNITS, np.asarray(unit_days, dtype=np.int64))
             before = {f.name for f in tmp.iterdir()}
             vectors.save(tmp)
             (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")

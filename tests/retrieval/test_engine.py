@@ -67,3 +67,34 @@ def test_questions_keep_being_answered_during_a_rebuild(engine: Engine, seeds_di
     worker.join(timeout=30)
     assert not errors and answered > 0
     assert engine.search("baby giraffe zoo")[0].article.id == "late.txt"
+
+
+def test_a_new_engine_reads_only_seed_files_changed_since_the_last_build(
+    tmp_path: Path, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import retrieval.ingest
+    from retrieval.engine import SEED_CACHE
+
+    make_engine(tmp_path / "index", HashEmbedder()).build(seeds_dir)
+    assert (tmp_path / "index" / SEED_CACHE).is_file()
+    read: list[str] = []
+    real = retrieval.ingest._read_file
+
+    def counting(path: Path, rel: str, suffix: str):  # noqa: ANN202
+        read.append(rel)
+        return real(path, rel, suffix)
+
+    monkeypatch.setattr(retrieval.ingest, "_read_file", counting)
+    (seeds_dir / "late.txt").write_text(" date 2023-10-10 The zoo welcomed a baby giraffe on Monday.")
+    engine = make_engine(tmp_path / "index", HashEmbedder())  # a new process, as `newsdesk index` is
+    summary, _ = engine.build(seeds_dir)
+    assert read == ["late.txt"] and summary.added == 1
+    assert engine.search("baby giraffe zoo")[0].article.id == "late.txt"
+    read.clear()
+    make_engine(tmp_path / "index", HashEmbedder()).build(seeds_dir, full=True)  # --full reads everything
+    assert sorted(read) == sorted(p.name for p in seeds_dir.iterdir())
+    # A damaged cache costs only time: everything is read again, nothing fails.
+    (tmp_path / "index" / SEED_CACHE).write_bytes(b"not a pickle")
+    read.clear()
+    summary, _ = make_engine(tmp_path / "index", HashEmbedder()).build(seeds_dir)
+    assert sorted(read) == sorted(p.name for p in seeds_dir.iterdir()) and summary.added == 0

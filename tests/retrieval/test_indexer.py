@@ -129,6 +129,7 @@ def test_added_articles_go_to_a_new_segment_and_the_rest_is_linked(
     config = VectorConfig(exact_max=5, params={"M": 8, "ef_search": 16})
     engine = make_engine(tmp_path / "index", HashEmbedder(), config)
     engine.build(seeds_dir, full=True)
+    engine.load()  # serving, as the bot does before a /reindex
     first = engine.store.read_manifest()
     assert first.vector_index == "hnsw-sq8-ip" and len(first.segments) == 1
     trained = first.n_vectors
@@ -203,6 +204,37 @@ def test_added_articles_go_to_a_new_segment_and_the_rest_is_linked(
     assert (fourth.vector_params["trained"], fourth.vector_params["appended"]) == (fourth.n_vectors, 0)
     assert engine.search("baby giraffe zoo")[0].article.id == "zoo.txt"
     _same_index(engine.index, IndexStore(engine.store.root, config).load())
+
+
+def test_a_new_process_adds_articles_from_the_index_head_alone(
+    tmp_path: Path, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = VectorConfig(exact_max=5, params={"M": 8})
+    make_engine(tmp_path / "index", HashEmbedder(), config).build(seeds_dir, full=True)
+    (seeds_dir / "bakery.txt").write_text(" date 2023-09-09 A new bakery opened on the high street.")
+    cold = make_engine(tmp_path / "index", HashEmbedder(), config)  # like `newsdesk index`: nothing loaded
+
+    def no_full_load(self: IndexStore, model: str | None = None) -> IndexData:
+        raise AssertionError("adding articles read the whole index")
+
+    monkeypatch.setattr(IndexStore, "load", no_full_load)
+    summary, _ = cold.build(seeds_dir)
+    assert (summary.added, summary.embedded, summary.index) == (1, 1, None)
+    summary, _ = cold.build(seeds_dir)  # nothing changed: the manifest alone says so
+    assert summary.added == summary.embedded == 0
+    monkeypatch.undo()
+    manifest = cold.store.read_manifest()
+    assert len(manifest.segments) == 2 and len(manifest.vector_params["parts"]) == 2
+    loaded = cold.store.load()
+    head = cold.store.load_head()
+    assert np.array_equal(head.unit_days, loaded.unit_days) and head.vectors.size == loaded.vectors.size
+    assert cold.search("bakery high street")[0].article.id == "bakery.txt"
+    # A change reads the whole index (its passages are renumbered), and still works from a cold start.
+    (seeds_dir / "bakery.txt").write_text(" date 2023-09-09 The bakery closed after a week.")
+    again = make_engine(tmp_path / "index", HashEmbedder(), config)
+    summary, _ = again.build(seeds_dir)
+    assert summary.changed == 1 and len(again.store.read_manifest().segments) == 1
+    assert again.search("bakery closed week")[0].article.id == "bakery.txt"
 
 
 def test_delta_parts_merge_into_the_trained_index_then_retrain(
