@@ -535,7 +535,7 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                 (
                     "update: +1 article, cold",
                     fmt(r["cold_update"]["wall_s"], "s", 2),
-                    "`newsdesk index` as a whole process: imports, reading every seed and the index, adding",
+                    "`newsdesk index` as a whole process: start, imports, model, seeds, index head, adding",
                 )
             ]
             if r.get("cold_update")
