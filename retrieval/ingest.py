@@ -358,9 +358,8 @@ def load_articles(seeds_dir: Path, cache: IngestCache | None = None) -> IngestRe
         root, paths = seeds_dir, list(iter_seed_files(seeds_dir))
     else:
         raise SeedsNotFoundError(f"seeds directory not found: {seeds_dir}")
-    articles: list[Article] = []
+    out = _Collector()
     fingerprints: list[str] = []
-    skipped: list[SkippedFile] = []
     files = 0
     seen: dict[str, _FileRecord] = {}
     reused = 0
@@ -368,8 +367,7 @@ def load_articles(seeds_dir: Path, cache: IngestCache | None = None) -> IngestRe
         rel = path.relative_to(root).as_posix()
         suffix = path.suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
-            log.warning("skipped %s: unsupported file type '%s'", rel, suffix)
-            skipped.append(SkippedFile(rel, f"unsupported file type '{suffix}'"))
+            out.skip(rel, f"unsupported file type '{suffix}'")
             continue
         files += 1
         record = None
@@ -383,17 +381,17 @@ def load_articles(seeds_dir: Path, cache: IngestCache | None = None) -> IngestRe
                 record = known
                 reused += 1
         if record is None:
-            out = _read_file(path, rel, suffix)
+            read = _read_file(path, rel, suffix)
             record = _FileRecord(
                 key or (-1, -1, -1, -1),
-                tuple(out.articles),
-                tuple(_text_fingerprint(a.text) for a in out.articles),
-                tuple(out.skipped),
+                tuple(read.articles),
+                tuple(_text_fingerprint(a.text) for a in read.articles),
+                tuple(read.skipped),
             )
         seen[rel] = record
-        articles.extend(record.articles)
+        out.articles.extend(record.articles)
         fingerprints.extend(record.fingerprints)
-        skipped.extend(record.skipped)
+        out.skipped.extend(record.skipped)
     if cache is not None:
         kept = {rel: r for rel, r in seen.items() if r.key[0] >= 0}
         fresh = sum(r.key[0] for rel, r in kept.items() if cache._files.get(rel) is not r)
@@ -402,8 +400,8 @@ def load_articles(seeds_dir: Path, cache: IngestCache | None = None) -> IngestRe
         cache.total = sum(r.key[0] for r in kept.values())
         cache._files = kept
         cache.reused = reused
-    kept, duplicates = dedupe_articles(articles, fingerprints)
-    return IngestResult(tuple(kept), tuple(skipped), duplicates, files)
+    kept, duplicates = dedupe_articles(out.articles, fingerprints)
+    return IngestResult(tuple(kept), tuple(out.skipped), duplicates, files)
 
 
 def dedupe_articles(articles: list[Article], fingerprints: list[str] | None = None) -> tuple[list[Article], int]:

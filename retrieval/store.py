@@ -76,6 +76,13 @@ class Manifest:
     date_range: tuple[str | None, str | None] = (None, None)
     extra: dict[str, object] = field(default_factory=dict)
 
+    def segment_names(self) -> list[str]:
+        """The segments' directory names in passage-id order; ValueError if there are none."""
+        names = [str(segment["name"]) for segment in self.segments]
+        if not names:
+            raise ValueError("the manifest lists no segments")
+        return names
+
     def to_json(self) -> str:
         """Serialise for manifest.json."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict deep-copies: slow at 100k articles
@@ -231,9 +238,7 @@ class IndexStore:
         manifest = self.read_manifest()
         gen = self.current.resolve()
         try:
-            names = [str(segment["name"]) for segment in manifest.segments]
-            if not names:
-                raise ValueError("the manifest lists no segments")
+            names = manifest.segment_names()
             unit_days = np.concatenate([np.load(gen / name / UNITS) for name in names]).astype(np.int64)
             vectors = self.backend.load(gen, manifest.vector_index, manifest.vector_params, unit_days)
             lexical = LexicalIndex.load([gen / name for name in names])
@@ -254,9 +259,7 @@ class IndexStore:
         try:
             articles: dict[str, Article] = {}
             passages: list[Passage] = []
-            names = [str(segment["name"]) for segment in manifest.segments]
-            if not names:
-                raise ValueError("the manifest lists no segments")
+            names = manifest.segment_names()
             for name in names:
                 with (gen / name / ARTICLES).open(encoding="utf-8") as handle:
                     for line in handle:
@@ -323,7 +326,7 @@ class IndexStore:
         from the ``previous`` generation, as are vector parts already on disk. ``lexical`` has one
         segment per manifest segment.
         """
-        names = [str(segment["name"]) for segment in manifest.segments]
+        names = manifest.segment_names()
         if len(lexical.segments) != len(names):
             raise ValueError(f"{len(lexical.segments)} BM25 segments for {len(names)} segments")
         self._remove_stale(keep=manifest.vector_params)
