@@ -173,3 +173,19 @@ def seeds_engine(real_embedder, tmp_path_factory: pytest.TempPathFactory) -> Eng
     engine = Engine(IndexStore(tmp_path_factory.mktemp("seeds-index")), real_embedder)
     engine.build(SEEDS, full=True)
     return engine
+
+
+@pytest.fixture
+def files_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The seed files ingest reads from disk (relative paths, in order), recorded while the test runs."""
+    import retrieval.ingest
+
+    read: list[str] = []
+    real = retrieval.ingest._read_file
+
+    def recording(path: Path, rel: str, suffix: str):  # noqa: ANN202
+        read.append(rel)
+        return real(path, rel, suffix)
+
+    monkeypatch.setattr(retrieval.ingest, "_read_file", recording)
+    return read

@@ -70,21 +70,14 @@ def test_questions_keep_being_answered_during_a_rebuild(engine: Engine, seeds_di
 
 
 def test_a_new_engine_reads_only_seed_files_changed_since_the_last_build(
-    tmp_path: Path, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, seeds_dir: Path, files_read: list[str]
 ) -> None:
-    import retrieval.ingest
     from retrieval.engine import SEED_CACHE
 
     make_engine(tmp_path / "index", HashEmbedder()).build(seeds_dir)
     assert (tmp_path / "index" / SEED_CACHE).is_file()
-    read: list[str] = []
-    real = retrieval.ingest._read_file
-
-    def counting(path: Path, rel: str, suffix: str):  # noqa: ANN202
-        read.append(rel)
-        return real(path, rel, suffix)
-
-    monkeypatch.setattr(retrieval.ingest, "_read_file", counting)
+    read = files_read
+    read.clear()
     (seeds_dir / "late.txt").write_text(" date 2023-10-10 The zoo welcomed a baby giraffe on Monday.")
     engine = make_engine(tmp_path / "index", HashEmbedder())  # a new process, as `newsdesk index` is
     summary, _ = engine.build(seeds_dir)

@@ -93,17 +93,8 @@ def test_a_single_jsonl_file_is_a_corpus(seeds_dir: Path) -> None:
     assert [a.id for a in result.articles] == ["wire-1", "wire-2"]
 
 
-def test_a_cache_rereads_only_changed_files(seeds_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import retrieval.ingest
-
-    read: list[str] = []
-    real = retrieval.ingest._read_file
-
-    def counting(path: Path, rel: str, suffix: str):  # noqa: ANN202
-        read.append(rel)
-        return real(path, rel, suffix)
-
-    monkeypatch.setattr(retrieval.ingest, "_read_file", counting)
+def test_a_cache_rereads_only_changed_files(seeds_dir: Path, files_read: list[str]) -> None:
+    read = files_read
     cache = IngestCache()
     first = load_articles(seeds_dir, cache)
     assert sorted(read) == sorted(p.name for p in seeds_dir.iterdir()) and cache.reused == 0
