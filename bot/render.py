@@ -35,6 +35,7 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
     return {
         "rank": hit.rank,
         "score": round(hit.score, 6),
+        "fused_score": None if hit.fused_score is None else round(hit.fused_score, 6),
         "dense_score": None if hit.dense_score is None else round(hit.dense_score, 6),
         "lexical_score": None if hit.lexical_score is None else round(hit.lexical_score, 6),
         "article_id": hit.article.id,
@@ -131,7 +132,8 @@ def print_hits(console: Console, hits: Sequence[Hit]) -> None:
             f"[bold cyan]{hit.rank}.[/bold cyan] [bold]{escape(hit.article.title)}[/bold] "
             f"[dim]— {_date(hit.article.date)} — {escape(hit.article.url or hit.article.source)}[/dim]"
         )
-        console.print(f"   [dim]score {hit.score:.4f} · dense {dense} · bm25 {lexical}[/dim]")
+        fused = "-" if hit.fused_score is None else f"{hit.fused_score:.3f}"
+        console.print(f"   [dim]score {hit.score:.4f} · fused {fused} · dense {dense} · bm25 {lexical}[/dim]")
         console.print(Text(f"   {excerpt(hit.passage.text, 500)}"))
 
 

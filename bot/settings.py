@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     # retrieval and answers
     k: int = Field(_SEARCH.k, ge=1, le=50)
     search_mode: str = _SEARCH.mode
+    rerank_depth: int = Field(_SEARCH.rerank_depth, ge=0, le=200)
     max_sentences: int = Field(_ANSWER.max_sentences, ge=1, le=4)
     min_confidence: float = Field(_ANSWER.min_confidence, ge=0.0, le=1.0)
     max_question_chars: int = Field(_ANSWER.max_question_chars, ge=10)
@@ -146,7 +147,7 @@ class Settings(BaseSettings):
 
     def search(self) -> SearchConfig:
         """The engine's search config."""
-        return SearchConfig(k=self.k, mode=self.search_mode)
+        return SearchConfig(k=self.k, mode=self.search_mode, rerank_depth=self.rerank_depth)
 
     def vectors(self) -> VectorConfig:
         """The engine's vector store config."""

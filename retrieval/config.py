@@ -53,6 +53,8 @@ class SearchConfig:
     rrf_k: int = 60
     duplicate_overlap: float = 0.6
     """Share of shared word 5-grams above which a passage is a near-duplicate of a better one."""
+    rerank_depth: int = 20
+    """How many fused passages are re-ranked by their best sentence's score as an answer (0: none)."""
 
 
 @dataclass(frozen=True)

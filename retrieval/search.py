@@ -1,15 +1,17 @@
-"""Find the passages that answer a question: sentence-level dense + BM25, fused, de-duplicated."""
+"""Find the passages that answer a question: sentence-level dense + BM25, fused, de-duplicated, and
+re-ranked by each passage's best sentence as an answer."""
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from retrieval.config import SearchConfig
 from retrieval.embedding import Embedder
+from retrieval.sentences import SentenceScorer
 from retrieval.store import IndexData
 from retrieval.types import DateRange, Hit, Passage
 
@@ -55,6 +57,7 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.config = config
+        self.scorer = SentenceScorer(index.lexical)
 
     def query(self, question: str, dates: DateRange = DateRange()) -> Query:
         """Embed the question once (unless the mode is purely lexical)."""
@@ -94,7 +97,8 @@ class Retriever:
         """The top ``k`` passages for ``query``, best first, no two near-duplicates."""
         k = k or self.config.k
         config = self.config
-        depth = max(config.candidates, k * 4)
+        wanted = max(k, config.rerank_depth)
+        depth = max(config.candidates, wanted * 4)
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}
         if config.mode != "lexical" and query.vector is not None:
@@ -119,22 +123,37 @@ class Retriever:
                 continue
             kept.append(grams)
             chosen.append(pid)
-            if len(chosen) >= k:
+            if len(chosen) >= wanted:
                 break
         passages = [self.index.passages[pid] for pid in chosen]
         per_sentence = self.sentence_scores(query, passages)
-        return [
+        hits = [
             Hit(
                 passage=passage,
                 article=self.index.articles[passage.article_id],
                 score=fused[passage.id],
                 dense_score=float(scores.max()) if len(scores) and query.vector is not None else None,
                 lexical_score=lexical.get(passage.id),
-                rank=rank,
+                fused_score=fused[passage.id],
                 sentence_scores=tuple(float(x) for x in scores) if query.vector is not None else (),
             )
-            for rank, (passage, scores) in enumerate(zip(passages, per_sentence, strict=True), start=1)
+            for passage, scores in zip(passages, per_sentence, strict=True)
         ]
+        if config.rerank_depth > 0:
+            hits = self.rerank(query.text, hits)
+        return [replace(hit, rank=rank) for rank, hit in enumerate(hits[:k], start=1)]
+
+    def rerank(self, question: str, hits: list[Hit]) -> list[Hit]:
+        """The hits ordered by their best sentence's score as an answer, which becomes their score.
+
+        The fused score ranks whole passages; a passage whose single sentence holds the question's
+        terms and meaning together is the likelier source of the answer (ties keep the fused order).
+        """
+        best = [
+            max((c.score for c in sentences), default=0.0) for sentences in self.scorer.score(question, hits)
+        ]
+        order = sorted(range(len(hits)), key=lambda i: -best[i])
+        return [replace(hits[i], score=best[i]) for i in order]
 
 
 def _in_range(days: np.ndarray, dates: DateRange) -> np.ndarray:

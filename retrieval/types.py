@@ -41,9 +41,12 @@ class Hit:
     passage: Passage
     article: Article
     score: float
+    """What the hit is ranked by: its best sentence's score when re-ranked, else ``fused_score``."""
     dense_score: float | None = None
     lexical_score: float | None = None
     rank: int = 0
+    fused_score: float | None = None
+    """The dense and BM25 scores combined (see ``retrieval.search.fuse``)."""
     sentence_scores: tuple[float, ...] = ()
     """Cosine of the question to each sentence of the passage (aligned with its ``sentences``)."""
 

@@ -1,4 +1,4 @@
-"""Settings → the engine's vector store config (the engine itself reads no environment)."""
+"""Settings → the engine's search and vector store configs (the engine itself reads no environment)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.settings import Settings
-from retrieval.config import VectorConfig
+from retrieval.config import SearchConfig, VectorConfig
 
 
 def test_vector_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,5 +37,16 @@ def test_vector_defaults_are_the_engines() -> None:
 )
 def test_bad_vector_settings_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(f"NEWSDESK_{name}", value)
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)
+
+
+def test_search_settings_reach_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).search() == SearchConfig()
+    monkeypatch.setenv("NEWSDESK_RERANK_DEPTH", "0")
+    monkeypatch.setenv("NEWSDESK_SEARCH_MODE", "lexical")
+    config = Settings(_env_file=None).search()
+    assert (config.rerank_depth, config.mode) == (0, "lexical")
+    monkeypatch.setenv("NEWSDESK_RERANK_DEPTH", "-1")
     with pytest.raises(ValidationError):
         Settings(_env_file=None)

@@ -62,3 +62,52 @@ def test_near_duplicate_passages_do_not_crowd_out_others(tmp_path: Path, vector_
     hits = engine.search("plans to impose sanctions", k=2)
     assert len(hits) == 2
     assert hits[1].article.id == "c.txt"
+
+
+def test_passages_are_reranked_by_their_best_answer_sentence(tmp_path: Path, vector_config: VectorConfig) -> None:
+    # The first story repeats the question's words (BM25 and cosine favour it) but never says when;
+    # the second has one sentence that holds every term of the question and a date.
+    articles = {
+        "debate.txt": (
+            " date 2024-03-10 Council debates bridge repair budget\n\nThe council debated the bridge repair "
+            "budget. The bridge repair budget was disputed by the council. Council members said the bridge "
+            "repair budget was too high."
+        ),
+        "vote.txt": (
+            " date 2024-03-13 Town news\n\nThe council approved the bridge repair budget on 12 March 2024. "
+            "Work starts in the summer. Traffic will use the old ferry meanwhile."
+        ),
+    }
+    write_articles(tmp_path / "seeds", articles)
+    engine = make_engine(tmp_path / "index", HashEmbedder(), vector_config)
+    engine.build(tmp_path / "seeds")
+    question = "When did the council approve the bridge repair budget?"
+    fused_only = Retriever(engine.index, engine.embedder, SearchConfig(rerank_depth=0))
+    plain = fused_only.search(fused_only.query(question), 2)
+    assert [h.article.id for h in plain] == ["debate.txt", "vote.txt"]
+    assert all(h.score == h.fused_score for h in plain)
+
+    hits = engine.search(question, k=2)
+    assert [h.article.id for h in hits] == ["vote.txt", "debate.txt"]
+    assert [h.rank for h in hits] == [1, 2] and hits[0].score > hits[1].score
+    assert {h.passage.id: h.fused_score for h in hits} == {h.passage.id: h.fused_score for h in plain}
+    answer = engine.ask(question)
+    assert answer.sentences[0].text.startswith("The council approved")
+
+
+def test_reranking_looks_past_the_first_k_fused_passages(tmp_path: Path, vector_config: VectorConfig) -> None:
+    articles = {
+        f"decoy{i}.txt": f" date 2024-03-1{i} Budget talk {i}\n\nThe bridge repair budget of the council was "
+        f"debated again by council members, round {i}."
+        for i in range(4)
+    }
+    articles["vote.txt"] = (
+        " date 2024-03-13 Town news\n\nThe council approved the bridge repair budget on 12 March 2024."
+    )
+    write_articles(tmp_path / "seeds", articles)
+    engine = make_engine(tmp_path / "index", HashEmbedder(), vector_config)
+    engine.build(tmp_path / "seeds")
+    question = "When did the council approve the bridge repair budget?"
+    fused_only = Retriever(engine.index, engine.embedder, SearchConfig(rerank_depth=0))
+    assert "vote.txt" not in {h.article.id for h in fused_only.search(fused_only.query(question), 1)}
+    assert engine.search(question, k=1)[0].article.id == "vote.txt"
