@@ -54,7 +54,8 @@ class SearchConfig:
     duplicate_overlap: float = 0.6
     """Share of shared word 5-grams above which a passage is a near-duplicate of a better one."""
     rerank_depth: int = 20
-    """How many fused passages are re-ranked by their best sentence's score as an answer (0: none)."""
+    """How many fused passages are re-ranked by their best sentence's score as an answer (all ``k``
+    when ``k`` is larger; 0: none, the fused order stands)."""
 
 
 @dataclass(frozen=True)

@@ -110,24 +110,26 @@ class SentenceScorer:
         weights = self.term_weights(question)
         total = sum(weights.values())
         kind = answer_type(question)
-        contexts = [f"{h.article.title}\n{h.passage.text}" for h in hits]
         sentences = [h.article.text[s:e] for h in hits for s, e in h.passage.sentences]
-        tokens = iter(tokenize(contexts + sentences))  # one tokenizer call for everything
+        # One tokenizer call for everything; a passage's terms are its sentences' terms, plus its title's.
+        tokens = tokenize([h.article.title for h in hits] + sentences)
+        title_terms = [set(t) for t in tokens[: len(hits)]]
+        sentence_terms = iter(set(t) for t in tokens[len(hits) :])
+        per_hit = [[next(sentence_terms) for _ in h.passage.sentences] for h in hits]
 
-        def coverage() -> float:
-            present = set(next(tokens))
+        def coverage(present: set[str]) -> float:
             return sum(w for t, w in weights.items() if t in present) / total if total else 0.0
 
-        context_coverage = [coverage() for _ in contexts]
         out: list[list[Candidate]] = []
-        for hit, around in zip(hits, context_coverage, strict=True):
+        for hit, title, terms in zip(hits, title_terms, per_hit, strict=True):
             article = hit.article
+            around = coverage(title.union(*terms))
             dense = max(hit.dense_score or 0.0, 0.0)
             similarities = hit.sentence_scores or (0.0,) * len(hit.passage.sentences)
             scored: list[Candidate] = []
-            for (start, end), similarity in zip(hit.passage.sentences, similarities, strict=True):
+            for (start, end), present, similarity in zip(hit.passage.sentences, terms, similarities, strict=True):
                 text = article.text[start:end]
-                sentence_coverage = coverage()
+                sentence_coverage = coverage(present)
                 score = (
                     W_SENTENCE_COVERAGE * sentence_coverage
                     + W_CONTEXT_COVERAGE * around
