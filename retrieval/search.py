@@ -97,8 +97,7 @@ class Retriever:
         """The top ``k`` passages for ``query``, best first, no two near-duplicates."""
         k = k or self.config.k
         config = self.config
-        wanted = max(k, config.rerank_depth)
-        depth = max(config.candidates, wanted * 4)
+        depth = max(config.candidates, k * 4, config.rerank_depth)
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}
         if config.mode != "lexical" and query.vector is not None:
@@ -115,45 +114,75 @@ class Retriever:
         fused = fuse(dense, lexical, config)
         order = sorted(fused, key=lambda pid: -fused[pid])
 
-        chosen: list[int] = []
-        kept: list[set[tuple[str, ...]]] = []
-        for pid in order:
-            grams = shingles(self.index.passages[pid].text)
-            if any(overlap(grams, other) >= config.duplicate_overlap for other in kept):
-                continue
-            kept.append(grams)
-            chosen.append(pid)
-            if len(chosen) >= wanted:
+        # Re-rank the first candidates, then drop near-duplicates (keeping the better-ranked copy);
+        # only if too few are left, go further down the fused order.
+        pool = order[: max(k, config.rerank_depth)]
+        hits = self.rerank(query.text, self._hits(query, pool, fused, lexical))
+        distinct = _Distinct(self.index.passages, config.duplicate_overlap)
+        chosen: list[Hit] = []
+        for hit in hits:
+            if len(chosen) >= k:
                 break
-        passages = [self.index.passages[pid] for pid in chosen]
-        per_sentence = self.sentence_scores(query, passages)
-        hits = [
+            if distinct.admit(hit.passage.id):
+                chosen.append(hit)
+        if len(chosen) < k:
+            more: list[int] = []
+            for pid in order[len(pool) :]:
+                if distinct.admit(pid):
+                    more.append(pid)
+                    if len(chosen) + len(more) >= k:
+                        break
+            chosen += self.rerank(query.text, self._hits(query, more, fused, lexical))
+            chosen.sort(key=lambda hit: -hit.score)
+        return [replace(hit, rank=rank) for rank, hit in enumerate(chosen, start=1)]
+
+    def _hits(self, query: Query, pids: list[int], fused: dict[int, float], lexical: dict[int, float]) -> list[Hit]:
+        """Hits for passages ``pids``, scored by the fusion, with each sentence's cosine to the question."""
+        passages = [self.index.passages[pid] for pid in pids]
+        dense = query.vector is not None
+        return [
             Hit(
                 passage=passage,
                 article=self.index.articles[passage.article_id],
                 score=fused[passage.id],
-                dense_score=float(scores.max()) if len(scores) and query.vector is not None else None,
+                dense_score=float(scores.max()) if len(scores) and dense else None,
                 lexical_score=lexical.get(passage.id),
                 fused_score=fused[passage.id],
-                sentence_scores=tuple(float(x) for x in scores) if query.vector is not None else (),
+                sentence_scores=tuple(float(x) for x in scores) if dense else (),
             )
-            for passage, scores in zip(passages, per_sentence, strict=True)
+            for passage, scores in zip(passages, self.sentence_scores(query, passages), strict=True)
         ]
-        if config.rerank_depth > 0:
-            hits = self.rerank(query.text, hits)
-        return [replace(hit, rank=rank) for rank, hit in enumerate(hits[:k], start=1)]
 
     def rerank(self, question: str, hits: list[Hit]) -> list[Hit]:
         """The hits ordered by their best sentence's score as an answer, which becomes their score.
 
         The fused score ranks whole passages; a passage whose single sentence holds the question's
         terms and meaning together is the likelier source of the answer (ties keep the fused order).
+        With ``rerank_depth`` 0 the hits stay as they are.
         """
+        if self.config.rerank_depth <= 0 or not hits:
+            return hits
         best = [
             max((c.score for c in sentences), default=0.0) for sentences in self.scorer.score(question, hits)
         ]
         order = sorted(range(len(hits)), key=lambda i: -best[i])
         return [replace(hits[i], score=best[i]) for i in order]
+
+
+class _Distinct:
+    """Admits passages that are not near-duplicates of one admitted before."""
+
+    def __init__(self, passages: list[Passage], threshold: float) -> None:
+        self.passages = passages
+        self.threshold = threshold
+        self.kept: list[set[tuple[str, ...]]] = []
+
+    def admit(self, pid: int) -> bool:
+        grams = shingles(self.passages[pid].text)
+        if any(overlap(grams, other) >= self.threshold for other in self.kept):
+            return False
+        self.kept.append(grams)
+        return True
 
 
 def _in_range(days: np.ndarray, dates: DateRange) -> np.ndarray:

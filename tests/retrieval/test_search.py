@@ -62,6 +62,12 @@ def test_near_duplicate_passages_do_not_crowd_out_others(tmp_path: Path, vector_
     hits = engine.search("plans to impose sanctions", k=2)
     assert len(hits) == 2
     assert hits[1].article.id == "c.txt"
+    # However deep the re-ranking: with none, and with a pool that holds only the two copies.
+    for depth in (0, 1, 2):
+        retriever = Retriever(engine.index, engine.embedder, SearchConfig(rerank_depth=depth))
+        hits = retriever.search(retriever.query("plans to impose sanctions"), 2)
+        assert [h.rank for h in hits] == [1, 2] and hits[1].article.id == "c.txt", depth
+        assert hits[0].score >= hits[1].score
 
 
 def test_passages_are_reranked_by_their_best_answer_sentence(tmp_path: Path, vector_config: VectorConfig) -> None:
