@@ -70,6 +70,17 @@ def test_near_duplicate_passages_do_not_crowd_out_others(tmp_path: Path, vector_
         assert hits[0].score >= hits[1].score
 
 
+BUDGET_QUESTION = "When did the council approve the bridge repair budget?"
+
+
+def _engines(tmp_path: Path, vectors: VectorConfig, articles: dict[str, str]) -> tuple[Engine, Retriever]:
+    """An engine over ``articles`` (re-ranking, the default) and a retriever on its index that does not re-rank."""
+    write_articles(tmp_path / "seeds", articles)
+    engine = make_engine(tmp_path / "index", HashEmbedder(), vectors)
+    engine.build(tmp_path / "seeds")
+    return engine, Retriever(engine.index, engine.embedder, SearchConfig(rerank_depth=0))
+
+
 def test_passages_are_reranked_by_their_best_answer_sentence(tmp_path: Path, vector_config: VectorConfig) -> None:
     # The first story repeats the question's words (BM25 and cosine favour it) but never says when;
     # the second has one sentence that holds every term of the question and a date.
@@ -84,11 +95,8 @@ def test_passages_are_reranked_by_their_best_answer_sentence(tmp_path: Path, vec
             "Work starts in the summer. Traffic will use the old ferry meanwhile."
         ),
     }
-    write_articles(tmp_path / "seeds", articles)
-    engine = make_engine(tmp_path / "index", HashEmbedder(), vector_config)
-    engine.build(tmp_path / "seeds")
-    question = "When did the council approve the bridge repair budget?"
-    fused_only = Retriever(engine.index, engine.embedder, SearchConfig(rerank_depth=0))
+    engine, fused_only = _engines(tmp_path, vector_config, articles)
+    question = BUDGET_QUESTION
     plain = fused_only.search(fused_only.query(question), 2)
     assert [h.article.id for h in plain] == ["debate.txt", "vote.txt"]
     assert all(h.score == h.fused_score for h in plain)
@@ -110,10 +118,6 @@ def test_reranking_looks_past_the_first_k_fused_passages(tmp_path: Path, vector_
     articles["vote.txt"] = (
         " date 2024-03-13 Town news\n\nThe council approved the bridge repair budget on 12 March 2024."
     )
-    write_articles(tmp_path / "seeds", articles)
-    engine = make_engine(tmp_path / "index", HashEmbedder(), vector_config)
-    engine.build(tmp_path / "seeds")
-    question = "When did the council approve the bridge repair budget?"
-    fused_only = Retriever(engine.index, engine.embedder, SearchConfig(rerank_depth=0))
-    assert "vote.txt" not in {h.article.id for h in fused_only.search(fused_only.query(question), 1)}
-    assert engine.search(question, k=1)[0].article.id == "vote.txt"
+    engine, fused_only = _engines(tmp_path, vector_config, articles)
+    assert "vote.txt" not in {h.article.id for h in fused_only.search(fused_only.query(BUDGET_QUESTION), 1)}
+    assert engine.search(BUDGET_QUESTION, k=1)[0].article.id == "vote.txt"
