@@ -27,8 +27,8 @@ KEEP_RATIO = 0.8
 PASSAGES_READ = 5
 DUPLICATE_SENTENCE = 0.6
 # Logistic combination of the signals in Answerer.features: the best sentence's cosine to the
-# question, the best cosine of the passages read, and the idf (relative to the heaviest question term) of the
-# heaviest question term the best sentence lacks. Fitted on the dev benchmark (see README).
+# question, the best cosine of the passages read, and the idf (relative to the heaviest question
+# term) of the heaviest question term the best sentence lacks. Fitted on the dev benchmark (README).
 CONFIDENCE_WEIGHTS = (1.037, 1.694, -1.155)
 CONFIDENCE_BIAS = -0.875
 
