@@ -35,16 +35,25 @@ async def run(questions: int, workers: int) -> None:
     from bot.cli import _offline_environment
     from bot.discord_bot.client import create_bot, describe_engine, serve
     from bot.settings import Settings
-    from retrieval.embedding import SentenceTransformerEmbedder
+    from retrieval.embedding.sentence_transformer import SentenceTransformerEmbedder
     from retrieval.engine import Engine
-    from retrieval.store import IndexStore
+    from retrieval.index.store import IndexStore
     from tests.bot.discord_bot.fake_discord import GOOD_TOKEN, FakeDiscord
 
     _offline_environment()
-    settings = Settings(_env_file=None, discord_workers=workers, cooldown_questions=1000,  # type: ignore[call-arg]
-                        feedback_db=Path("/tmp/newsdesk-bench-feedback.sqlite3"))
-    engine = Engine(IndexStore(REPO / settings.index_dir), SentenceTransformerEmbedder(settings.embedding()),
-                    search=settings.search(), answer=settings.answer(), chunking=settings.chunking())
+    settings = Settings(
+        _env_file=None,
+        discord_workers=workers,
+        cooldown_questions=1000,  # type: ignore[call-arg]
+        feedback_db=Path("/tmp/newsdesk-bench-feedback.sqlite3"),
+    )
+    engine = Engine(
+        IndexStore(REPO / settings.index_dir),
+        SentenceTransformerEmbedder(settings.embedding()),
+        search=settings.search(),
+        answer=settings.answer(),
+        chunking=settings.chunking(),
+    )
     engine.load()
     engine.ask(QUESTIONS[0])  # warm up
     print(f"engine: {describe_engine(engine)}")
@@ -76,11 +85,12 @@ async def run(questions: int, workers: int) -> None:
     await asyncio.sleep(0.5)
     first_beat = len(fake.heartbeats)
     started = time.perf_counter()
-    tokens = await asyncio.gather(*(
-        fake.slash(fake.user(f"u{i}"), "ask", question=QUESTIONS[i % len(QUESTIONS)]) for i in range(questions)
-    ))
-    await fake.wait_for(lambda rs: all(any(r.path.startswith(f"/webhooks/{fake.app_id}/{t}") for r in rs)
-                                       for t in tokens), timeout=120)
+    tokens = await asyncio.gather(
+        *(fake.slash(fake.user(f"u{i}"), "ask", question=QUESTIONS[i % len(QUESTIONS)]) for i in range(questions))
+    )
+    await fake.wait_for(
+        lambda rs: all(any(r.path.startswith(f"/webhooks/{fake.app_id}/{t}") for r in rs) for t in tokens), timeout=120
+    )
     elapsed = time.perf_counter() - started
     await asyncio.sleep(0.5)
     stop.set()
@@ -89,15 +99,21 @@ async def run(questions: int, workers: int) -> None:
     await asyncio.wait_for(task, 10)
     await fake.stop()
 
-    beats = fake.heartbeats[max(first_beat - 1, 0):]
+    beats = fake.heartbeats[max(first_beat - 1, 0) :]
     gaps = [b - a for a, b in zip(beats, beats[1:], strict=False)]
     lag = sorted(x * 1000 for x in lags)
-    print(f"{questions} concurrent /ask answered in {elapsed:.2f} s on {workers} workers "
-          f"(one question alone: {per_question * 1000:.0f} ms)")
-    print(f"event-loop lag: p50 {statistics.median(lag):.1f} ms, p99 {lag[int(len(lag) * 0.99)]:.1f} ms, "
-          f"max {lag[-1]:.1f} ms ({len(lag)} samples of a 10 ms sleep)")
-    print(f"gateway heartbeat every {fake.heartbeat_interval * 1000:.0f} ms: max gap {max(gaps) * 1000:.0f} ms "
-          f"over {len(gaps)} beats")
+    print(
+        f"{questions} concurrent /ask answered in {elapsed:.2f} s on {workers} workers "
+        f"(one question alone: {per_question * 1000:.0f} ms)"
+    )
+    print(
+        f"event-loop lag: p50 {statistics.median(lag):.1f} ms, p99 {lag[int(len(lag) * 0.99)]:.1f} ms, "
+        f"max {lag[-1]:.1f} ms ({len(lag)} samples of a 10 ms sleep)"
+    )
+    print(
+        f"gateway heartbeat every {fake.heartbeat_interval * 1000:.0f} ms: max gap {max(gaps) * 1000:.0f} ms "
+        f"over {len(gaps)} beats"
+    )
 
 
 def main() -> None:

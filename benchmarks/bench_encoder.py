@@ -62,11 +62,11 @@ def workloads(
     records: list[dict[str, Any]], count_tokens: Callable[[Sequence[str]], list[int]]
 ) -> dict[str, list[str]]:
     """The texts an index build embeds (title + sentence) and whole passages (title + chunk)."""
-    from retrieval.chunking import chunk_article
     from retrieval.config import ChunkingConfig
-    from retrieval.indexer import EMBED_TEMPLATE
-    from retrieval.ingest import load_articles
-    from retrieval.store import embed_text
+    from retrieval.index.chunking import chunk_article
+    from retrieval.index.indexer import EMBED_TEMPLATE
+    from retrieval.index.store import embed_text
+    from retrieval.ingest.files import load_articles
 
     with tempfile.TemporaryDirectory() as tmp:
         articles = load_articles(write_jsonl(records, Path(tmp) / "corpus.jsonl")).articles
@@ -98,8 +98,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from sentence_transformers import SentenceTransformer
 
     from retrieval.config import EmbeddingConfig
-    from retrieval.embedding import SentenceTransformerEmbedder, resolve_model_path
-    from retrieval.onnx_embedding import OnnxEmbedder, _session
+    from retrieval.embedding.base import resolve_model_path
+    from retrieval.embedding.onnx_embedder import OnnxEmbedder, _session
+    from retrieval.embedding.sentence_transformer import SentenceTransformerEmbedder
 
     torch.set_num_threads(args.threads)
     path = resolve_model_path(EmbeddingConfig().model)

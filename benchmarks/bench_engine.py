@@ -254,9 +254,9 @@ def load_engine(index_dir: Path, dtype: str, backend: str) -> tuple[Any, dict[st
     """Import the engine, load the embedder the settings would (``backend``), create the engine; timed."""
     started = time.perf_counter()
     from retrieval.config import EmbeddingConfig
-    from retrieval.embedding import make_embedder
+    from retrieval.embedding.factory import make_embedder
     from retrieval.engine import Engine
-    from retrieval.store import IndexStore
+    from retrieval.index.store import IndexStore
 
     imported = time.perf_counter()
     embedder = make_embedder(EmbeddingConfig(dtype=dtype, backend=backend))
@@ -465,7 +465,7 @@ def machine_facts(engine: Any) -> dict[str, Any]:
     """Cores, CPU, memory, thread count, dtype and versions the numbers were measured with."""
     import torch
 
-    from retrieval.embedding import cpu_has_native_bf16
+    from retrieval.embedding.base import cpu_has_native_bf16
 
     pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     return {
@@ -722,9 +722,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     )
     if cold_update["exit_code"] != 0:
         raise RuntimeError(f"`newsdesk index` failed ({cold_update['exit_code']}): {cold_update['stderr_tail']}")
-    corpus.update(
-        chunks=update["chunks"], queries=len(questions), query_seed=args.seed, k=engine.search_config.k
-    )
+    corpus.update(chunks=update["chunks"], queries=len(questions), query_seed=args.seed, k=engine.search_config.k)
     return {
         "machine": {**machine_facts(engine), "load_average_1min_before": load_before},
         "corpus": corpus,

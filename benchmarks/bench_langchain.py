@@ -151,9 +151,9 @@ def newsdesk_side(
 
     imported = time.perf_counter()
     from retrieval.config import EmbeddingConfig
-    from retrieval.embedding import make_embedder
+    from retrieval.embedding.factory import make_embedder
     from retrieval.engine import Engine
-    from retrieval.store import IndexStore
+    from retrieval.index.store import IndexStore
 
     embedder = make_embedder(EmbeddingConfig(dtype=dtype, backend=backend))  # as the settings would
     loaded = time.perf_counter()

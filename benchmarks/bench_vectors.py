@@ -64,7 +64,7 @@ def real_minilm(cache: Path) -> tuple[np.ndarray, np.ndarray]:
     from sentencex import segment
 
     from retrieval.config import EmbeddingConfig
-    from retrieval.embedding import SentenceTransformerEmbedder
+    from retrieval.embedding.sentence_transformer import SentenceTransformerEmbedder
 
     data = REPO / "benchmarks" / "data" / "squad_v2_dev"
     texts = []
@@ -114,7 +114,7 @@ def rss_mib() -> dict[str, float]:
 def child_build(args: argparse.Namespace) -> dict[str, object]:
     """Build one index from the saved vectors and write it to ``args.dir``."""
     from retrieval.config import VectorConfig
-    from retrieval.vectors import make_backend
+    from retrieval.index.vectors.factory import make_backend
 
     vectors = np.load(args.vectors)
     days = np.load(args.days)
@@ -139,7 +139,7 @@ def child_build(args: argparse.Namespace) -> dict[str, object]:
 def child_search(args: argparse.Namespace) -> dict[str, object]:
     """Load the index like newsdesk (memory-mapped) and time single queries."""
     from retrieval.config import VectorConfig
-    from retrieval.vectors import make_backend
+    from retrieval.index.vectors.factory import make_backend
 
     queries = np.load(args.qfile)
     truth = np.load(args.truth)

@@ -169,9 +169,7 @@ def print_eval(console: Console, report: EvalReport) -> None:
     """The benchmark report as a table."""
     from rich.table import Table
 
-    table = Table(
-        title=f"newsdesk eval: {report.n_answerable} answerable, {report.n_unanswerable} unanswerable"
-    )
+    table = Table(title=f"newsdesk eval: {report.n_answerable} answerable, {report.n_unanswerable} unanswerable")
     table.add_column("metric")
     table.add_column("value", justify="right")
     rows = [

@@ -8,14 +8,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.answer import Answerer
+from retrieval.answer.extractive import Answerer
 from retrieval.config import AnswerConfig, ChunkingConfig, SearchConfig
-from retrieval.embedding import Embedder, embedding_info
+from retrieval.embedding.base import Embedder, embedding_info
 from retrieval.errors import BadQuestionError, IndexMissingError, SeedsNotFoundError
-from retrieval.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
-from retrieval.ingest import IngestCache, IngestResult, load_articles
-from retrieval.search import Retriever
-from retrieval.store import IndexData, IndexStore, Manifest
+from retrieval.index.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
+from retrieval.index.store import IndexData, IndexStore, Manifest
+from retrieval.ingest.files import IngestCache, IngestResult, load_articles
+from retrieval.search.retriever import Retriever
 from retrieval.types import Answer, DateRange, Hit
 
 log = logging.getLogger(__name__)
@@ -70,9 +70,7 @@ def check_question(question: str, max_chars: int) -> str:
     """The question stripped, or a BadQuestionError saying what is wrong with it."""
     cleaned = " ".join(str(question).split())
     if not cleaned:
-        raise BadQuestionError(
-            'the question is empty: ask something, e.g. "Why won\'t Turkey sanction Russia?"'
-        )
+        raise BadQuestionError('the question is empty: ask something, e.g. "Why won\'t Turkey sanction Russia?"')
     if len(cleaned) > max_chars:
         raise BadQuestionError(f"the question is {len(cleaned)} characters long; the limit is {max_chars}")
     return cleaned

@@ -190,9 +190,7 @@ def score_question(engine: Engine, question: EvalQuestion, answer: Answer) -> Qu
         passage = index.passages[citation.passage_id] if citation.passage_id < len(index.passages) else None
         if passage is None or citation.quote not in passage.text:
             unsupported += 1
-    return QuestionResult(
-        question, answer, gold_rank, contains, f1, verbatim, len(answer.citations), unsupported
-    )
+    return QuestionResult(question, answer, gold_rank, contains, f1, verbatim, len(answer.citations), unsupported)
 
 
 def evaluate(
@@ -215,9 +213,7 @@ def evaluate(
     return aggregate(results, latencies, build_seconds)
 
 
-def aggregate(
-    results: Sequence[QuestionResult], latencies: Sequence[float], build_seconds: float
-) -> EvalReport:
+def aggregate(results: Sequence[QuestionResult], latencies: Sequence[float], build_seconds: float) -> EvalReport:
     """Turn graded questions into the report's shares and rates."""
     answerable = [r for r in results if r.question.answerable]
     unanswerable = [r for r in results if not r.question.answerable]
@@ -225,12 +221,9 @@ def aggregate(
     def share(items: Sequence[QuestionResult], test: Callable[[QuestionResult], bool]) -> float:
         return sum(1 for r in items if test(r)) / len(items) if items else float("nan")
 
-    hits_at = {
-        k: share(answerable, lambda r, k=k: r.gold_rank is not None and r.gold_rank <= k) for k in (1, 5, 10)
-    }
+    hits_at = {k: share(answerable, lambda r, k=k: r.gold_rank is not None and r.gold_rank <= k) for k in (1, 5, 10)}
     mrr = (
-        sum(1.0 / r.gold_rank for r in answerable if r.gold_rank is not None and r.gold_rank <= 10)
-        / len(answerable)
+        sum(1.0 / r.gold_rank for r in answerable if r.gold_rank is not None and r.gold_rank <= 10) / len(answerable)
         if answerable
         else float("nan")
     )
@@ -246,9 +239,7 @@ def aggregate(
         abstained_unanswerable=share(unanswerable, lambda r: r.answer.abstained),
         abstained_answerable=share(answerable, lambda r: r.answer.abstained),
         auroc=auroc([r.answer.confidence for r in answerable], [r.answer.confidence for r in unanswerable]),
-        citations_verbatim=(sum(r.citations_verbatim for r in results) / total_citations)
-        if total_citations
-        else 1.0,
+        citations_verbatim=(sum(r.citations_verbatim for r in results) / total_citations) if total_citations else 1.0,
         unsupported_answers=sum(1 for r in results if r.unsupported),
         max_sentences=max((len(r.answer.sentences) for r in results), default=0),
         latency_p50_ms=float(np.percentile(latencies, 50)) if latencies else 0.0,

@@ -13,16 +13,17 @@ import pytest
 
 from retrieval.config import AnswerConfig, ChunkingConfig, SearchConfig, VectorConfig
 from retrieval.engine import Engine
-from retrieval.store import IndexStore
+from retrieval.index.store import IndexStore
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 
 _TOKEN = re.compile(r"\w+")
-_STOP = frozenset(
+_STOP_WORDS = (
     "a an and are as at be by did do for from had has he in is it its of on or said she that the their they "
-    "this to was were what when where which who why will with how many much".split()
+    "this to was were what when where which who why will with how many much"
 )
+_STOP = frozenset(_STOP_WORDS.split())
 
 
 class HashEmbedder:
@@ -47,11 +48,7 @@ class HashEmbedder:
 
     def encode(self, texts: Sequence[str], progress=None) -> np.ndarray:  # noqa: ANN001
         self.encoded += len(texts)
-        out = (
-            np.vstack([self._vector(t) for t in texts])
-            if texts
-            else np.zeros((0, self.dimension), np.float32)
-        )
+        out = np.vstack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
         if progress is not None and texts:
             progress(len(texts))
         return out.astype(np.float32)
@@ -162,7 +159,7 @@ def real_embedder():  # noqa: ANN201
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from retrieval.config import EmbeddingConfig
-    from retrieval.embedding import SentenceTransformerEmbedder
+    from retrieval.embedding.sentence_transformer import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(EmbeddingConfig())
 
@@ -178,14 +175,14 @@ def seeds_engine(real_embedder, tmp_path_factory: pytest.TempPathFactory) -> Eng
 @pytest.fixture
 def files_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The seed files ingest reads from disk (relative paths, in order), recorded while the test runs."""
-    import retrieval.ingest
+    import retrieval.ingest.files
 
     read: list[str] = []
-    real = retrieval.ingest._read_file
+    real = retrieval.ingest.files._read_file
 
     def recording(path: Path, rel: str, suffix: str):  # noqa: ANN202
         read.append(rel)
         return real(path, rel, suffix)
 
-    monkeypatch.setattr(retrieval.ingest, "_read_file", recording)
+    monkeypatch.setattr(retrieval.ingest.files, "_read_file", recording)
     return read

@@ -113,16 +113,26 @@ class NewsdeskBot(discord.Client):
         return await loop.run_in_executor(None, partial(fn, *args, **kwargs))
 
     async def answer(
-        self, question: str, dates: DateRange, *, guild_id: int | None, channel_id: int | None,
-        user_id: int, via: str,
+        self,
+        question: str,
+        dates: DateRange,
+        *,
+        guild_id: int | None,
+        channel_id: int | None,
+        user_id: int,
+        via: str,
     ) -> tuple[Answer, int]:
         """Ask the engine and record the answer; returns the answer and its stored id."""
 
         def work() -> tuple[Answer, int]:
             answer = self.engine.ask(question, dates=dates)
             answer_id = self.feedback.record_answer(
-                answer, cited_passages(answer), guild_id=guild_id, channel_id=channel_id,
-                user_id=user_id, via=via,
+                answer,
+                cited_passages(answer),
+                guild_id=guild_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                via=via,
             )
             return answer, answer_id
 
@@ -184,6 +194,7 @@ def run_bot(engine: Engine, settings: Settings, token: str) -> None:
         "starting the Discord bot: mention mode %s, %s, cooldown %d questions / %.0f s",
         "on" if settings.discord_mentions else "off",
         f"channels {', '.join(map(str, settings.discord_channels))}" if settings.discord_channels else "all channels",
-        settings.cooldown_questions, settings.cooldown_seconds,
+        settings.cooldown_questions,
+        settings.cooldown_seconds,
     )
     asyncio.run(serve(bot, token))

@@ -21,8 +21,8 @@ from retrieval.types import DateRange
 
 if TYPE_CHECKING:
     from bot.discord_bot.client import NewsdeskBot
-    from retrieval.indexer import BuildProgress, BuildSummary
-    from retrieval.ingest import IngestResult
+    from retrieval.index.indexer import BuildProgress, BuildSummary
+    from retrieval.ingest.files import IngestResult
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,12 @@ async def ask_command(
     await interaction.response.defer(thinking=True)
     try:
         answer, answer_id = await bot.answer(
-            question, dates, guild_id=interaction.guild_id, channel_id=interaction.channel_id,
-            user_id=interaction.user.id, via="slash",
+            question,
+            dates,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            via="slash",
         )
     except BadQuestionError as exc:
         await tell_privately(interaction, f"I can't ask that: {exc}.")
@@ -228,13 +232,15 @@ async def reindex_command(bot: NewsdeskBot, interaction: Interaction, full: bool
             summary, ingest = task.result()
         except NewsdeskError as exc:
             log.warning("/reindex failed: %s", exc)
-            await interaction.edit_original_response(content=note(f"The rebuild failed: {exc}. "
-                                                                  "The previous index is still in use."))
+            await interaction.edit_original_response(
+                content=note(f"The rebuild failed: {exc}. The previous index is still in use.")
+            )
             return
         except Exception:
             log.exception("/reindex failed")
-            await interaction.edit_original_response(content=note(
-                "Sorry, the rebuild failed; it has been logged. The previous index is still in use."))
+            await interaction.edit_original_response(
+                content=note("Sorry, the rebuild failed; it has been logged. The previous index is still in use.")
+            )
             return
         log.info("reindex by %s: %s", interaction.user.id, summary_text(summary, ingest))
         await interaction.edit_original_response(content=note(summary_text(summary, ingest)))
@@ -264,8 +270,7 @@ def setup_commands(bot: NewsdeskBot) -> None:
         until="Only articles published on or before this date (YYYY-MM-DD)",
     )
     @app_commands.guild_only()
-    async def ask(interaction: Interaction, question: str, since: str | None = None,
-                  until: str | None = None) -> None:
+    async def ask(interaction: Interaction, question: str, since: str | None = None, until: str | None = None) -> None:
         await ask_command(bot, interaction, question, since, until)
 
     @tree.command(name="sources", description="Show the passages that best match a query (only you see them)")
@@ -295,8 +300,7 @@ def setup_commands(bot: NewsdeskBot) -> None:
         if isinstance(error, app_commands.NoPrivateMessage):
             await tell(interaction, "Use this command in a server channel.")
             return
-        log.error("command %s failed", interaction.command.name if interaction.command else "?",
-                  exc_info=error)
+        log.error("command %s failed", interaction.command.name if interaction.command else "?", exc_info=error)
         await apologise(interaction)
 
 
@@ -328,8 +332,12 @@ async def handle_mention(bot: NewsdeskBot, message: discord.Message) -> None:
     try:
         async with message.channel.typing():
             answer, answer_id = await bot.answer(
-                question, DateRange(), guild_id=message.guild.id, channel_id=message.channel.id,
-                user_id=message.author.id, via="mention",
+                question,
+                DateRange(),
+                guild_id=message.guild.id,
+                channel_id=message.channel.id,
+                user_id=message.author.id,
+                via="mention",
             )
     except Exception:
         log.exception("the engine failed on a mention %r", question)

@@ -308,8 +308,9 @@ def passage_embeds(passages: Sequence[CitedPassage]) -> list[list[discord.Embed]
             title = f"[{p.number}] {escape(p.title)}" + (" (continued)" if i else "")
             embed = _base(title, INFO_COLOUR, piece)
             if i == len(pieces) - 1:
-                embed.set_footer(text=shorten(f"{_date(p.date)} · {p.source}" + (f" · {p.url}" if p.url else ""),
-                                              FOOTER_LIMIT))
+                embed.set_footer(
+                    text=shorten(f"{_date(p.date)} · {p.source}" + (f" · {p.url}" if p.url else ""), FOOTER_LIMIT)
+                )
             embeds.append(embed)
     return pack_messages(embeds)
 
@@ -318,8 +319,9 @@ def sources_embeds(query: str, hits: Sequence[Hit]) -> list[list[discord.Embed]]
     """The top passages for /sources, best first."""
     if not hits:
         return [[_base("No passage matches", ABSTAIN_COLOUR, f"Nothing indexed matches “{escape(query)}”.")]]
-    fields = [hit_field(h, marker=f"{h.rank or i}.", passage_chars=SOURCE_PASSAGE_CHARS)
-              for i, h in enumerate(hits, start=1)]
+    fields = [
+        hit_field(h, marker=f"{h.rank or i}.", passage_chars=SOURCE_PASSAGE_CHARS) for i, h in enumerate(hits, start=1)
+    ]
     return pack_messages(build_embeds(f"Top passages for “{escape(query)}”", "", fields, colour=INFO_COLOUR))
 
 

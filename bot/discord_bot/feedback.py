@@ -79,17 +79,25 @@ class FeedbackStore:
     ) -> int:
         """Store an answer as given; its id goes into the buttons' custom ids."""
         cited = [
-            {"number": c.number, "article_id": c.article_id, "passage_id": c.passage_id,
-             "title": c.title, "url": c.url}
+            {"number": c.number, "article_id": c.article_id, "passage_id": c.passage_id, "title": c.title, "url": c.url}
             for c in answer.citations
         ]
         with self._connect() as conn:
             cursor = conn.execute(
                 "INSERT INTO answers (asked_at, guild_id, channel_id, user_id, via, question, answer,"
                 " abstained, cited, passages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (_now(), guild_id, channel_id, user_id, via, answer.question, answer.text,
-                 int(answer.abstained), json.dumps(cited, ensure_ascii=False),
-                 json.dumps([asdict(p) for p in passages], ensure_ascii=False)),
+                (
+                    _now(),
+                    guild_id,
+                    channel_id,
+                    user_id,
+                    via,
+                    answer.question,
+                    answer.text,
+                    int(answer.abstained),
+                    json.dumps(cited, ensure_ascii=False),
+                    json.dumps([asdict(p) for p in passages], ensure_ascii=False),
+                ),
             )
             return int(cursor.lastrowid or 0)
 
@@ -126,8 +134,20 @@ class FeedbackStore:
                 " a.via, a.question, a.answer, a.abstained, a.cited"
                 " FROM votes v JOIN answers a ON a.id = v.answer_id ORDER BY v.voted_at, v.answer_id"
             ).fetchall()
-        for (answer_id, user_id, vote, voted_at, asked_at, guild_id, channel_id, via, question, text,
-             abstained, cited) in rows:
+        for (
+            answer_id,
+            user_id,
+            vote,
+            voted_at,
+            asked_at,
+            guild_id,
+            channel_id,
+            via,
+            question,
+            text,
+            abstained,
+            cited,
+        ) in rows:
             record = {
                 "answer_id": answer_id,
                 "vote": "up" if vote > 0 else "down",

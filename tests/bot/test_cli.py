@@ -76,16 +76,14 @@ def test_search_and_date_filters(index_dir: Path, capsys: pytest.CaptureFixture[
     code, out, _ = run(capsys, "search", "Kalin sanctions", "--json", "--k", "3", "--index", str(index_dir))
     hits = json.loads(out)
     assert code == 0 and len(hits) == 3 and all("score" in h for h in hits)
-    code, out, _ = run(
-        capsys, "search", "Kalin", "--json", "--since", "2023-01-01", "--index", str(index_dir)
-    )
+    code, out, _ = run(capsys, "search", "Kalin", "--json", "--since", "2023-01-01", "--index", str(index_dir))
     assert code == 0 and json.loads(out) == []
 
 
 def test_chat_answers_until_end_of_input(
     index_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr("bot.cli.HISTORY_FILE", tmp_path / "history")
+    monkeypatch.setattr("bot.commands.chat.HISTORY_FILE", tmp_path / "history")
     monkeypatch.setattr(sys, "stdin", io.StringIO("Who is the secretary general of NATO?\n\n"))
     code, out, _ = run(capsys, "chat", "--index", str(index_dir))
     assert code == 0 and "Stoltenberg" in out
@@ -100,9 +98,7 @@ def test_incremental_index_reports_unchanged(index_dir: Path, capsys: pytest.Cap
     ("question", "fragment"),
     [("", "empty"), ("   ", "empty"), ("why " * 200, "limit is 500")],
 )
-def test_bad_questions(
-    index_dir: Path, capsys: pytest.CaptureFixture[str], question: str, fragment: str
-) -> None:
+def test_bad_questions(index_dir: Path, capsys: pytest.CaptureFixture[str], question: str, fragment: str) -> None:
     code, _, err = run(capsys, "ask", question, "--index", str(index_dir))
     assert code == 1
     assert_one_line_error(err, fragment)
@@ -117,7 +113,7 @@ def test_missing_seeds_directory(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_index_from_another_model(
     index_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from retrieval.embedding import resolve_model_path
+    from retrieval.embedding.base import resolve_model_path
 
     monkeypatch.setenv("NEWSDESK_MODEL", resolve_model_path("sentence-transformers/all-MiniLM-L6-v2"))
     code, _, err = run(capsys, "ask", QUESTION, "--index", str(index_dir))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from retrieval.chunking import approximate_token_counts, chunk_article, split_sentences
 from retrieval.config import ChunkingConfig
+from retrieval.index.chunking import approximate_token_counts, chunk_article, split_sentences
 from retrieval.types import Article
 
 TEXT = (

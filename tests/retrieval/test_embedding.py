@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from retrieval.config import EmbeddingConfig
-from retrieval.embedding import Embedder, SentenceTransformerEmbedder, resolve_model_path
+from retrieval.embedding.base import Embedder, resolve_model_path
+from retrieval.embedding.sentence_transformer import SentenceTransformerEmbedder
 from retrieval.errors import ModelLoadError
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from retrieval.config import VectorConfig
 from retrieval.engine import Engine
-from retrieval.store import IndexData, IndexStore
+from retrieval.index.store import IndexData, IndexStore
 from tests.conftest import REPO, HashEmbedder, make_engine
 
 
@@ -240,13 +240,13 @@ def test_a_new_process_adds_articles_from_the_index_head_alone(
 def test_delta_parts_merge_into_the_trained_index_then_retrain(
     tmp_path: Path, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import retrieval.indexer
-    import retrieval.vectors
-    from retrieval.vectors import APPEND_RETRAIN_FRACTION
+    import retrieval.index.indexer
+    import retrieval.index.vectors.faiss
+    from retrieval.index.vectors.faiss import APPEND_RETRAIN_FRACTION
 
-    monkeypatch.setattr(retrieval.vectors, "DELTA_MAX_PARTS", 2)
-    monkeypatch.setattr(retrieval.vectors, "DELTA_MIN_VECTORS", 2)
-    monkeypatch.setattr(retrieval.indexer, "MAX_SEGMENTS", 3)
+    monkeypatch.setattr(retrieval.index.vectors.faiss, "DELTA_MAX_PARTS", 2)
+    monkeypatch.setattr(retrieval.index.vectors.faiss, "DELTA_MIN_VECTORS", 2)
+    monkeypatch.setattr(retrieval.index.indexer, "MAX_SEGMENTS", 3)
     config = VectorConfig(exact_max=5, params={"M": 8})
     engine = make_engine(tmp_path / "index", HashEmbedder(), config)
     engine.build(seeds_dir, full=True)
@@ -275,7 +275,8 @@ def test_delta_parts_merge_into_the_trained_index_then_retrain(
 
 
 def test_an_exact_index_or_milvus_is_rebuilt_not_appended(tmp_path: Path) -> None:
-    from retrieval.vectors import FaissBackend, FaissSegments, FaissVectors, MilvusBackend
+    from retrieval.index.vectors.faiss import FaissBackend, FaissSegments, FaissVectors
+    from retrieval.index.vectors.milvus import MilvusBackend
 
     vectors = np.eye(4, dtype=np.float32)
     days = np.zeros(5, dtype=np.int64)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.errors import SeedsNotFoundError
-from retrieval.ingest import IngestCache, load_articles
+from retrieval.ingest.files import IngestCache, load_articles
 from tests.conftest import write_articles
 
 
@@ -48,16 +48,14 @@ def test_identical_articles_are_indexed_once(tmp_path: Path) -> None:
     assert len(result.articles) == 1 and result.duplicates == 1
 
 
-def test_bad_files_are_skipped_with_one_warning_each(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_bad_files_are_skipped_with_one_warning_each(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     write_articles(tmp_path, {"good.txt": "The river flooded the old town on Friday night."})
     (tmp_path / "empty.txt").write_text("   \n")
     (tmp_path / "binary.txt").write_bytes(b"\x89PNG\x00\x00\x01binary")
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
     (tmp_path / "broken.jsonl").write_text('{"id": "x", "text": "Fine line here."}\n{not json}\n')
     (tmp_path / "photo.png").write_bytes(b"\x89PNG")
-    with caplog.at_level(logging.WARNING, logger="retrieval.ingest"):
+    with caplog.at_level(logging.WARNING, logger="retrieval.ingest.files"):
         result = load_articles(tmp_path)
     assert sorted(a.id for a in result.articles) == ["good.txt", "x"]
     skipped = {s.path: s.reason for s in result.skipped}

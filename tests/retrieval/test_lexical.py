@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.lexical import LexicalIndex, _stemmer, tokenize
+from retrieval.index.lexical import LexicalIndex, _stemmer, tokenize
 from tests.conftest import ARTICLES
 
 TEXTS = [text for text in ARTICLES.values()] + [

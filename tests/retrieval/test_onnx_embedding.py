@@ -10,13 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval import onnx_embedding
 from retrieval.config import EmbeddingConfig
-from retrieval.embedding import Embedder, embedding_info, make_embedder
+from retrieval.embedding import auto as auto_module
+from retrieval.embedding import onnx_embedder as onnx_embedding
+from retrieval.embedding.auto import AutoEmbedder
+from retrieval.embedding.base import Embedder, embedding_info
+from retrieval.embedding.factory import make_embedder
+from retrieval.embedding.onnx_embedder import META_FILE, MODEL_FILE, OnnxEmbedder
 from retrieval.engine import Engine
 from retrieval.errors import ModelLoadError
-from retrieval.onnx_embedding import META_FILE, MODEL_FILE, AutoEmbedder, OnnxEmbedder
-from retrieval.store import IndexStore
+from retrieval.index.store import IndexStore
 from tests.conftest import write_articles
 
 pytestmark = pytest.mark.model
@@ -121,7 +124,7 @@ def test_corrupt_cached_file_is_rebuilt(
         handle.truncate(1000)
     calls: list[Path] = []
     monkeypatch.setattr(onnx_embedding, "build_export", _copy_from(onnx_embedder.export_path, calls))
-    with caplog.at_level(logging.WARNING, logger="retrieval.onnx_embedding"):
+    with caplog.at_level(logging.WARNING, logger="retrieval.embedding.onnx_embedder"):
         rebuilt = OnnxEmbedder(onnx_config(cache))
     assert calls == [target]
     assert "damaged" in caplog.text
@@ -175,7 +178,7 @@ def test_an_index_from_one_backend_serves_the_other(
     assert store.read_manifest().extra["embedding"] == {"backend": "onnx", "precision": "int8"}
 
     torch_engine = Engine(IndexStore(tmp_path / "index"), real_embedder)
-    with caplog.at_level(logging.INFO, logger="retrieval.store"):
+    with caplog.at_level(logging.INFO, logger="retrieval.index.store"):
         hits = torch_engine.search("How much did the new ferry terminal in Tallinn cost?")
     assert "embedded with onnx/int8" in caplog.text
     assert hits and hits[0].passage.article_id == "harbour.txt"
@@ -198,7 +201,7 @@ def test_auto_uses_onnx_for_questions_and_torch_for_bulk(
     auto = AutoEmbedder(onnx_config(onnx_cache, backend="auto"), onnx=onnx_embedder)
     assert isinstance(auto, Embedder) and (auto.name, auto.dimension) == (onnx_embedder.name, 384)
     auto.use_bulk, auto._bulk = True, real_embedder  # as on a CPU with native bf16, model already loaded
-    monkeypatch.setattr(onnx_embedding, "BULK_TEXTS", 4)
+    monkeypatch.setattr(auto_module, "BULK_TEXTS", 4)
     assert np.allclose(auto.encode(TEXTS[:1]), onnx_embedder.encode(TEXTS[:1]), atol=1e-6)
     assert auto.info == {"backend": "onnx", "precision": "int8"}
     assert np.allclose(auto.encode(TEXTS), real_embedder.encode(TEXTS), atol=1e-6)

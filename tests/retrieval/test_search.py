@@ -7,7 +7,7 @@ from pathlib import Path
 
 from retrieval.config import SearchConfig, VectorConfig
 from retrieval.engine import Engine
-from retrieval.search import Retriever
+from retrieval.search.retriever import Retriever
 from retrieval.types import DateRange
 from tests.conftest import HashEmbedder, make_engine, write_articles
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from retrieval.answer.sentences import SentenceScorer, answer_type, question_terms, type_match
 from retrieval.engine import Engine
-from retrieval.sentences import SentenceScorer, answer_type, question_terms, type_match
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from retrieval.config import VectorConfig
 from retrieval.engine import Engine
 from retrieval.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
-from retrieval.store import IndexStore
+from retrieval.index.store import IndexStore
 from tests.conftest import HashEmbedder, make_engine
 
 
@@ -20,9 +20,7 @@ def test_round_trip_keeps_articles_passages_and_vectors(engine: Engine, vector_c
     assert [p.text for p in loaded.passages] == [p.text for p in engine.index.passages]
     for passage in loaded.passages:
         assert loaded.articles[passage.article_id].text[passage.start : passage.end] == passage.text
-    assert (
-        loaded.vectors.size == manifest_vectors(loaded) == len({u for p in loaded.passages for u in p.units})
-    )
+    assert loaded.vectors.size == manifest_vectors(loaded) == len({u for p in loaded.passages for u in p.units})
     for passage in loaded.passages:
         assert len(passage.units) == len(passage.sentences)
         assert all(passage.id in loaded.unit_passages[u] for u in passage.units)

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from retrieval.config import VectorConfig
-from retrieval.store import IndexStore
+from retrieval.index.store import IndexStore
+from retrieval.index.vectors.base import FLAT, VectorStore, day_mask
+from retrieval.index.vectors.faiss import FaissVectors
 from retrieval.types import DateRange
-from retrieval.vectors import FLAT, FaissVectors, VectorStore, day_mask
 from tests.conftest import HashEmbedder, make_engine
 
 

@@ -18,7 +18,7 @@ from bot.discord_bot.feedback import FeedbackStore
 from bot.settings import Settings
 from retrieval.config import AnswerConfig, ChunkingConfig
 from retrieval.engine import Engine
-from retrieval.store import IndexStore
+from retrieval.index.store import IndexStore
 from tests.conftest import HashEmbedder
 
 

@@ -207,14 +207,17 @@ async def test_reindex_by_admin_rebuilds_swaps_and_summarises(simcord_env, world
     _, channel, alice, admin = world
     before = await alice.slash(channel, "ask", question="Which river did the wolves return to?")
     assert before.response.embeds[0].title == "No answer in the articles"
-    (settings.seeds_dir / "wolves.md").write_text(textwrap.dedent("""\
+    (settings.seeds_dir / "wolves.md").write_text(
+        textwrap.dedent("""\
         ---
         title: Wolves return to the Oder valley
         date: 2023-01-10
         source: Valley News
         ---
         Wolves returned to the Oder valley for the first time in a century. Rangers filmed six wolves near the river.
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
 
     result = await admin.slash(channel, "reindex")
 
@@ -363,4 +366,3 @@ async def test_engine_error_is_logged_and_apologised_for_and_the_bot_keeps_going
     monkeypatch.setattr(engine, "ask", real_ask)
     again = await alice.slash(channel, "ask", question=SHIPS)
     assert again.response.embeds[0].description == "Ships will be inspected in Istanbul. [1]"
-

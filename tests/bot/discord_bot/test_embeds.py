@@ -39,7 +39,7 @@ def assert_word_boundary(original: str, cut: str) -> None:
     """``cut`` is a prefix of ``original`` ending at a word end (plus an optional ellipsis)."""
     head = cut.removesuffix(ELLIPSIS).rstrip()
     assert original.startswith(head)
-    rest = original[len(head):]
+    rest = original[len(head) :]
     assert rest == "" or not rest[0].isalnum(), f"cut mid-word: …{head[-20:]!r} | {rest[:20]!r}"
 
 
@@ -76,28 +76,52 @@ def test_split_text_prefers_line_breaks():
 
 def _article(i: int, title: str = "") -> Article:
     return Article(
-        id=f"a{i}", title=title or f"Title {i}", date=dt.date(2022, 3, i % 28 + 1),
-        source="Example Wire", text="", url=f"https://example.com/{i}",
+        id=f"a{i}",
+        title=title or f"Title {i}",
+        date=dt.date(2022, 3, i % 28 + 1),
+        source="Example Wire",
+        text="",
+        url=f"https://example.com/{i}",
     )
 
 
 def _hit(i: int, text: str, title: str = "") -> Hit:
-    return Hit(passage=Passage(id=i, article_id=f"a{i}", start=0, end=len(text), text=text),
-               article=_article(i, title), score=1.0 / (i + 1), rank=i + 1)
+    return Hit(
+        passage=Passage(id=i, article_id=f"a{i}", start=0, end=len(text), text=text),
+        article=_article(i, title),
+        score=1.0 / (i + 1),
+        rank=i + 1,
+    )
 
 
 def long_answer(n_citations: int, sentence_words: int, title: str = "") -> Answer:
     sentences = tuple(AnswerSentence(prose(sentence_words, 10_000), i + 1) for i in range(n_citations))
     hits = tuple(_hit(i, prose(sentence_words * 2), title) for i in range(n_citations))
     citations = tuple(
-        Citation(number=i + 1, article_id=f"a{i}", title=title or f"Title {i}", date=dt.date(2022, 3, 1),
-                 source="Example Wire", url=f"https://example.com/{i}", quote=s.text, start=0,
-                 end=len(s.text), passage_id=i)
+        Citation(
+            number=i + 1,
+            article_id=f"a{i}",
+            title=title or f"Title {i}",
+            date=dt.date(2022, 3, 1),
+            source="Example Wire",
+            url=f"https://example.com/{i}",
+            quote=s.text,
+            start=0,
+            end=len(s.text),
+            passage_id=i,
+        )
         for i, s in enumerate(sentences)
     )
-    return Answer(question="What happened? " * 30, text=" ".join(f"{s.text} [{s.citation}]" for s in sentences),
-                  sentences=sentences, citations=citations, hits=hits, abstained=False, confidence=0.9,
-                  timings={"total_ms": 12.0})
+    return Answer(
+        question="What happened? " * 30,
+        text=" ".join(f"{s.text} [{s.citation}]" for s in sentences),
+        sentences=sentences,
+        citations=citations,
+        hits=hits,
+        abstained=False,
+        confidence=0.9,
+        timings={"total_ms": 12.0},
+    )
 
 
 @pytest.mark.parametrize("answer_chars", [200, 1500, 4096])
@@ -139,8 +163,15 @@ def test_markdown_in_articles_is_neutralised():
 
 def test_abstention_says_so_and_lists_possibly_related_passages():
     hits = tuple(_hit(i, prose(50)) for i in range(3))
-    answer = Answer(question="Who painted it?", text="The indexed articles don't say.", sentences=(),
-                    citations=(), hits=hits, abstained=True, confidence=0.1)
+    answer = Answer(
+        question="Who painted it?",
+        text="The indexed articles don't say.",
+        sentences=(),
+        citations=(),
+        hits=hits,
+        abstained=True,
+        confidence=0.1,
+    )
     [[embed]] = answer_embeds(answer, answer_chars=1500)
     assert embed.title == "No answer in the articles"
     assert embed.description == "The indexed articles don't say."
@@ -149,8 +180,10 @@ def test_abstention_says_so_and_lists_possibly_related_passages():
 
 
 def test_long_passages_are_split_over_embeds_and_messages():
-    passages = [CitedPassage(number=i, title=f"T{i}", date="2022-01-01", source="S", url=None,
-                             text=prose(1500), quote="") for i in range(1, 4)]
+    passages = [
+        CitedPassage(number=i, title=f"T{i}", date="2022-01-01", source="S", url=None, text=prose(1500), quote="")
+        for i in range(1, 4)
+    ]
     messages = passage_embeds(passages)
     assert len(messages) > 1 and all(fits(m) for m in messages)
     text = " ".join(e.description for m in messages for e in m)

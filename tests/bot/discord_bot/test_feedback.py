@@ -26,8 +26,7 @@ def cli_env(tmp_path, monkeypatch):
 def test_votes_are_stored_changed_and_exported(engine, tmp_path):
     store = FeedbackStore(tmp_path / "fb.sqlite3")
     answer = engine.ask("Where will ships be inspected?")
-    answer_id = store.record_answer(answer, cited_passages(answer), guild_id=1, channel_id=2, user_id=3,
-                                    via="slash")
+    answer_id = store.record_answer(answer, cited_passages(answer), guild_id=1, channel_id=2, user_id=3, via="slash")
     assert store.passages(answer_id)[0].text.startswith("Russia and Ukraine signed a deal")
     assert store.passages(answer_id + 1) is None
     assert store.vote(answer_id, 10, 1) and store.vote(answer_id, 11, 1) and store.vote(answer_id, 11, -1)
@@ -37,10 +36,15 @@ def test_votes_are_stored_changed_and_exported(engine, tmp_path):
         assert store.export_jsonl(fh) == 2
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {(r["user_id"], r["vote"]) for r in rows} == {(10, "up"), (11, "down")}
-    assert rows[0]["cited"] == [{"number": 1, "article_id": answer.citations[0].article_id,
-                                 "passage_id": answer.citations[0].passage_id,
-                                 "title": "Grain deal reached in Istanbul",
-                                 "url": "https://example.com/grain-deal"}]
+    assert rows[0]["cited"] == [
+        {
+            "number": 1,
+            "article_id": answer.citations[0].article_id,
+            "passage_id": answer.citations[0].passage_id,
+            "title": "Grain deal reached in Istanbul",
+            "url": "https://example.com/grain-deal",
+        }
+    ]
 
 
 def test_feedback_export_command(cli_env, engine, capsys):

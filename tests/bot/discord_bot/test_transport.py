@@ -15,11 +15,12 @@ import discord
 import pytest
 import yarl
 
-from bot.cli import Context, main
+from bot.cli import main
+from bot.context import Context
 from bot.discord_bot.client import DiscordLoginError, bot_intents, create_bot, serve
 from retrieval.config import AnswerConfig, ChunkingConfig
 from retrieval.engine import Engine
-from retrieval.store import IndexStore
+from retrieval.index.store import IndexStore
 from tests.bot.discord_bot.conftest import SlowHashEmbedder
 from tests.bot.discord_bot.fake_discord import GOOD_TOKEN, FakeDiscord
 
@@ -75,7 +76,8 @@ async def test_login_sync_slash_and_mention_over_the_wire(fake, engine, settings
         assert "<https://example.com/grain-deal>" in embed["fields"][0]["value"]
         assert followup.body["allowed_mentions"]["parse"] == []
         assert [c["custom_id"] for c in followup.body["components"][0]["components"]][0].startswith(
-            "newsdesk:passages:")
+            "newsdesk:passages:"
+        )
 
         asked = await fake.say(user, f"<@{fake.bot_id}> {SHIPS}")
         channel = f"/channels/{fake.channel_id}/messages"
@@ -112,8 +114,10 @@ async def test_rejected_token_from_the_command_line(fake, engine, tmp_path, monk
     assert await asyncio.wait_for(asyncio.to_thread(main, ["bot"]), 15) == 1
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("newsdesk:")]
-    assert lines == ["newsdesk: Discord rejected the token: copy a fresh one from the Developer Portal "
-                     "(Bot → Reset Token) into NEWSDESK_DISCORD_TOKEN"]
+    assert lines == [
+        "newsdesk: Discord rejected the token: copy a fresh one from the Developer Portal "
+        "(Bot → Reset Token) into NEWSDESK_DISCORD_TOKEN"
+    ]
     assert "wrong-token-123" not in err
 
 
@@ -121,9 +125,12 @@ async def test_twenty_questions_at_once_without_blocking_the_loop(fake, tmp_path
     """Questions cost 50 ms of GIL-holding work each; all 20 are answered and the loop stays live."""
     shutil.copytree(built_index / "index", tmp_path / "slow-index", symlinks=True)
     embedder = SlowHashEmbedder(query_work=0.05)
-    engine = Engine(IndexStore(tmp_path / "slow-index"), embedder,
-                    answer=AnswerConfig(min_confidence=0.2, max_question_chars=300),
-                    chunking=ChunkingConfig(max_tokens=200))
+    engine = Engine(
+        IndexStore(tmp_path / "slow-index"),
+        embedder,
+        answer=AnswerConfig(min_confidence=0.2, max_question_chars=300),
+        chunking=ChunkingConfig(max_tokens=200),
+    )
     engine.load()
     bot = create_bot(engine, settings.model_copy(update={"cooldown_questions": 100}))
     task = await connect(fake, bot)
@@ -155,7 +162,7 @@ async def test_twenty_questions_at_once_without_blocking_the_loop(fake, tmp_path
     for t in tokens:
         [answer] = posts(requests, f"/webhooks/{fake.app_id}/{t}")
         assert answer.body["embeds"][0]["description"] == "Ships will be inspected in Istanbul. [1]"
-    beats = fake.heartbeats[beats_before - 1:] if beats_before else fake.heartbeats
+    beats = fake.heartbeats[beats_before - 1 :] if beats_before else fake.heartbeats
     gaps = [b - a for a, b in zip(beats, beats[1:], strict=False)]
     lag_ms = sorted(x * 1000 for x in lags)
     report = (
@@ -192,9 +199,12 @@ async def test_reindex_shows_progress_and_questions_are_answered_meanwhile(
     monkeypatch.setattr(commands, "PROGRESS_EDIT_SECONDS", 0.05)
     shutil.copytree(built_index / "index", tmp_path / "slow-index", symlinks=True)
     shutil.copytree(built_index / "seeds", settings.seeds_dir)
-    engine = Engine(IndexStore(tmp_path / "slow-index"), SlowBuildEmbedder(build_work=1.0),
-                    answer=AnswerConfig(min_confidence=0.2, max_question_chars=300),
-                    chunking=ChunkingConfig(max_tokens=200))
+    engine = Engine(
+        IndexStore(tmp_path / "slow-index"),
+        SlowBuildEmbedder(build_work=1.0),
+        answer=AnswerConfig(min_confidence=0.2, max_question_chars=300),
+        chunking=ChunkingConfig(max_tokens=200),
+    )
     engine.load()
     bot = create_bot(engine, settings)
     task = await connect(fake, bot)

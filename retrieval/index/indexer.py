@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.chunking import chunk_article
 from retrieval.config import ChunkingConfig
-from retrieval.embedding import Embedder, embedding_info
+from retrieval.embedding.base import Embedder, embedding_info
 from retrieval.errors import IndexCorruptError, IndexMissingError
-from retrieval.lexical import TOKENIZER, LexicalIndex
-from retrieval.store import (
+from retrieval.index.chunking import chunk_article
+from retrieval.index.lexical import TOKENIZER, LexicalIndex
+from retrieval.index.store import (
     MAX_SEGMENTS,
     IndexData,
     IndexHead,
@@ -26,8 +26,9 @@ from retrieval.store import (
     embed_text,
     passage_tables,
 )
+from retrieval.index.vectors.base import VectorStore
+from retrieval.index.vectors.faiss import FaissSegments
 from retrieval.types import Article, Passage
-from retrieval.vectors import FaissSegments, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -340,8 +341,7 @@ def _plan_rewrite(
                 unit_of[key] = len(unit_of)
                 old_units.append(passage.units[position])
     renumbered = [
-        replace(p, id=i, units=tuple(unit_of[(p.article_id, s, e)] for s, e in p.sentences))
-        for i, p in enumerate(kept)
+        replace(p, id=i, units=tuple(unit_of[(p.article_id, s, e)] for s, e in p.sentences)) for i, p in enumerate(kept)
     ]
     new_passages, texts, new_unit_articles = _number_units(fresh, by_id, len(kept), len(unit_of))
     unit_articles = [article_id for article_id, _, _ in unit_of] + new_unit_articles

@@ -41,9 +41,7 @@ def _stemmer():  # type: ignore[no-untyped-def]
 def _bm25s_tokenize(texts: Sequence[str], *, ids: bool):  # type: ignore[no-untyped-def]
     import bm25s
 
-    return bm25s.tokenize(
-        list(texts), stopwords="en_plus", stemmer=_stemmer(), return_ids=ids, show_progress=False
-    )
+    return bm25s.tokenize(list(texts), stopwords="en_plus", stemmer=_stemmer(), return_ids=ids, show_progress=False)
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
@@ -88,9 +86,7 @@ class TermSegment:
         """Read a segment written by :meth:`save`."""
         with np.load(directory / POSTINGS) as data:
             shape = tuple(int(n) for n in data["shape"])
-            tf = sp.csc_matrix(
-                (data["data"].astype(np.float32), data["indices"], data["indptr"]), shape=shape
-            )
+            tf = sp.csc_matrix((data["data"].astype(np.float32), data["indices"], data["indptr"]), shape=shape)
             lengths = data["lengths"].astype(np.float32)
         terms = json.loads((directory / TERMS).read_text(encoding="utf-8"))
         if not isinstance(terms, list) or len(lengths) != shape[0]:

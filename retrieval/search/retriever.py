@@ -4,21 +4,20 @@ re-ranked by each passage's best sentence as an answer."""
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from retrieval.answer.sentences import SentenceScorer
 from retrieval.config import SearchConfig
-from retrieval.embedding import Embedder
-from retrieval.sentences import SentenceScorer
-from retrieval.store import IndexData
+from retrieval.embedding.base import Embedder
+from retrieval.index.store import IndexData
+from retrieval.search.fusion import fuse
+from retrieval.text import overlap, shingles
 from retrieval.types import DateRange, Hit, Passage
 
 log = logging.getLogger(__name__)
 
-_WORD = re.compile(r"\w+")
-_SHINGLE = 5
 MODES = ("hybrid", "dense", "lexical")
 UNITS_PER_PASSAGE = 4
 """How many sentence vectors to fetch per wanted passage (several sentences share a passage)."""
@@ -31,21 +30,6 @@ class Query:
     text: str
     vector: np.ndarray | None
     dates: DateRange = DateRange()
-
-
-def shingles(text: str) -> set[tuple[str, ...]]:
-    """Lower-cased word 5-grams of a text (the whole text if shorter)."""
-    words = _WORD.findall(text.lower())
-    if len(words) < _SHINGLE:
-        return {tuple(words)} if words else set()
-    return {tuple(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)}
-
-
-def overlap(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> float:
-    """Share of the smaller passage's word 5-grams found in the other."""
-    if not a or not b:
-        return 0.0
-    return len(a & b) / min(len(a), len(b))
 
 
 class Retriever:
@@ -162,9 +146,7 @@ class Retriever:
         """
         if self.config.rerank_depth <= 0 or not hits:
             return hits
-        best = [
-            max((c.score for c in sentences), default=0.0) for sentences in self.scorer.score(question, hits)
-        ]
+        best = [max((c.score for c in sentences), default=0.0) for sentences in self.scorer.score(question, hits)]
         order = sorted(range(len(hits)), key=lambda i: -best[i])
         return [replace(hits[i], score=best[i]) for i in order]
 
@@ -192,23 +174,3 @@ def _in_range(days: np.ndarray, dates: DateRange) -> np.ndarray:
     if dates.until is not None:
         mask &= days <= dates.until.toordinal()
     return mask
-
-
-def fuse(dense: dict[int, float], lexical: dict[int, float], config: SearchConfig) -> dict[int, float]:
-    """Combine the two rankings: a convex mix of normalised scores (default) or reciprocal rank fusion."""
-    if not dense or not lexical:
-        return dict(dense or lexical)
-    if config.fusion == "rrf":
-        fused: dict[int, float] = {}
-        for ranking in (dense, lexical):
-            for rank, pid in enumerate(sorted(ranking, key=lambda p: -ranking[p])):
-                fused[pid] = fused.get(pid, 0.0) + 1.0 / (config.rrf_k + rank + 1)
-        return fused
-    low, high = min(dense.values()), max(dense.values())
-    top = max(lexical.values())
-    alpha = config.dense_weight
-    return {
-        pid: alpha * (dense.get(pid, low) - low) / (high - low + 1e-9)
-        + (1 - alpha) * lexical.get(pid, 0.0) / top
-        for pid in dense.keys() | lexical.keys()
-    }

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
-from retrieval.cleaning import clean_scraped_text, derive_title
 from retrieval.errors import SeedsNotFoundError
+from retrieval.ingest.cleaning import clean_scraped_text, derive_title
 from retrieval.types import Article
 
 log = logging.getLogger(__name__)

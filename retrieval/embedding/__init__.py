@@ -1,0 +1,1 @@
+"""Turn text into unit vectors: the ``Embedder`` protocol (base), one module per backend, a factory."""

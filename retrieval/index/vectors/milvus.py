@@ -1,0 +1,212 @@
+"""The Milvus vector backend: a Milvus cluster, or Milvus Lite in-process; one collection per generation."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrieval.config import VectorConfig
+from retrieval.index.vectors.base import ANN_DEFAULTS, SEARCH_PARAMS, DayRange, VectorStore, day_mask
+
+log = logging.getLogger(__name__)
+
+_MILVUS_BATCH = 4096
+
+
+class MilvusVectors:
+    """One generation's vectors in a Milvus collection: unit id, vector, article day and article id."""
+
+    def __init__(
+        self,
+        client: Any,
+        collection: str,
+        dimension: int,
+        size: int,
+        params: dict[str, Any],
+        days: np.ndarray | None = None,
+    ) -> None:
+        self._client = client
+        self._days = days
+        self.collection = collection
+        self._dimension = dimension
+        self._size = size
+        self.params = params
+        self.kind = f"milvus-{str(params.get('index_type', 'FLAT')).lower()}"
+
+    @property
+    def size(self) -> int:
+        """Number of vectors held."""
+        return self._size
+
+    @property
+    def dimension(self) -> int:
+        """Vector dimension."""
+        return self._dimension
+
+    def save(self, directory: Path) -> None:
+        """Nothing to write: the vectors live in Milvus; the manifest records the collection."""
+
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, *, days: DayRange | None = None
+    ) -> list[tuple[int, float]]:
+        """Top ``k`` (id, cosine); the date window or id list is a filter expression evaluated by Milvus."""
+        if self._size == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
+            return []
+        terms = []
+        if days is not None:
+            terms.append("day > 0")
+            if days[0] is not None:
+                terms.append(f"day >= {int(days[0])}")
+            if days[1] is not None:
+                terms.append(f"day <= {int(days[1])}")
+        if allowed is not None:
+            terms.append(f"unit in [{', '.join(str(int(i)) for i in allowed)}]")
+        search_params: dict[str, Any] = {"metric_type": "IP"}
+        if self.params.get("index_type") == "HNSW":
+            boost = 1.0
+            if days is not None and self._days is not None:  # a narrow filter needs a wider graph search
+                boost = min(16.0, self._size / max(1, int(np.count_nonzero(day_mask(self._days, days)))))
+            ef = int(max(int(self.params.get("ef_search", 64)), k) * boost)
+            search_params["params"] = {"ef": min(32_768, ef)}
+        result = self._client.search(
+            self.collection,
+            data=[np.asarray(query, dtype=np.float32).tolist()],
+            limit=min(k, self._size),
+            filter=" and ".join(terms),
+            search_params=search_params,
+            output_fields=["unit"],
+        )
+        return [(int(hit["unit"]), float(hit["distance"])) for hit in result[0]]
+
+    def vectors(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """The stored vectors of ``ids`` (or all), fetched from Milvus in batches."""
+        wanted = np.arange(self._size, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+        out = np.zeros((len(wanted), self._dimension), dtype=np.float32)
+        unique = np.unique(wanted)
+        found: dict[int, list[float]] = {}
+        for at in range(0, len(unique), _MILVUS_BATCH):
+            part = [int(i) for i in unique[at : at + _MILVUS_BATCH]]
+            for row in self._client.query(self.collection, ids=part, output_fields=["vector"]):
+                found[int(row["unit"])] = row["vector"]
+        missing = [int(i) for i in unique if int(i) not in found]
+        if missing:
+            raise KeyError(f"Milvus collection {self.collection} lacks units {missing[:5]}")
+        for row, unit in enumerate(wanted):
+            out[row] = found[int(unit)]
+        return out
+
+
+def _wait_for_index(client: Any, collection: str, timeout: float = 3600.0) -> None:
+    """Return once Milvus has indexed every row of ``collection`` (polling, quickly at first)."""
+    delay, waited = 0.01, 0.0
+    while True:
+        info = client.describe_index(collection, "vector")
+        if info.get("state", "Finished") == "Finished" or not info.get("pending_index_rows"):
+            return
+        if waited > timeout:
+            raise TimeoutError(f"Milvus has not indexed collection {collection} after {timeout:.0f} s")
+        time.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 2.0)
+
+
+class MilvusBackend:
+    """Milvus (a cluster, or Milvus Lite in-process from a local ``.db`` path), one collection per generation."""
+
+    name = "milvus"
+
+    def __init__(self, config: VectorConfig, root: Path) -> None:
+        self.config = config
+        self.uri = config.milvus_uri or str(Path(root) / "milvus.db")
+        self._client: Any = None
+        # Collections are <collection>_<index dir tag>_<generation>: index directories sharing one
+        # Milvus (the main index and `newsdesk eval`'s, say) never retire each other's collections.
+        tag = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:8]
+        self.prefix = f"{config.milvus_collection}_{tag}_"
+
+    @property
+    def client(self) -> Any:
+        """The Milvus client, connected on first use (Milvus Lite starts here for a local path)."""
+        if self._client is None:
+            from pymilvus import MilvusClient
+
+            if "://" not in self.uri:
+                Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+            self._client = MilvusClient(uri=self.uri, token=self.config.milvus_token)
+        return self._client
+
+    def build(self, vectors: np.ndarray, days: np.ndarray, articles: Sequence[str]) -> MilvusVectors:
+        """A new collection holding the units; exact (FLAT) below the size threshold, HNSW above."""
+        from pymilvus import DataType, MilvusClient
+
+        client = self.client
+        n, dimension = vectors.shape
+        name = f"{self.prefix}{uuid.uuid4().hex[:12]}"
+        params: dict[str, Any] = {"collection": name, "index_type": "FLAT"}
+        if n > self.config.exact_max:
+            hnsw = ANN_DEFAULTS["hnsw"]
+            chosen = {k: self.config.params.get(k, hnsw[k]) for k in ("M", "ef_construction", "ef_search")}
+            params = {**params, "index_type": "HNSW", **chosen}
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("unit", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(dimension))
+        schema.add_field("day", DataType.INT64)
+        schema.add_field("article", DataType.VARCHAR, max_length=65_535)
+        client.create_collection(name, schema=schema, consistency_level="Strong")
+        log.info("writing %d vectors to Milvus collection %s", n, name)
+        for at in range(0, n, _MILVUS_BATCH):
+            rows = [
+                {"unit": i, "vector": vectors[i].tolist(), "day": int(days[i]), "article": articles[i]}
+                for i in range(at, min(n, at + _MILVUS_BATCH))
+            ]
+            client.insert(name, rows)
+        client.flush(name)
+        index = client.prepare_index_params()
+        build: dict[str, Any] = {}
+        if params["index_type"] == "HNSW":
+            build = {"M": params["M"], "efConstruction": params["ef_construction"]}
+        index.add_index(field_name="vector", index_type=params["index_type"], metric_type="IP", params=build)
+        client.create_index(name, index, sync=False)  # pymilvus's own wait polls every 0.5 s
+        _wait_for_index(client, name)
+        client.load_collection(name)
+        return MilvusVectors(client, name, int(dimension), n, params, days)
+
+    def extend(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> None:
+        """None: every Milvus generation is a new collection (inserting into the live one is not done)."""
+        return None
+
+    def append(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> None:
+        """None: every Milvus generation is a new collection (inserting into the live one is not done)."""
+        return None
+
+    def load(self, directory: Path, kind: str, params: dict[str, Any], days: np.ndarray) -> MilvusVectors:
+        """Open the collection a generation recorded; missing or short is damage."""
+        name = str(params["collection"])
+        client = self.client
+        if not client.has_collection(name):
+            raise LookupError(f"Milvus collection {name} is missing")
+        client.load_collection(name)
+        rows = int(client.get_collection_stats(name)["row_count"])
+        if rows != len(days):
+            raise ValueError(f"Milvus collection {name} holds {rows} vectors, the index {len(days)}")
+        dimension = next(
+            int(f["params"]["dim"]) for f in client.describe_collection(name)["fields"] if f["name"] == "vector"
+        )
+        searched = {**params, **{k: v for k, v in self.config.params.items() if k in SEARCH_PARAMS}}
+        return MilvusVectors(client, name, dimension, rows, searched, days)
+
+    def retire(self, keep: Sequence[dict[str, Any]]) -> None:
+        """Drop this index's collections that no kept generation records (old or from failed builds)."""
+        client = self.client
+        kept = {str(p.get("collection")) for p in keep}
+        for name in client.list_collections():
+            if name.startswith(self.prefix) and name not in kept and len(name) == len(self.prefix) + 12:
+                log.info("dropping Milvus collection %s", name)
+                client.drop_collection(name)

@@ -1,0 +1,1 @@
+"""Read articles: seed files (text, Markdown, HTML, JSONL), cleaning of scraped pages, the seed cache."""

@@ -1,0 +1,1 @@
+"""Find the passages that answer a question: dense + BM25, fused, re-ranked, de-duplicated."""
