@@ -51,10 +51,16 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
 
 
 def citation_to_dict(citation: Citation) -> dict[str, Any]:
-    """A citation as plain data."""
+    """A citation (one source article and its quotes) as plain data."""
     data = asdict(citation)
     data["date"] = citation.date.isoformat() if citation.date else None
     return data
+
+
+def sentence_marker(answer: Answer, number: int) -> str:
+    """``[n · date]``: the source number and the date of its article (``[n]`` if undated)."""
+    day = next((c.date for c in answer.citations if c.number == number), None)
+    return f"[{number} · {day.isoformat()}]" if day else f"[{number}]"
 
 
 def answer_to_dict(answer: Answer) -> dict[str, Any]:
@@ -64,7 +70,20 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
         "answer": answer.text,
         "abstained": answer.abstained,
         "confidence": round(answer.confidence, 4),
-        "sentences": [{"text": s.text, "citation": s.citation} for s in answer.sentences],
+        "searched": answer.searched or answer.question,
+        "as_of": answer.as_of.isoformat() if answer.as_of else None,
+        "answerer": answer.answerer,
+        "note": answer.note or None,
+        "sentences": [
+            {
+                "text": s.text,
+                "citation": s.citation,
+                "verified": s.verified,
+                "support": None if s.support is None else round(s.support, 4),
+                "passage_id": s.passage_id,
+            }
+            for s in answer.sentences
+        ],
         "citations": [citation_to_dict(c) for c in answer.citations],
         "passages": [hit_to_dict(h) for h in answer.hits],
         "timings_ms": {k.removesuffix("_ms"): round(v, 2) for k, v in answer.timings.items()},
@@ -94,7 +113,7 @@ def print_answer(console: Console, answer: Answer) -> None:
         if number:
             body.append(" ")
         body.append(sentence.text)
-        body.append(f" [{sentence.citation}]", style="bold cyan")
+        body.append(f" {sentence_marker(answer, sentence.citation)}", style="bold cyan")
     console.print(body)
     console.print()
     console.print("[bold]Sources[/bold]")
@@ -106,18 +125,19 @@ def print_answer(console: Console, answer: Answer) -> None:
             citation.date,
             citation.source,
             citation.url,
-            citation.quote,
+            *(q.text for q in citation.quotes),
         )
 
 
 def _print_source(
-    console: Console, marker: str, title: str, date: dt.date | None, source: str, url: str | None, quote: str
+    console: Console, marker: str, title: str, date: dt.date | None, source: str, url: str | None, *quotes: str
 ) -> None:
     line = Text(f" {marker} ", style="bold cyan")
     line.append(title, style="bold")
     line.append(f" — {_date(date)} — {url or source}", style="dim")
     console.print(line)
-    console.print(Text(f"     “{excerpt(quote)}”"))
+    for quote in quotes:
+        console.print(Text(f"     “{excerpt(quote)}”"))
 
 
 def print_hits(console: Console, hits: Sequence[Hit]) -> None:

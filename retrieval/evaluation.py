@@ -183,14 +183,15 @@ def score_question(engine: Engine, question: EvalQuestion, answer: Answer) -> Qu
     f1 = max((token_f1(body, g) for g in question.answers), default=0.0) if not answer.abstained else 0.0
     index = engine.index
     verbatim = unsupported = 0
-    for citation in answer.citations:
+    quotes = [(citation, quote) for citation in answer.citations for quote in citation.quotes]
+    for citation, quote in quotes:
         article = index.articles.get(citation.article_id)
-        if article is not None and article.text[citation.start : citation.end] == citation.quote:
+        if article is not None and article.text[quote.start : quote.end] == quote.text:
             verbatim += 1
-        passage = index.passages[citation.passage_id] if citation.passage_id < len(index.passages) else None
-        if passage is None or citation.quote not in passage.text:
+        passage = index.passages[quote.passage_id] if quote.passage_id < len(index.passages) else None
+        if passage is None or quote.text not in passage.text:
             unsupported += 1
-    return QuestionResult(question, answer, gold_rank, contains, f1, verbatim, len(answer.citations), unsupported)
+    return QuestionResult(question, answer, gold_rank, contains, f1, verbatim, len(quotes), unsupported)
 
 
 def evaluate(

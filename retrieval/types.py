@@ -52,8 +52,18 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Quote:
+    """A sentence quoted verbatim from an article: its text and where it stands (article offsets)."""
+
+    text: str
+    start: int
+    end: int
+    passage_id: int
+
+
+@dataclass(frozen=True)
 class Citation:
-    """A numbered pointer from an answer sentence to the exact passage text that supports it."""
+    """One numbered source of an answer: an article, and the sentences the answer quotes from it."""
 
     number: int
     article_id: str
@@ -61,23 +71,29 @@ class Citation:
     date: dt.date | None
     source: str
     url: str | None
-    quote: str
-    start: int
-    end: int
-    passage_id: int
+    quotes: tuple[Quote, ...]
+    also: tuple[str, ...] = ()
+    """Other outlets that carried the same story (near-duplicate copies), for corroboration."""
 
 
 @dataclass(frozen=True)
 class AnswerSentence:
-    """One sentence of an answer, quoted verbatim, with the citation number that backs it."""
+    """One sentence of an answer with the number of the source that backs it.
+
+    Extractive sentences are quotes (verified by construction); written ones (an LLM's) carry what
+    the verifier found: whether the cited passage supports it, by what score, and which passage.
+    """
 
     text: str
     citation: int
+    verified: bool = True
+    support: float | None = None
+    passage_id: int | None = None
 
 
 @dataclass(frozen=True)
 class Answer:
-    """What every front renders: the answer text, its citations, the passages and the timings."""
+    """What every front renders: the answer text, its numbered sources, the passages and the timings."""
 
     question: str
     text: str
@@ -87,6 +103,16 @@ class Answer:
     abstained: bool
     confidence: float
     timings: dict[str, float] = field(default_factory=dict)
+    searched: str = ""
+    """The question as searched, when it differs from the one asked (a follow-up made explicit)."""
+    as_of: dt.date | None = None
+    """The day the question was asked as: articles after it were not searched."""
+    window: DateRange | None = None
+    """The date window the question's own time words set ("this week", "in March"), if any."""
+    answerer: str = "extractive"
+    """What wrote the text: ``extractive`` (quotes) or ``llm`` (verified written sentences)."""
+    note: str = ""
+    """A one-line remark for the reader (e.g. why a written answer fell back to quotes)."""
 
 
 @dataclass(frozen=True)
@@ -110,3 +136,10 @@ class DateRange:
     def active(self) -> bool:
         """True if either end is set."""
         return self.since is not None or self.until is not None
+
+    def days(self) -> tuple[int | None, int | None]:
+        """The window as inclusive proleptic ordinals (either end None when open)."""
+        return (
+            self.since.toordinal() if self.since else None,
+            self.until.toordinal() if self.until else None,
+        )

@@ -218,9 +218,11 @@ def answer_description(answer: Answer, limit: int) -> str:
 def citation_field(citation: Citation) -> tuple[str, str]:
     """A Sources entry: "[n] title" over "date · source · <url>" and a short quote."""
     value = _source_line(citation.date, citation.source, citation.url)
-    quote = shorten(escape(citation.quote), QUOTE_CHARS)
-    if quote:
-        value += f"\n> “{quote}”"
+    share = max(60, QUOTE_CHARS // max(1, len(citation.quotes)))
+    for quote in citation.quotes:
+        text = shorten(escape(quote.text), share)
+        if text:
+            value += f"\n> “{text}”"
     return _field(f"[{citation.number}] {escape(citation.title)}", value)
 
 
@@ -286,10 +288,11 @@ def cited_passages(answer: Answer) -> list[CitedPassage]:
             date=c.date.isoformat() if c.date else None,
             source=c.source,
             url=c.url,
-            text=texts.get(c.passage_id, c.quote),
-            quote=c.quote,
+            text=texts.get(q.passage_id, q.text),
+            quote=q.text,
         )
         for c in answer.citations
+        for q in c.quotes
     ]
 
 

@@ -79,7 +79,13 @@ class FeedbackStore:
     ) -> int:
         """Store an answer as given; its id goes into the buttons' custom ids."""
         cited = [
-            {"number": c.number, "article_id": c.article_id, "passage_id": c.passage_id, "title": c.title, "url": c.url}
+            {
+                "number": c.number,
+                "article_id": c.article_id,
+                "passage_ids": sorted({q.passage_id for q in c.quotes}),
+                "title": c.title,
+                "url": c.url,
+            }
             for c in answer.citations
         ]
         with self._connect() as conn:

@@ -16,7 +16,7 @@ from retrieval.answer.sentences import Candidate, SentenceScorer
 from retrieval.config import AnswerConfig
 from retrieval.index.lexical import LexicalIndex, tokenize
 from retrieval.text import overlap, shingles
-from retrieval.types import AnswerSentence, Citation, Hit
+from retrieval.types import AnswerSentence, Citation, Hit, Quote
 
 log = logging.getLogger(__name__)
 
@@ -98,23 +98,30 @@ class Answerer:
                 continue
             seen.append(grams)
             chosen.append(candidate)
-        sentences: list[AnswerSentence] = []
-        citations: list[Citation] = []
-        for number, candidate in enumerate(chosen, start=1):
-            article = candidate.hit.article
-            citations.append(
-                Citation(
-                    number=number,
-                    article_id=article.id,
-                    title=article.title,
-                    date=article.date,
-                    source=article.source,
-                    url=article.url,
-                    quote=candidate.text,
-                    start=candidate.start,
-                    end=candidate.end,
-                    passage_id=candidate.hit.passage.id,
-                )
-            )
-            sentences.append(AnswerSentence(candidate.text, number))
+        citations = cite(chosen)
+        number = {c.article_id: c.number for c in citations}
+        sentences = [AnswerSentence(c.text, number[c.hit.article.id], passage_id=c.hit.passage.id) for c in chosen]
         return Composition(tuple(sentences), tuple(citations), False, confidence)
+
+
+def cite(chosen: Sequence[Candidate]) -> tuple[Citation, ...]:
+    """One numbered citation per article, in the order the answer first quotes it, with its quotes."""
+    quotes: dict[str, list[Quote]] = {}
+    articles = {}
+    for candidate in chosen:
+        article = candidate.hit.article
+        articles.setdefault(article.id, article)
+        quote = Quote(candidate.text, candidate.start, candidate.end, candidate.hit.passage.id)
+        quotes.setdefault(article.id, []).append(quote)
+    return tuple(
+        Citation(
+            number=number,
+            article_id=article.id,
+            title=article.title,
+            date=article.date,
+            source=article.source,
+            url=article.url,
+            quotes=tuple(quotes[article.id]),
+        )
+        for number, article in enumerate(articles.values(), start=1)
+    )

@@ -19,11 +19,17 @@ def test_answer_quotes_and_cites_verbatim(engine: Engine) -> None:
     assert "200 flights were cancelled" in answer.text
     for sentence in answer.sentences:
         assert f"{sentence.text} [{sentence.citation}]" in answer.text
+    assert [c.number for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    assert len({c.article_id for c in answer.citations}) == len(answer.citations)  # one entry per article
     for citation in answer.citations:
         article = engine.index.articles[citation.article_id]
-        assert article.text[citation.start : citation.end] == citation.quote
-        assert citation.quote in engine.index.passages[citation.passage_id].text
+        assert citation.quotes
+        for quote in citation.quotes:
+            assert article.text[quote.start : quote.end] == quote.text
+            assert quote.text in engine.index.passages[quote.passage_id].text
         assert (citation.title, citation.date) == (article.title, article.date)
+    cited = {(s.citation, s.text) for s in answer.sentences}
+    assert cited == {(c.number, q.text) for c in answer.citations for q in c.quotes}
     assert set(answer.timings) == {"embed_ms", "search_ms", "answer_ms", "total_ms"}
 
 

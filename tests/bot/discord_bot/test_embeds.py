@@ -21,7 +21,7 @@ from bot.discord_bot.embeds import (
     sources_embeds,
     split_text,
 )
-from retrieval.types import Answer, AnswerSentence, Article, Citation, Hit, Passage
+from retrieval.types import Answer, AnswerSentence, Article, Citation, Hit, Passage, Quote
 
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu"]
 
@@ -105,10 +105,7 @@ def long_answer(n_citations: int, sentence_words: int, title: str = "") -> Answe
             date=dt.date(2022, 3, 1),
             source="Example Wire",
             url=f"https://example.com/{i}",
-            quote=s.text,
-            start=0,
-            end=len(s.text),
-            passage_id=i,
+            quotes=(Quote(s.text, 0, len(s.text), i),),
         )
         for i, s in enumerate(sentences)
     )
@@ -152,7 +149,7 @@ def test_sources_list_has_title_date_source_unfurl_proof_link_and_quote():
     field = answer_embeds(answer, answer_chars=1500)[0][0].fields[1]
     assert field.name == "[2] Title 1"
     assert "2022-03-01 · Example Wire · <https://example.com/1>" in field.value
-    assert f"“{answer.citations[1].quote}”" in field.value
+    assert f"“{answer.citations[1].quotes[0].text}”" in field.value
 
 
 def test_markdown_in_articles_is_neutralised():

@@ -40,7 +40,7 @@ def test_votes_are_stored_changed_and_exported(engine, tmp_path):
         {
             "number": 1,
             "article_id": answer.citations[0].article_id,
-            "passage_id": answer.citations[0].passage_id,
+            "passage_ids": [q.passage_id for q in answer.citations[0].quotes],
             "title": "Grain deal reached in Istanbul",
             "url": "https://example.com/grain-deal",
         }
