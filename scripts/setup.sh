@@ -9,5 +9,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0" -c requirements.lock
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[test]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[test,dev]"
 echo "newsdesk is set up in .venv (run .venv/bin/newsdesk --help)" >&2

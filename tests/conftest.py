@@ -17,6 +17,48 @@ from retrieval.index.store import IndexStore
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
+MODEL_FIXTURES = frozenset({"real_embedder", "seeds_engine", "onnx_embedder", "onnx_cache"})
+"""Fixtures that load the real embedding model: a test using one is marked ``model`` automatically."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a real-model fixture with ``model``."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A HOME (and XDG cache) of the test session's own: exports and history never touch the developer's."""
+    home = tmp_path_factory.mktemp("home")
+    (home / ".cache").mkdir()
+    return home
+
+
+@pytest.fixture(autouse=True)
+def hermetic(
+    request: pytest.FixtureRequest, tmp_path: Path, session_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No NEWSDESK_* variable, no .env and no cache from outside the test; real models only where marked."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith("NEWSDESK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(session_home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(session_home / ".cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    if request.node.get_closest_marker("model") is None:
+        from retrieval.embedding.onnx_embedder import OnnxEmbedder
+        from retrieval.embedding.sentence_transformer import SentenceTransformerEmbedder
+
+        def refuse(self: object, *args: object, **kwargs: object) -> None:
+            raise AssertionError("this test loads the real model: mark it @pytest.mark.model")
+
+        monkeypatch.setattr(SentenceTransformerEmbedder, "__init__", refuse)
+        monkeypatch.setattr(OnnxEmbedder, "__init__", refuse)
+
 
 _TOKEN = re.compile(r"\w+")
 _STOP_WORDS = (

@@ -39,6 +39,7 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
         assert fragment in lines[0]
 
 
+@pytest.mark.model
 def test_ask_builds_the_index_first_then_answers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "ask", QUESTION, "--index", str(tmp_path / "idx"), "--seeds", str(SEEDS))
     assert code == 0
@@ -46,6 +47,7 @@ def test_ask_builds_the_index_first_then_answers(tmp_path: Path, capsys: pytest.
     assert "[1]" in out and "Sources" in out and "2022-03-12" in out
 
 
+@pytest.mark.model
 def test_ask_json(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "ask", QUESTION, "--json", "--index", str(index_dir))
     data = json.loads(out)
@@ -54,6 +56,7 @@ def test_ask_json(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert {"answer", "sentences", "passages", "confidence", "timings_ms"} <= set(data)
 
 
+@pytest.mark.model
 def test_ask_jsonl_answers_each_line_and_reports_bad_ones(
     index_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -72,6 +75,7 @@ def test_ask_jsonl_answers_each_line_and_reports_bad_ones(
     assert code == 1 and err.count("newsdesk: line") == 2
 
 
+@pytest.mark.model
 def test_search_and_date_filters(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "search", "Kalin sanctions", "--json", "--k", "3", "--index", str(index_dir))
     hits = json.loads(out)
@@ -80,6 +84,7 @@ def test_search_and_date_filters(index_dir: Path, capsys: pytest.CaptureFixture[
     assert code == 0 and json.loads(out) == []
 
 
+@pytest.mark.model
 def test_chat_answers_until_end_of_input(
     index_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -89,6 +94,7 @@ def test_chat_answers_until_end_of_input(
     assert code == 0 and "Stoltenberg" in out
 
 
+@pytest.mark.model
 def test_incremental_index_reports_unchanged(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "index", "--index", str(index_dir), "--seeds", str(SEEDS))
     assert code == 0 and "0 new, 0 changed, 0 removed, 2 unchanged" in err and "embedded 0" in err
@@ -104,12 +110,14 @@ def test_bad_questions(index_dir: Path, capsys: pytest.CaptureFixture[str], ques
     assert_one_line_error(err, fragment)
 
 
+@pytest.mark.model
 def test_missing_seeds_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "index", "--index", str(tmp_path / "i"), "--seeds", str(tmp_path / "nope"))
     assert code == 1
     assert_one_line_error(err, "seeds directory not found")
 
 
+@pytest.mark.model
 def test_index_from_another_model(
     index_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -121,6 +129,7 @@ def test_index_from_another_model(
     assert_one_line_error(err, "built with model", "newsdesk index --full")
 
 
+@pytest.mark.model
 def test_unloadable_model_names_the_setting(
     index_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -130,6 +139,7 @@ def test_unloadable_model_names_the_setting(
     assert_one_line_error(err, "no-such/model", "NEWSDESK_MODEL")
 
 
+@pytest.mark.model
 def test_corrupt_index(tmp_path: Path, index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import shutil
 

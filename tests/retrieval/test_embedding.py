@@ -32,6 +32,7 @@ def test_real_model_embeds(real_embedder: SentenceTransformerEmbedder) -> None:
     assert real_embedder.count_tokens(["Hello world", ""]) == [2, 0]
 
 
+@pytest.mark.model
 def test_unknown_model_is_a_clear_error() -> None:
     with pytest.raises(ModelLoadError, match="cannot load embedding model 'no-such/model-xyz'"):
         SentenceTransformerEmbedder(EmbeddingConfig(model="no-such/model-xyz"))

@@ -42,6 +42,7 @@ def test_bad_questions_file_is_one_clear_line(tmp_path: Path, capsys: pytest.Cap
     assert code == 1 and "not a question record" in err and "Traceback" not in err
 
 
+@pytest.mark.model
 def test_eval_on_a_slice_of_the_dev_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """30 answerable and 10 unanswerable questions over their own articles plus 80 distractors."""
     questions = select_questions(load_questions(BENCH / "questions.jsonl"), 30)
