@@ -33,7 +33,7 @@ async def run(questions: int, workers: int) -> None:
     import yarl
 
     from bot.cli import _offline_environment
-    from bot.discord_bot.client import create_bot, describe_engine, serve
+    from bot.discord_bot.client import create_bot, serve
     from bot.settings import Settings
     from retrieval.embedding.sentence_transformer import SentenceTransformerEmbedder
     from retrieval.engine import Engine
@@ -56,7 +56,7 @@ async def run(questions: int, workers: int) -> None:
     )
     engine.load()
     engine.ask(QUESTIONS[0])  # warm up
-    print(f"engine: {describe_engine(engine)}")
+    print(f"engine: {engine.describe()}")
 
     fake = FakeDiscord(heartbeat_interval=0.25)
     await fake.start()

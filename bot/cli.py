@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bot.commands import ask, chat, discord_bot, evaluate, feedback, index, search, stats
 from bot.context import Context
-from retrieval.errors import NewsdeskError
+from retrieval.errors import ModelLoadError, NewsdeskError
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,13 @@ def _offline_environment() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
 
 
+def hint(exc: NewsdeskError) -> str:
+    """What the command line adds to an engine error: the setting or command that fixes it."""
+    if isinstance(exc, ModelLoadError):
+        return " — set NEWSDESK_MODEL to a sentence-transformers model name or a local model directory"
+    return ""
+
+
 def _settings_error(exc: Exception) -> str:
     from pydantic import ValidationError
 
@@ -110,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(ctx) or 0)
     except NewsdeskError as exc:
-        ctx.err.print(f"newsdesk: {exc}", markup=False, highlight=False, soft_wrap=True)
+        ctx.err.print(f"newsdesk: {exc}{hint(exc)}", markup=False, highlight=False, soft_wrap=True)
         return 1
     except KeyboardInterrupt:
         ctx.err.print("newsdesk: interrupted; the previous index is untouched")

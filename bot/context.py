@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from retrieval.errors import ModelLoadError, NewsdeskError
+from retrieval.errors import NewsdeskError
 from retrieval.types import DateRange
 
 if TYPE_CHECKING:
@@ -36,25 +36,11 @@ class Context:
 
     @property
     def engine(self) -> Engine:
-        """The engine with its model loaded (lazily: ``stats`` never pays for it)."""
+        """The engine for these settings (its model loads on first use: ``stats`` never pays for it)."""
         if self._engine is None:
-            from retrieval.embedding.factory import make_embedder
             from retrieval.engine import Engine
-            from retrieval.index.store import IndexStore
 
-            try:
-                embedder = make_embedder(self.settings.embedding())
-            except ModelLoadError as exc:
-                raise ModelLoadError(
-                    f"{exc} — set NEWSDESK_MODEL to a sentence-transformers model name or a local model directory"
-                ) from exc
-            self._engine = Engine(
-                IndexStore(self.index_dir, self.settings.vectors()),
-                embedder,
-                search=self.settings.search(),
-                answer=self.settings.answer(),
-                chunking=self.settings.chunking(),
-            )
+            self._engine = Engine.from_config(self.settings.engine_config(self.index_dir))
         return self._engine
 
     def build(self, full: bool) -> None:

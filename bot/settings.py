@@ -13,6 +13,7 @@ from retrieval.config import (
     AnswerConfig,
     ChunkingConfig,
     EmbeddingConfig,
+    EngineConfig,
     SearchConfig,
     VectorConfig,
 )
@@ -169,4 +170,15 @@ class Settings(BaseSettings):
             max_sentences=self.max_sentences,
             min_confidence=self.min_confidence,
             max_question_chars=self.max_question_chars,
+        )
+
+    def engine_config(self, index_dir: Path | None = None) -> EngineConfig:
+        """Everything the engine is made from (``index_dir`` overrides the setting, as ``--index`` does)."""
+        return EngineConfig(
+            index_dir=index_dir or self.index_dir,
+            embedding=self.embedding(),
+            chunking=self.chunking(),
+            search=self.search(),
+            answer=self.answer(),
+            vectors=self.vectors(),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -88,3 +89,15 @@ class VectorConfig:
     milvus_token: str = field(default="", repr=False)
     milvus_collection: str = "newsdesk"
     """Prefix of the collection names (one collection per index generation)."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything an engine is made from: where its index lives and how it embeds, chunks, searches, answers."""
+
+    index_dir: Path = Path("index")
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    answer: AnswerConfig = field(default_factory=AnswerConfig)
+    vectors: VectorConfig = field(default_factory=VectorConfig)

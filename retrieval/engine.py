@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.answer.extractive import Answerer
-from retrieval.config import AnswerConfig, ChunkingConfig, SearchConfig
+from retrieval.config import AnswerConfig, ChunkingConfig, EmbeddingConfig, EngineConfig, SearchConfig
 from retrieval.embedding.base import Embedder, embedding_info
 from retrieval.errors import BadQuestionError, IndexMissingError, SeedsNotFoundError
 from retrieval.index.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
@@ -84,25 +84,85 @@ class _Live:
 
 
 class Engine:
-    """Holds the embedder and the live index; ``ask`` and ``search`` are safe from many threads."""
+    """Holds the embedder and the live index; ``ask`` and ``search`` are safe from many threads.
+
+    The fronts use the engine through these methods only (``from_config``, ``stats``, ``describe``,
+    ``check_question``, ``build``, ``ask``, ``search``), never its store, index or embedder directly.
+    """
 
     def __init__(
         self,
         store: IndexStore,
-        embedder: Embedder,
+        embedder: Embedder | None = None,
         *,
         search: SearchConfig | None = None,
         answer: AnswerConfig | None = None,
         chunking: ChunkingConfig | None = None,
+        embedding: EmbeddingConfig | None = None,
     ) -> None:
         self.store = store
-        self.embedder = embedder
+        self._embedder = embedder
+        self._embedding = embedding or EmbeddingConfig()
+        self._embedder_lock = threading.Lock()
         self.search_config = search or SearchConfig()
         self.answer_config = answer or AnswerConfig()
         self.chunking = chunking or ChunkingConfig()
         self._live: _Live | None = None
         self._build_lock = threading.Lock()
         self._seeds: tuple[Path, IngestCache] | None = None
+
+    @classmethod
+    def from_config(cls, config: EngineConfig) -> Engine:
+        """An engine for ``config``; the embedding model loads on first use (``stats`` never pays for it)."""
+        return cls(
+            IndexStore(config.index_dir, config.vectors),
+            search=config.search,
+            answer=config.answer,
+            chunking=config.chunking,
+            embedding=config.embedding,
+        )
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model (loaded on first use; ModelLoadError if it cannot be)."""
+        if self._embedder is None:
+            with self._embedder_lock:
+                if self._embedder is None:
+                    from retrieval.embedding.factory import make_embedder
+
+                    self._embedder = make_embedder(self._embedding)
+        return self._embedder
+
+    def load_model(self) -> None:
+        """Load the embedding model now (a service does this before it starts answering)."""
+        _ = self.embedder
+
+    @property
+    def model_name(self) -> str:
+        """The embedding model's name (the configured one, when it is not loaded yet)."""
+        return self._embedder.name if self._embedder is not None else self._embedding.model
+
+    @property
+    def max_question_chars(self) -> int:
+        """The longest question accepted."""
+        return self.answer_config.max_question_chars
+
+    def check_question(self, question: str) -> str:
+        """The question cleaned, or BadQuestionError saying what is wrong with it (no model needed)."""
+        return check_question(question, self.max_question_chars)
+
+    def stats(self) -> IndexStats:
+        """What is indexed, from the manifest alone (no model, no vectors)."""
+        return index_stats(self.store)
+
+    def describe(self) -> str:
+        """One line on what is loaded, for a service's startup log."""
+        index = self.index
+        embedder = self.embedder
+        return (
+            f"{len(index.articles):,} articles, {len(index.passages):,} passages, "
+            f"model {embedder.name} (dim {embedder.dimension}), index {index.path}"
+        )
 
     # -- index lifecycle -------------------------------------------------------------------
 

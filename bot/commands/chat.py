@@ -29,10 +29,8 @@ def cmd_chat(ctx: Context) -> int:
         readline.set_history_length(1000)
     except (ImportError, OSError):
         readline = None  # type: ignore[assignment]
-    index = engine.index
-    ctx.err.print(
-        f"newsdesk: {len(index.articles)} articles, {len(index.passages)} passages. Ask a question; Ctrl-D to quit."
-    )
+    stats = engine.stats()
+    ctx.err.print(f"newsdesk: {stats.articles} articles, {stats.passages} passages. Ask a question; Ctrl-D to quit.")
     try:
         while True:
             try:

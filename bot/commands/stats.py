@@ -14,10 +14,8 @@ if TYPE_CHECKING:
 def cmd_stats(ctx: Context) -> int:
     """newsdesk stats: read from the manifest, no model loaded."""
     from bot.render import print_stats, stats_to_dict
-    from retrieval.engine import index_stats
-    from retrieval.index.store import IndexStore
 
-    stats = index_stats(IndexStore(ctx.index_dir))
+    stats = ctx.engine.stats()
     if ctx.args.json:
         print_json(ctx, stats_to_dict(stats))
     else:

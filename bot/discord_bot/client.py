@@ -158,15 +158,6 @@ def create_bot(
     return NewsdeskBot(engine, settings, feedback=feedback or FeedbackStore(settings.feedback_db), executor=executor)
 
 
-def describe_engine(engine: Engine) -> str:
-    """What the engine has loaded, for the startup log."""
-    index = engine.index
-    return (
-        f"{len(index.articles):,} articles, {len(index.passages):,} passages, "
-        f"model {engine.embedder.name} (dim {engine.embedder.dimension}), index {index.path}"
-    )
-
-
 async def serve(bot: NewsdeskBot, token: str) -> None:
     """Log in and stay connected until the bot is closed; login errors become DiscordLoginError."""
     import aiohttp
@@ -188,7 +179,7 @@ async def serve(bot: NewsdeskBot, token: str) -> None:
 
 def run_bot(engine: Engine, settings: Settings, token: str) -> None:
     """Load the index once, log what was loaded, then serve Discord until interrupted."""
-    log.info("loaded %s", describe_engine(engine))
+    log.info("loaded %s", engine.describe())
     bot = create_bot(engine, settings)
     log.info(
         "starting the Discord bot: mention mode %s, %s, cooldown %d questions / %.0f s",

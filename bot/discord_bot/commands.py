@@ -15,7 +15,7 @@ from discord import app_commands
 
 from bot.discord_bot.buttons import answer_view
 from bot.discord_bot.embeds import answer_embeds, note, shorten, sources_embeds, stats_embed
-from retrieval.engine import check_question, index_stats
+from retrieval.engine import check_question
 from retrieval.errors import BadQuestionError, NewsdeskError
 from retrieval.types import DateRange
 
@@ -99,7 +99,7 @@ def allowed_channels_text(bot: NewsdeskBot) -> str:
 
 
 def _max_chars(bot: NewsdeskBot) -> int:
-    return bot.engine.answer_config.max_question_chars
+    return bot.engine.max_question_chars
 
 
 # -- /ask and /sources ---------------------------------------------------------------------------
@@ -176,11 +176,11 @@ async def sources_command(bot: NewsdeskBot, interaction: Interaction, query: str
 async def stats_command(bot: NewsdeskBot, interaction: Interaction) -> None:
     """/stats: what is indexed (read from the manifest)."""
     try:
-        stats = await bot.run_io(index_stats, bot.engine.store)
+        stats = await bot.run_io(bot.engine.stats)
     except NewsdeskError as exc:
         await tell(interaction, f"No index to describe: {exc}.")
         return
-    embed = stats_embed(stats, loaded_model=bot.engine.embedder.name)
+    embed = stats_embed(stats, loaded_model=bot.engine.model_name)
     await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
