@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     filters.add_argument("--k", type=_positive, help="how many passages to retrieve")
     filters.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD", help="only articles from this date")
     filters.add_argument("--until", type=_iso_date, metavar="YYYY-MM-DD", help="only articles up to this date")
+    filters.add_argument(
+        "--as-of",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="answer as of this day: later articles do not exist, 'this week' counts from it (default: today)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="newsdesk",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,6 +85,10 @@ class Context:
             self.err.print(f"No index at {self.index_dir} yet: building it from {self.seeds_dir} first.")
             self.build(full=True)
         return engine
+
+    def as_of(self) -> dt.date:
+        """The day questions are asked as of: ``--as-of``, else today."""
+        return getattr(self.args, "as_of", None) or dt.date.today()
 
     def dates(self) -> DateRange:
         """The --since/--until filter."""

@@ -92,6 +92,11 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
 
 def print_answer(console: Console, answer: Answer) -> None:
     """The answer, then its numbered sources (or the possibly related passages)."""
+    if answer.searched:
+        console.print(Text(f"(searched: {answer.searched})", style="dim"))
+    if answer.window is not None and answer.window.since and answer.window.until:
+        window = f"{answer.window.since.isoformat()} … {answer.window.until.isoformat()}"
+        console.print(Text(f"(the question's dates: {window})", style="dim"))
     if answer.abstained:
         console.print(Text(answer.text, style="yellow"))
         if answer.hits:
@@ -198,6 +203,9 @@ def print_eval(console: Console, report: EvalReport) -> None:
         ("Hits@10", f"{report.hits_at[10]:.3f}"),
         ("MRR@10", f"{report.mrr_at_10:.3f}"),
         ("answer contains gold", f"{report.contains_gold:.3f}"),
+        ("first sentence contains gold", f"{report.first_sentence_contains_gold:.3f}"),
+        ("gold answer in the top-5 passages", f"{report.gold_in_top5:.3f}"),
+        ("answer words: median / p90", f"{report.words_median:.0f} / {report.words_p90:.0f}"),
         ("answer token F1", f"{report.f1:.3f}"),
         ("abstained on unanswerable", f"{report.abstained_unanswerable:.3f}"),
         ("wrongly abstained on answerable", f"{report.abstained_answerable:.3f}"),

@@ -57,6 +57,15 @@ class SearchConfig:
     rerank_depth: int = 20
     """How many fused passages are re-ranked by their best sentence's score as an answer (all ``k``
     when ``k`` is larger; 0: none, the fused order stands)."""
+    time_words: str = "prior"
+    """What a question's time words ("this week", "in March") do: ``prior`` (passages from those dates
+    are searched too and score ``window_weight`` more), ``strict`` (only those dates are searched) or
+    ``off``."""
+    window_weight: float = 0.1
+    """Added to the score of a passage inside the question's time-word window (``prior`` mode)."""
+    recency_weight: float = 0.0
+    """With an as-of date and no time words: added to a passage's score, times ``exp(-age / recency_days)``."""
+    recency_days: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -15,6 +16,7 @@ from retrieval.errors import BadQuestionError, IndexMissingError, SeedsNotFoundE
 from retrieval.index.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
 from retrieval.index.store import IndexData, IndexStore, Manifest
 from retrieval.ingest.files import IngestCache, IngestResult, load_articles
+from retrieval.search.followup import resolve as resolve_followup
 from retrieval.search.retriever import Retriever
 from retrieval.types import Answer, DateRange, Hit
 
@@ -251,22 +253,43 @@ class Engine:
         assert self._live is not None
         return self._live
 
-    def search(self, question: str, *, k: int | None = None, dates: DateRange = DateRange()) -> list[Hit]:
+    def search(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        dates: DateRange = DateRange(),
+        as_of: dt.date | None = None,
+    ) -> list[Hit]:
         """The top passages for a question, with scores and citations' raw material."""
         question = check_question(question, self.answer_config.max_question_chars)
         live = self._state()
-        return live.retriever.search(live.retriever.query(question, dates), k)
+        return live.retriever.search(live.retriever.query(question, dates, as_of), k)
 
-    def ask(self, question: str, *, k: int | None = None, dates: DateRange = DateRange()) -> Answer:
-        """A short cited answer, or an abstention that lists the closest passages."""
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        dates: DateRange = DateRange(),
+        as_of: dt.date | None = None,
+        previous: str | None = None,
+    ) -> Answer:
+        """A short cited answer, or an abstention that lists the closest passages.
+
+        ``as_of`` is the day the question is asked (articles dated after it are not searched; its
+        time words count from it); ``previous`` the conversation's last question, against which a
+        follow-up ("and what about Hungary?") is made explicit before it is searched.
+        """
         question = check_question(question, self.answer_config.max_question_chars)
+        searched = resolve_followup(question, previous)
         live = self._state()
         started = time.perf_counter()
-        query = live.retriever.query(question, dates)
+        query = live.retriever.query(searched, dates, as_of)
         embedded = time.perf_counter()
         hits = live.retriever.search(query, k)
-        searched = time.perf_counter()
-        composed = live.answerer.compose(question, hits)
+        found = time.perf_counter()
+        composed = live.answerer.compose(searched, hits)
         done = time.perf_counter()
         if composed.abstained:
             text = ABSTAIN_TEXT.format(question=question)
@@ -282,8 +305,11 @@ class Engine:
             confidence=composed.confidence,
             timings={
                 "embed_ms": (embedded - started) * 1000,
-                "search_ms": (searched - embedded) * 1000,
-                "answer_ms": (done - searched) * 1000,
+                "search_ms": (found - embedded) * 1000,
+                "answer_ms": (done - found) * 1000,
                 "total_ms": (done - started) * 1000,
             },
+            searched=searched if searched != question else "",
+            as_of=as_of,
+            window=query.window.dates if query.window is not None else None,
         )

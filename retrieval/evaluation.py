@@ -46,6 +46,12 @@ class QuestionResult:
     citations_verbatim: int
     citations_total: int
     unsupported: int
+    first_sentence_contains_gold: bool = False
+    """The answer's first sentence alone holds a gold answer (does it lead with the answer?)."""
+    gold_in_top5: bool = False
+    """A gold answer string occurs in one of the top five passages retrieved."""
+    words: int = 0
+    """The answer's length in words (0 when it abstained)."""
 
 
 @dataclass
@@ -58,6 +64,10 @@ class EvalReport:
     hits_at: dict[int, float]
     mrr_at_10: float
     contains_gold: float
+    first_sentence_contains_gold: float
+    gold_in_top5: float
+    words_median: float
+    words_p90: float
     f1: float
     abstained_unanswerable: float
     abstained_answerable: float
@@ -79,6 +89,10 @@ class EvalReport:
             **{f"hits@{k}": round(v, 4) for k, v in self.hits_at.items()},
             "mrr@10": round(self.mrr_at_10, 4),
             "answer_contains_gold": round(self.contains_gold, 4),
+            "first_sentence_contains_gold": round(self.first_sentence_contains_gold, 4),
+            "gold_in_top5_passages": round(self.gold_in_top5, 4),
+            "answer_words_median": round(self.words_median, 1),
+            "answer_words_p90": round(self.words_p90, 1),
             "answer_f1": round(self.f1, 4),
             "abstained_on_unanswerable": round(self.abstained_unanswerable, 4),
             "abstained_on_answerable": round(self.abstained_answerable, 4),
@@ -160,6 +174,12 @@ def auroc(positive: Sequence[float], negative: Sequence[float]) -> float:
     return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
 
 
+def holds_gold(text: str, answers: Sequence[str]) -> bool:
+    """True if ``text`` contains one of the gold answers (SQuAD-normalised, as a substring)."""
+    normalized = normalize_answer(text)
+    return any(gold and gold in normalized for gold in (normalize_answer(a) for a in answers))
+
+
 def _answer_body(answer: Answer) -> str:
     return " ".join(s.text for s in answer.sentences)
 
@@ -176,10 +196,9 @@ def score_question(engine: Engine, question: EvalQuestion, answer: Answer) -> Qu
             gold_rank = rank
             break
     body = _answer_body(answer)
-    normalized = normalize_answer(body)
-    contains = (not answer.abstained) and any(
-        normalize_answer(g) and normalize_answer(g) in normalized for g in question.answers
-    )
+    contains = not answer.abstained and holds_gold(body, question.answers)
+    first = not answer.abstained and bool(answer.sentences) and holds_gold(answer.sentences[0].text, question.answers)
+    top5 = any(holds_gold(hit.passage.text, question.answers) for hit in answer.hits[:5])
     f1 = max((token_f1(body, g) for g in question.answers), default=0.0) if not answer.abstained else 0.0
     index = engine.index
     verbatim = unsupported = 0
@@ -191,7 +210,10 @@ def score_question(engine: Engine, question: EvalQuestion, answer: Answer) -> Qu
         passage = index.passages[quote.passage_id] if quote.passage_id < len(index.passages) else None
         if passage is None or quote.text not in passage.text:
             unsupported += 1
-    return QuestionResult(question, answer, gold_rank, contains, f1, verbatim, len(quotes), unsupported)
+    words = 0 if answer.abstained else len(body.split())
+    return QuestionResult(
+        question, answer, gold_rank, contains, f1, verbatim, len(quotes), unsupported, first, top5, words
+    )
 
 
 def evaluate(
@@ -206,7 +228,7 @@ def evaluate(
     latencies: list[float] = []
     for number, question in enumerate(questions, start=1):
         started = time.perf_counter()
-        answer = engine.ask(question.question, k=RETRIEVAL_K)
+        answer = engine.ask(question.question, k=RETRIEVAL_K, as_of=question.as_of)
         latencies.append((time.perf_counter() - started) * 1000)
         results.append(score_question(engine, question, answer))
         if progress is not None:
@@ -229,6 +251,7 @@ def aggregate(results: Sequence[QuestionResult], latencies: Sequence[float], bui
         else float("nan")
     )
     total_citations = sum(r.citations_total for r in results)
+    lengths = [r.words for r in results if not r.answer.abstained]
     return EvalReport(
         n_questions=len(results),
         n_answerable=len(answerable),
@@ -236,6 +259,10 @@ def aggregate(results: Sequence[QuestionResult], latencies: Sequence[float], bui
         hits_at=hits_at,
         mrr_at_10=mrr,
         contains_gold=share(answerable, lambda r: r.contains_gold),
+        first_sentence_contains_gold=share(answerable, lambda r: r.first_sentence_contains_gold),
+        gold_in_top5=share(answerable, lambda r: r.gold_in_top5),
+        words_median=float(np.median(lengths)) if lengths else 0.0,
+        words_p90=float(np.percentile(lengths, 90)) if lengths else 0.0,
         f1=sum(r.f1 for r in answerable) / len(answerable) if answerable else float("nan"),
         abstained_unanswerable=share(unanswerable, lambda r: r.answer.abstained),
         abstained_answerable=share(answerable, lambda r: r.answer.abstained),

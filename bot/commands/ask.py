@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from typing import TYPE_CHECKING
@@ -28,12 +29,22 @@ def cmd_ask(ctx: Context) -> int:
     from retrieval.engine import check_question
 
     question = check_question(args.question, ctx.settings.max_question_chars)  # fail before loading
-    answer = ctx.ready_engine().ask(question, k=args.k, dates=ctx.dates())
+    answer = ctx.ready_engine().ask(question, k=args.k, dates=ctx.dates(), as_of=ctx.as_of())
     if args.json:
         print_json(ctx, answer_to_dict(answer))
     else:
         print_answer(ctx.out, answer)
     return 0
+
+
+def _line_as_of(value: object) -> dt.date | None:
+    """A ``--jsonl`` line's ``as_of`` (YYYY-MM-DD), or None if it has none."""
+    if value is None or value == "":
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise CommandError(f"as_of '{value}' is not a date; use YYYY-MM-DD") from None
 
 
 def _ask_jsonl(ctx: Context) -> int:
@@ -51,7 +62,8 @@ def _ask_jsonl(ctx: Context) -> int:
             if not isinstance(record, dict) or not isinstance(record.get("question"), str):
                 raise CommandError('each line must be a JSON object with a "question" string')
             record_id = record.get("id", number)
-            answer = engine.ask(record["question"], k=ctx.args.k, dates=dates)
+            as_of = _line_as_of(record.get("as_of")) or ctx.as_of()
+            answer = engine.ask(record["question"], k=ctx.args.k, dates=dates, as_of=as_of)
             out = {"id": record_id, **answer_to_dict(answer)}
         except (json.JSONDecodeError, NewsdeskError) as exc:
             failures += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ def cmd_chat(ctx: Context) -> int:
 
     engine = ctx.ready_engine()
     dates = ctx.dates()
+    as_of = ctx.as_of()
+    previous: str | None = None
     try:
         import readline
 
@@ -30,7 +33,10 @@ def cmd_chat(ctx: Context) -> int:
     except (ImportError, OSError):
         readline = None  # type: ignore[assignment]
     stats = engine.stats()
-    ctx.err.print(f"newsdesk: {stats.articles} articles, {stats.passages} passages. Ask a question; Ctrl-D to quit.")
+    ctx.err.print(
+        f"newsdesk: {stats.articles} articles, {stats.passages} passages. Ask a question; "
+        "/as-of YYYY-MM-DD changes the day, /new starts a new conversation, Ctrl-D quits."
+    )
     try:
         while True:
             try:
@@ -42,8 +48,13 @@ def cmd_chat(ctx: Context) -> int:
                 continue
             if question.strip().lower() in {"exit", "quit", ":q"}:
                 break
+            if question.strip().startswith("/"):
+                as_of, previous = _chat_command(ctx, question.strip(), as_of, previous)
+                continue
             try:
-                print_answer(ctx.out, engine.ask(question, k=ctx.args.k, dates=dates))
+                answer = engine.ask(question, k=ctx.args.k, dates=dates, as_of=as_of, previous=previous)
+                print_answer(ctx.out, answer)
+                previous = answer.searched or answer.question
             except NewsdeskError as exc:
                 ctx.err.print(f"newsdesk: {exc}", markup=False)
             print()
@@ -54,6 +65,24 @@ def cmd_chat(ctx: Context) -> int:
             with contextlib.suppress(OSError):
                 readline.write_history_file(HISTORY_FILE)
     return 0
+
+
+def _chat_command(ctx: Context, line: str, as_of: dt.date, previous: str | None) -> tuple[dt.date, str | None]:
+    """A ``/`` command typed in chat: ``/as-of YYYY-MM-DD`` or ``/new``; returns the new (as-of, previous)."""
+    name, _, value = line.partition(" ")
+    if name == "/new":
+        ctx.err.print("newsdesk: a new conversation (follow-ups no longer refer to earlier questions)")
+        return as_of, None
+    if name == "/as-of":
+        try:
+            day = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            ctx.err.print(f"newsdesk: '{value.strip()}' is not a date; use /as-of YYYY-MM-DD", markup=False)
+            return as_of, previous
+        ctx.err.print(f"newsdesk: answering as of {day.isoformat()}")
+        return day, previous
+    ctx.err.print(f"newsdesk: unknown command {name}; try /as-of YYYY-MM-DD or /new", markup=False)
+    return as_of, previous
 
 
 def register(sub: argparse._SubParsersAction, parents: dict[str, argparse.ArgumentParser]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gzip
 import hashlib
 import json
 import logging
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 TEXT_SUFFIXES = {".txt", ".text", ""}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
-JSONL_SUFFIXES = {".jsonl"}
+JSONL_SUFFIXES = {".jsonl", ".jsonl.gz"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
 
 _DATE_HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*", re.IGNORECASE)
@@ -199,6 +200,15 @@ def read_html(article_id: str, raw: str) -> Article | None:
     )
 
 
+def _field(record: dict[str, object], name: str) -> str | None:
+    """A text field of a JSONL record, at the top level or under ``meta`` (as benchmark corpora have it)."""
+    value = record.get(name)
+    meta = record.get("meta")
+    if not value and isinstance(meta, dict):
+        value = meta.get(name)
+    return str(value) if value else None
+
+
 def read_jsonl(rel: str, raw: str, out: _Collector) -> None:
     """One article per line: ``id``, ``title``, ``date``, ``url``, ``source``, ``text``."""
     for number, line in enumerate(raw.splitlines(), start=1):
@@ -228,10 +238,18 @@ def read_jsonl(rel: str, raw: str, out: _Collector) -> None:
                 cleaned.text,
                 title=str(record.get("title") or "") or cleaned.title,
                 date=parse_date(record.get("date")),
-                source=str(record.get("source") or "") or None,
-                url=str(record.get("url") or "") or None,
+                source=_field(record, "source"),
+                url=_field(record, "url"),
             )
         )
+
+
+def file_suffix(path: Path) -> str:
+    """The suffix that says how to read a file: ``.jsonl.gz`` for gzipped JSONL, else the last one."""
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if suffixes == [".jsonl", ".gz"]:
+        return ".jsonl.gz"
+    return path.suffix.lower()
 
 
 def iter_seed_files(seeds_dir: Path) -> Iterator[Path]:
@@ -316,12 +334,15 @@ def _read_file(path: Path, rel: str, suffix: str) -> _Collector:
     """The articles of one seed file, or why it (or its JSONL lines) was skipped."""
     out = _Collector()
     try:
-        raw = _decode(path.read_bytes())
+        data = path.read_bytes()
+        if suffix.endswith(".gz"):
+            data = gzip.decompress(data)
+        raw = _decode(data)
     except OSError as exc:
         out.skip(rel, f"unreadable ({exc.strerror or exc})")
         return out
-    except ValueError as exc:
-        out.skip(rel, str(exc))
+    except (ValueError, EOFError, gzip.BadGzipFile) as exc:
+        out.skip(rel, str(exc) or "not a readable gzip file")
         return out
     if not raw.strip():
         out.skip(rel, "empty file")
@@ -365,7 +386,7 @@ def load_articles(seeds_dir: Path, cache: IngestCache | None = None) -> IngestRe
     reused = 0
     for path in paths:
         rel = path.relative_to(root).as_posix()
-        suffix = path.suffix.lower()
+        suffix = file_suffix(path)
         if suffix not in SUPPORTED_SUFFIXES:
             out.skip(rel, f"unsupported file type '{suffix}'")
             continue

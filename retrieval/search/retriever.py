@@ -3,6 +3,7 @@ re-ranked by each passage's best sentence as an answer."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, replace
 
@@ -13,23 +14,44 @@ from retrieval.config import SearchConfig
 from retrieval.embedding.base import Embedder
 from retrieval.index.store import IndexData
 from retrieval.search.fusion import fuse
+from retrieval.search.timewords import TimeWindow, time_window
 from retrieval.text import overlap, shingles
 from retrieval.types import DateRange, Hit, Passage
 
 log = logging.getLogger(__name__)
 
 MODES = ("hybrid", "dense", "lexical")
+TIME_WORDS = ("prior", "strict", "off")
 UNITS_PER_PASSAGE = 4
 """How many sentence vectors to fetch per wanted passage (several sentences share a passage)."""
 
 
 @dataclass(frozen=True)
 class Query:
-    """A question ready to search: its text, its vector (for dense or hybrid) and a date filter."""
+    """A question ready to search: its text, its vector (dense or hybrid), and the dates it may see.
+
+    ``dates`` is the user's filter (undated articles never pass it); ``as_of`` the day the question
+    is asked (articles dated after it do not exist for it; undated ones do); ``window`` the dates its
+    own time words point at ("this week"), a filter or a prior as ``SearchConfig.time_words`` says.
+    """
 
     text: str
     vector: np.ndarray | None
     dates: DateRange = DateRange()
+    as_of: dt.date | None = None
+    window: TimeWindow | None = None
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Which units and passages a search may return: everything (None) or the ones a mask admits."""
+
+    units: np.ndarray | None
+    passages: np.ndarray | None
+
+    @property
+    def empty(self) -> bool:
+        return self.passages is not None and not self.passages.any()
 
 
 class Retriever:
@@ -38,32 +60,84 @@ class Retriever:
     def __init__(self, index: IndexData, embedder: Embedder, config: SearchConfig) -> None:
         if config.mode not in MODES:
             raise ValueError(f"unknown search mode '{config.mode}' (use {', '.join(MODES)})")
+        if config.time_words not in TIME_WORDS:
+            raise ValueError(f"unknown time-words mode '{config.time_words}' (use {', '.join(TIME_WORDS)})")
         self.index = index
         self.embedder = embedder
         self.config = config
         self.scorer = SentenceScorer(index.lexical)
 
-    def query(self, question: str, dates: DateRange = DateRange()) -> Query:
-        """Embed the question once (unless the mode is purely lexical)."""
+    def query(self, question: str, dates: DateRange = DateRange(), as_of: dt.date | None = None) -> Query:
+        """Embed the question once (unless the mode is purely lexical) and read its time words."""
         vector = None
         if self.config.mode != "lexical":
             vector = self.embedder.encode([question])[0]
-        return Query(question, vector, dates)
+        window = None
+        if as_of is not None and self.config.time_words != "off":
+            window = time_window(question, as_of)
+        return Query(question, vector, dates, as_of, window)
 
-    def _dense(self, query: Query, depth: int, dates: DateRange) -> dict[int, float]:
+    def _scope(self, query: Query, *, window: bool) -> _Scope:
+        """The units and passages ``query`` may see (its filter, its as-of date, and its window if asked)."""
+        index = self.index
+        ranges: list[tuple[DateRange, bool]] = []  # (range, undated articles admitted)
+        if query.dates.active:
+            ranges.append((query.dates, False))
+        if query.as_of is not None:
+            ranges.append((DateRange(until=query.as_of), True))
+        if window and query.window is not None:
+            ranges.append((query.window.dates, False))
+        if not ranges:
+            return _Scope(None, None)
+        units = np.ones(len(index.unit_days), dtype=bool)
+        passages = np.ones(len(index.passage_days), dtype=bool)
+        for dates, undated in ranges:
+            units &= _in_range(index.unit_days, dates, undated)
+            passages &= _in_range(index.passage_days, dates, undated)
+        return _Scope(None if units.all() else units, None if passages.all() else passages)
+
+    def _dense(self, query: Query, depth: int, scope: _Scope) -> dict[int, float]:
         """Passage -> best cosine of any of its sentences, for passages with a top sentence."""
         index = self.index
-        window = None
-        if dates.active:
-            since, until = dates.since, dates.until
-            window = (since.toordinal() if since else None, until.toordinal() if until else None)
+        allowed = None if scope.units is None else np.flatnonzero(scope.units)
         best: dict[int, float] = {}
         assert query.vector is not None
-        for unit, score in index.vectors.search(query.vector, depth * UNITS_PER_PASSAGE, days=window):
+        for unit, score in index.vectors.search(query.vector, depth * UNITS_PER_PASSAGE, allowed):
             for pid in index.unit_passages[unit]:
                 if score > best.get(pid, -1.0):
                     best[pid] = score
         return best
+
+    def _candidates(self, query: Query, depth: int, scope: _Scope) -> tuple[dict[int, float], dict[int, float]]:
+        """Dense and BM25 candidates inside ``scope``: passage -> cosine, passage -> BM25 score."""
+        config = self.config
+        dense: dict[int, float] = {}
+        lexical: dict[int, float] = {}
+        if scope.empty:
+            return dense, lexical
+        if config.mode != "lexical" and query.vector is not None:
+            dense = self._dense(query, depth, scope)
+        if config.mode != "dense":
+            lexical = dict(self.index.lexical.search(query.text, depth, scope.passages))
+        return dense, lexical
+
+    def prior(self, query: Query, pids: list[int]) -> dict[int, float]:
+        """What the question's date adds to each passage's score: its time words' window, else recency."""
+        config = self.config
+        if query.as_of is None or not pids:
+            return {}
+        days = self.index.passage_days[np.asarray(pids, dtype=np.int64)]
+        if query.window is not None:
+            if config.time_words != "prior":
+                return {}
+            since, until = query.window.dates.days()
+            inside = (days > 0) & (days >= (since or 0)) & (days <= (until or days.max()))
+            return {pid: config.window_weight * float(i) for pid, i in zip(pids, inside, strict=True)}
+        if config.recency_weight <= 0:
+            return {}
+        age = np.clip(query.as_of.toordinal() - days, 0, None).astype(np.float64)
+        boost = np.where(days > 0, np.exp(-age / config.recency_days), 0.0)
+        return {pid: config.recency_weight * float(b) for pid, b in zip(pids, boost, strict=True)}
 
     def sentence_scores(self, query: Query, passages: list[Passage]) -> list[np.ndarray]:
         """Cosine of the question to every sentence of each passage."""
@@ -82,13 +156,13 @@ class Retriever:
         k = k or self.config.k
         config = self.config
         depth = max(config.candidates, k * 4, config.rerank_depth)
-        dense: dict[int, float] = {}
-        lexical: dict[int, float] = {}
-        if config.mode != "lexical" and query.vector is not None:
-            dense = self._dense(query, depth, query.dates)
-        if config.mode != "dense":
-            mask = _in_range(self.index.passage_days, query.dates) if query.dates.active else None
-            lexical = dict(self.index.lexical.search(query.text, depth, mask))
+        strict = config.time_words == "strict"
+        dense, lexical = self._candidates(query, depth, self._scope(query, window=strict))
+        if query.window is not None and config.time_words == "prior":
+            # The window's own best passages join the candidates, however they rank overall.
+            inside_dense, inside_lexical = self._candidates(query, depth // 2, self._scope(query, window=True))
+            dense = {**inside_dense, **dense}
+            lexical = {**inside_lexical, **lexical}
         if config.mode == "hybrid":
             # Passages found by BM25 alone get their dense score too, so fusion compares like with like.
             missing = [pid for pid in lexical if pid not in dense]
@@ -96,12 +170,15 @@ class Retriever:
             for pid, scores in zip(missing, self.sentence_scores(query, passages), strict=True):
                 dense[pid] = float(scores.max()) if len(scores) else 0.0
         fused = fuse(dense, lexical, config)
+        prior = self.prior(query, list(fused))
+        for pid, boost in prior.items():
+            fused[pid] += boost
         order = sorted(fused, key=lambda pid: -fused[pid])
 
         # Re-rank the first candidates, then drop near-duplicates (keeping the better-ranked copy);
         # only if too few are left, go further down the fused order.
         pool = order[: max(k, config.rerank_depth)]
-        hits = self.rerank(query.text, self._hits(query, pool, fused, lexical))
+        hits = self.rerank(query.text, self._hits(query, pool, fused, lexical), prior)
         distinct = _Distinct(self.index.passages, config.duplicate_overlap)
         chosen: list[Hit] = []
         for hit in hits:
@@ -116,7 +193,7 @@ class Retriever:
                     more.append(pid)
                     if len(chosen) + len(more) >= k:
                         break
-            chosen += self.rerank(query.text, self._hits(query, more, fused, lexical))
+            chosen += self.rerank(query.text, self._hits(query, more, fused, lexical), prior)
             chosen.sort(key=lambda hit: -hit.score)
         return [replace(hit, rank=rank) for rank, hit in enumerate(chosen, start=1)]
 
@@ -137,7 +214,7 @@ class Retriever:
             for passage, scores in zip(passages, self.sentence_scores(query, passages), strict=True)
         ]
 
-    def rerank(self, question: str, hits: list[Hit]) -> list[Hit]:
+    def rerank(self, question: str, hits: list[Hit], prior: dict[int, float] | None = None) -> list[Hit]:
         """The hits ordered by their best sentence's score as an answer, which becomes their score.
 
         The fused score ranks whole passages; a passage whose single sentence holds the question's
@@ -146,7 +223,11 @@ class Retriever:
         """
         if self.config.rerank_depth <= 0 or not hits:
             return hits
-        best = [max((c.score for c in sentences), default=0.0) for sentences in self.scorer.score(question, hits)]
+        prior = prior or {}
+        best = [
+            max((c.score for c in sentences), default=0.0) + prior.get(hit.passage.id, 0.0)
+            for hit, sentences in zip(hits, self.scorer.score(question, hits), strict=True)
+        ]
         order = sorted(range(len(hits)), key=lambda i: -best[i])
         return [replace(hits[i], score=best[i]) for i in order]
 
@@ -167,10 +248,12 @@ class _Distinct:
         return True
 
 
-def _in_range(days: np.ndarray, dates: DateRange) -> np.ndarray:
+def _in_range(days: np.ndarray, dates: DateRange, undated: bool = False) -> np.ndarray:
+    """Which of ``days`` (proleptic ordinals, 0 for undated) fall inside ``dates``."""
+    since, until = dates.days()
     mask = days > 0
-    if dates.since is not None:
-        mask &= days >= dates.since.toordinal()
-    if dates.until is not None:
-        mask &= days <= dates.until.toordinal()
-    return mask
+    if since is not None:
+        mask &= days >= since
+    if until is not None:
+        mask &= days <= until
+    return mask | (days == 0) if undated else mask
