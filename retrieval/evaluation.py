@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
+import random
 import re
 import string
 import time
@@ -32,6 +34,8 @@ class EvalQuestion:
     gold_doc_ids: tuple[str, ...]
     answers: tuple[str, ...]
     answerable: bool
+    as_of: dt.date | None = None
+    """The day the question was asked (``meta.asked_on``): the engine answers as of that day."""
 
 
 @dataclass(frozen=True)
@@ -125,13 +129,33 @@ def load_questions(path: Path) -> list[EvalQuestion]:
                     gold_doc_ids=tuple(str(d) for d in record.get("gold_doc_ids") or ()),
                     answers=tuple(str(a) for a in record.get("answers") or ()),
                     answerable=bool(record.get("answerable", bool(record.get("answers")))),
+                    as_of=_asked_on(record),
                 )
             )
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise NewsdeskError(f"{path}:{number}: not a question record ({exc})") from exc
     if not questions:
         raise NewsdeskError(f"no questions in {path}")
     return questions
+
+
+def _asked_on(record: dict[str, object]) -> dt.date | None:
+    """``meta.asked_on`` (or ``as_of``) as a date, if the record has one."""
+    meta = record.get("meta")
+    value = record.get("as_of") or (meta.get("asked_on") if isinstance(meta, dict) else None)
+    return dt.date.fromisoformat(str(value)[:10]) if value else None
+
+
+def slice_questions(questions: Sequence[EvalQuestion], n: int, seed: int = 0) -> list[EvalQuestion]:
+    """A seeded random ``n`` of the questions, answerable and unanswerable in their proportions."""
+    rng = random.Random(seed)
+    answerable = [q for q in questions if q.answerable]
+    unanswerable = [q for q in questions if not q.answerable]
+    n = min(n, len(questions))
+    n_unanswerable = min(len(unanswerable), round(n * len(unanswerable) / max(1, len(questions))))
+    picked = rng.sample(answerable, min(len(answerable), n - n_unanswerable)) + rng.sample(unanswerable, n_unanswerable)
+    order = {q.id: i for i, q in enumerate(questions)}
+    return sorted(picked, key=lambda q: order[q.id])
 
 
 def select_questions(questions: Sequence[EvalQuestion], limit: int | None) -> list[EvalQuestion]:

@@ -169,7 +169,11 @@ def vector_config(request: pytest.FixtureRequest) -> VectorConfig:
 
 
 def make_engine(
-    index_dir: Path, embedder: HashEmbedder, vectors: VectorConfig | None = None, **answer: object
+    index_dir: Path,
+    embedder: HashEmbedder,
+    vectors: VectorConfig | None = None,
+    search: SearchConfig | None = None,
+    **answer: object,
 ) -> Engine:
     """An engine over ``index_dir`` with small chunks, so articles span several passages.
 
@@ -180,7 +184,7 @@ def make_engine(
     return Engine(
         IndexStore(index_dir, vectors),
         embedder,
-        search=SearchConfig(k=5),
+        search=search or SearchConfig(k=5),
         answer=AnswerConfig(**answer),  # type: ignore[arg-type]
         chunking=ChunkingConfig(max_tokens=40, overlap_sentences=1),
     )

@@ -185,3 +185,43 @@ def test_stats_reads_the_manifest_without_loading_the_model(index_dir: Path) -> 
     assert stats["articles"] == 2 and stats["passages"] > 2 and stats["first_date"] == "2022-03-12"
     assert stats["vectors"] >= stats["passages"] and stats["vector_index"] == "flat-ip"
     assert (stats["vector_parts"], stats["segments"]) == (1, 1)
+
+
+@pytest.mark.model
+def test_ask_as_of_a_day_before_the_articles_abstains(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ask", QUESTION, "--as-of", "2021-01-01", "--json", "--index", str(index_dir))
+    answer = json.loads(out)
+    assert code == 0 and answer["abstained"] and answer["as_of"] == "2021-01-01" and not answer["passages"]
+    code, out, _ = run(capsys, "ask", QUESTION, "--as-of", "2022-03-14", "--json", "--index", str(index_dir))
+    assert code == 0 and not json.loads(out)["abstained"]
+
+
+@pytest.mark.model
+def test_ask_jsonl_lines_carry_their_own_as_of(
+    index_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [
+        {"id": "old", "question": QUESTION, "as_of": "2021-01-01"},
+        {"id": "new", "question": QUESTION, "as_of": "2022-03-13"},
+        {"id": "bad", "question": QUESTION, "as_of": "March"},
+    ]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(json.dumps(line) for line in lines) + "\n"))
+    code, out, err = run(capsys, "ask", "--jsonl", "--index", str(index_dir))
+    old, new, bad = (json.loads(line) for line in out.splitlines())
+    assert old["abstained"] and not new["abstained"] and new["as_of"] == "2022-03-13"
+    assert "not a date" in bad["error"] and code == 1 and err.count("newsdesk: line 3") == 1
+
+
+@pytest.mark.model
+def test_chat_keeps_the_conversation_and_its_day(
+    index_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("bot.commands.chat.HISTORY_FILE", tmp_path / "history")
+    typed = "/as-of 2021-01-01\nWho is the secretary general of NATO?\n/as-of 2022-03-15\n"
+    typed += "Who is the secretary general of NATO?\nand what about Turkey?\n/as-of soon\n/new\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(typed))
+    code, out, err = run(capsys, "chat", "--index", str(index_dir))
+    answers = out.split("newsdesk> ")
+    assert code == 0 and "don't say" in answers[2] and "Stoltenberg" in answers[4]
+    assert "(searched: Who is the secretary general of Turkey?)" in answers[5]
+    assert "answering as of 2021-01-01" in err and "'soon' is not a date" in err and "new conversation" in err

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from pathlib import Path
 
 import pytest
 
+from retrieval.config import SearchConfig
 from retrieval.engine import Engine
 from retrieval.errors import BadQuestionError, IndexMissingError
+from retrieval.types import DateRange
 from tests.conftest import HashEmbedder, make_engine
 
 
@@ -97,3 +100,33 @@ def test_a_new_engine_reads_only_seed_files_changed_since_the_last_build(
     read.clear()
     summary, _ = make_engine(tmp_path / "index", HashEmbedder()).build(seeds_dir)
     assert sorted(read) == sorted(p.name for p in seeds_dir.iterdir()) and summary.added == 0
+
+
+def test_articles_after_the_as_of_day_do_not_exist(engine: Engine) -> None:
+    question = "How many flights were cancelled when the storm closed the airport?"
+    before = engine.search(question, as_of=dt.date(2023, 7, 25))
+    assert before and all(h.article.date is None or h.article.date <= dt.date(2023, 7, 25) for h in before)
+    after = engine.ask(question, as_of=dt.date(2023, 8, 2))
+    assert after.hits[0].article.id == "wire-2" and after.as_of == dt.date(2023, 8, 2)
+
+
+def test_undated_articles_are_not_hidden_by_the_as_of_day(engine: Engine) -> None:
+    hits = engine.search("Wolves returned to the Oder valley", as_of=dt.date(2000, 1, 1))
+    assert hits and hits[0].article.date is None and "Wolves" in hits[0].passage.text
+
+
+@pytest.mark.parametrize(("mode", "found"), [("strict", False), ("prior", True)])
+def test_time_words_window_strict_or_prior(tmp_path: Path, seeds_dir: Path, mode: str, found: bool) -> None:
+    engine = make_engine(tmp_path / "index", HashEmbedder(), search=SearchConfig(time_words=mode))
+    engine.build(seeds_dir, full=True)
+    answer = engine.ask("Which storm closed the airport this week?", as_of=dt.date(2023, 9, 30))
+    assert answer.window == DateRange(dt.date(2023, 9, 24), dt.date(2023, 9, 30))
+    assert any(h.article.id == "wire-2" for h in answer.hits) is found
+    inside = engine.ask("Which storm closed the airport this week?", as_of=dt.date(2023, 8, 3))
+    assert inside.hits[0].article.id == "wire-2"
+
+
+def test_a_follow_up_is_searched_with_the_previous_question(engine: Engine) -> None:
+    answer = engine.ask("and what about Marlow?", previous="Who won the election in Tallinn?")
+    assert answer.searched == "Who won the election in Marlow?"
+    assert answer.hits[0].article.title == "Coastal town elects new mayor"

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
-from retrieval.evaluation import auroc, load_questions, normalize_answer, select_questions, token_f1
+from retrieval.evaluation import (
+    auroc,
+    load_questions,
+    normalize_answer,
+    select_questions,
+    slice_questions,
+    token_f1,
+)
 from tests.conftest import REPO
 
 BENCH = REPO / "benchmarks" / "data" / "squad_v2_dev"
@@ -79,3 +87,44 @@ def test_eval_on_a_slice_of_the_dev_benchmark(tmp_path: Path, capsys: pytest.Cap
     assert report["hits@5"] >= 0.85 and report["mrr@10"] >= 0.7
     assert report["answer_contains_gold"] >= 0.6
     assert report["abstained_on_answerable"] <= 0.3
+
+
+NEWS_DEV = REPO.parent / "shared" / "bench" / "news_dev_2023h1"
+needs_news = pytest.mark.skipif(not NEWS_DEV.is_dir(), reason="the news benchmarks (../shared/bench) are not here")
+
+
+@needs_news
+def test_news_questions_carry_the_day_they_were_asked() -> None:
+    questions = load_questions(NEWS_DEV / "questions.jsonl")
+    assert all(q.as_of is not None for q in questions)
+    first = slice_questions(questions, 40, seed=3)
+    assert first == slice_questions(questions, 40, seed=3) != slice_questions(questions, 40, seed=4)
+    assert len(first) == 40 and 4 <= sum(not q.answerable for q in first) <= 8  # 51 of 347 unanswerable
+
+
+@needs_news
+@pytest.mark.model
+def test_eval_on_a_slice_of_the_news_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Eight dev questions over their own articles and a few others, read from the gzipped corpus."""
+    questions = [json.loads(line) for line in (NEWS_DEV / "questions.jsonl").read_text().splitlines()]
+    picked = [q for q in questions if q["answerable"]][:6] + [q for q in questions if not q["answerable"]][:2]
+    wanted = {d for q in picked for d in q["gold_doc_ids"]}
+    with gzip.open(NEWS_DEV / "corpus.jsonl.gz", "rt", encoding="utf-8") as handle:
+        lines = [line for line in handle]
+    kept = [line for line in lines if json.loads(line)["id"] in wanted] + lines[:12]
+    corpus = tmp_path / "news" / "corpus.jsonl.gz"
+    corpus.parent.mkdir()
+    corpus.write_bytes(gzip.compress("".join(kept).encode()))
+    asked = tmp_path / "questions.jsonl"
+    asked.write_text("".join(json.dumps(q) + "\n" for q in picked))
+    dump = tmp_path / "results.jsonl"
+    argv = ["eval", "--corpus", str(corpus), "--questions", str(asked), "--json", "--dump", str(dump)]
+    code = main([*argv, "--index", str(tmp_path / "index")])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and (report["answerable"], report["unanswerable"]) == (6, 2)
+    for key in ("first_sentence_contains_gold", "gold_in_top5_passages", "answer_words_median", "answer_words_p90"):
+        assert key in report
+    rows = [json.loads(line) for line in dump.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [q["id"] for q in picked]
+    assert all(r["as_of"] == q["meta"]["asked_on"] for r, q in zip(rows, picked, strict=True))
+    assert report["hits@5"] >= 0.5  # six questions over their own articles: only a real break fails this

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 
@@ -113,3 +114,19 @@ def test_a_cache_rereads_only_changed_files(seeds_dir: Path, files_read: list[st
     assert "extra.md" in ids and "wildlife.html" not in ids
     assert "Tallinx" in next(a for a in third.articles if a.id == "harbour.txt").text
     assert third.articles == load_articles(seeds_dir).articles  # the same as reading everything
+
+
+def test_a_gzipped_jsonl_corpus_with_meta_fields(tmp_path: Path) -> None:
+    import gzip
+
+    record = {
+        "id": "news:1",
+        "title": "Port reopens",
+        "date": "2023-02-01",
+        "text": "The port reopened on Wednesday after the strike ended.",
+        "meta": {"url": "https://example.com/port", "source": "Example Times"},
+    }
+    corpus = tmp_path / "corpus.jsonl.gz"
+    corpus.write_bytes(gzip.compress((json.dumps(record) + "\n").encode()))
+    (article,) = load_articles(corpus).articles
+    assert (article.id, article.url, article.source) == ("news:1", "https://example.com/port", "Example Times")
