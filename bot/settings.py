@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     quantize: str = _EMBEDDING.quantize
     onnx_cache: Path | None = None
     embed_threads: int = Field(_EMBEDDING.threads, ge=0)
+    embed_cache: Path | None = None
     # chunking
     chunk_tokens: int = Field(_CHUNKING.max_tokens, ge=16)
     chunk_overlap: int = Field(_CHUNKING.overlap_sentences, ge=0)
@@ -140,6 +141,7 @@ class Settings(BaseSettings):
             quantize=self.quantize,
             onnx_cache=str(self.onnx_cache) if self.onnx_cache else None,
             threads=self.embed_threads,
+            cache=str(self.embed_cache) if self.embed_cache else None,
         )
 
     def chunking(self) -> ChunkingConfig:

@@ -28,6 +28,8 @@ class EmbeddingConfig:
     """ONNX only: where exports are cached (default ``~/.cache/newsdesk/onnx``)."""
     threads: int = 0
     """ONNX only: intra-op threads (0: one per physical core)."""
+    cache: str | None = None
+    """A SQLite file of vectors already computed by this model (see ``retrieval.embedding.cache``); None: off."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from retrieval.config import EmbeddingConfig
 from retrieval.embedding.auto import AutoEmbedder
 from retrieval.embedding.base import Embedder, resolve_model_path
+from retrieval.embedding.cache import CachedEmbedder
 from retrieval.embedding.onnx_embedder import OnnxEmbedder
 from retrieval.embedding.sentence_transformer import SentenceTransformerEmbedder
 from retrieval.errors import ModelLoadError
@@ -16,7 +17,15 @@ log = logging.getLogger(__name__)
 
 
 def make_embedder(config: EmbeddingConfig) -> Embedder:
-    """The embedder ``config.backend`` names: ``auto``, ``torch`` (sentence-transformers) or ``onnx``."""
+    """The embedder ``config.backend`` names, behind the embedding cache if ``config.cache`` is set."""
+    embedder = _backend(config)
+    if config.cache:
+        return CachedEmbedder(embedder, Path(config.cache))
+    return embedder
+
+
+def _backend(config: EmbeddingConfig) -> Embedder:
+    """``auto``, ``torch`` (sentence-transformers) or ``onnx``."""
     if config.backend == "onnx":
         return OnnxEmbedder(config)
     if config.backend == "auto":
