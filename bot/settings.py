@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     k: int = Field(_SEARCH.k, ge=1, le=50)
     search_mode: str = _SEARCH.mode
     rerank_depth: int = Field(_SEARCH.rerank_depth, ge=0, le=200)
+    time_words: str = _SEARCH.time_words
+    window_weight: float = Field(_SEARCH.window_weight, ge=0.0, le=10.0)
+    recency_weight: float = Field(_SEARCH.recency_weight, ge=0.0, le=10.0)
+    recency_days: float = Field(_SEARCH.recency_days, gt=0.0)
     max_sentences: int = Field(_ANSWER.max_sentences, ge=1, le=4)
     min_confidence: float = Field(_ANSWER.min_confidence, ge=0.0, le=1.0)
     max_question_chars: int = Field(_ANSWER.max_question_chars, ge=10)
@@ -93,6 +97,13 @@ class Settings(BaseSettings):
     def _known_mode(cls, value: str) -> str:
         if value not in ("hybrid", "dense", "lexical"):
             raise ValueError("must be hybrid, dense or lexical")
+        return value
+
+    @field_validator("time_words")
+    @classmethod
+    def _known_time_words(cls, value: str) -> str:
+        if value not in ("prior", "strict", "off"):
+            raise ValueError("must be prior, strict or off")
         return value
 
     @field_validator("vector_backend")
@@ -150,7 +161,15 @@ class Settings(BaseSettings):
 
     def search(self) -> SearchConfig:
         """The engine's search config."""
-        return SearchConfig(k=self.k, mode=self.search_mode, rerank_depth=self.rerank_depth)
+        return SearchConfig(
+            k=self.k,
+            mode=self.search_mode,
+            rerank_depth=self.rerank_depth,
+            time_words=self.time_words,
+            window_weight=self.window_weight,
+            recency_weight=self.recency_weight,
+            recency_days=self.recency_days,
+        )
 
     def vectors(self) -> VectorConfig:
         """The engine's vector store config."""
