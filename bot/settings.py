@@ -60,7 +60,10 @@ class Settings(BaseSettings):
     recency_weight: float = Field(_SEARCH.recency_weight, ge=0.0, le=10.0)
     recency_days: float = Field(_SEARCH.recency_days, gt=0.0)
     max_sentences: int = Field(_ANSWER.max_sentences, ge=1, le=4)
-    min_confidence: float = Field(_ANSWER.min_confidence, ge=0.0, le=1.0)
+    min_confidence: float | None = Field(_ANSWER.min_confidence, ge=0.0, le=1.0)
+    reader: str = "default"
+    reader_threads: int = Field(_ANSWER.reader_threads, ge=0, le=64)
+    reader_budget: int = Field(_ANSWER.reader_budget, ge=1, le=200)
     max_question_chars: int = Field(_ANSWER.max_question_chars, ge=10)
     log_level: str = "WARNING"
     # the vector store
@@ -98,6 +101,11 @@ class Settings(BaseSettings):
         if value not in ("hybrid", "dense", "lexical"):
             raise ValueError("must be hybrid, dense or lexical")
         return value
+
+    @field_validator("min_confidence", mode="before")
+    @classmethod
+    def _empty_is_fitted(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("time_words")
     @classmethod
@@ -190,6 +198,9 @@ class Settings(BaseSettings):
         return AnswerConfig(
             max_sentences=self.max_sentences,
             min_confidence=self.min_confidence,
+            reader=None if self.reader.strip().lower() in ("off", "none", "") else self.reader.strip(),
+            reader_threads=self.reader_threads,
+            reader_budget=self.reader_budget,
             max_question_chars=self.max_question_chars,
         )
 

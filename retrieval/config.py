@@ -74,9 +74,17 @@ class SearchConfig:
 class AnswerConfig:
     """How the extractive answerer composes and when it abstains."""
 
-    max_sentences: int = 3
-    min_confidence: float = 0.35
+    max_sentences: int = 2
+    min_confidence: float | None = None
+    """Abstain below this confidence; None: the threshold fitted with the reader (or 0.35 without one)."""
     max_question_chars: int = 500
+    reader: str | None = "default"
+    """The reader model directory; ``default``: the one shipped in ``models/newsdesk-reader``; None: no reader
+    (sentences ranked by the hand-weighted score alone)."""
+    reader_threads: int = 0
+    """ONNX Runtime threads for the reader (0: one per physical core)."""
+    reader_budget: int = 24
+    """How many candidate sentences the reader reads per question."""
 
 
 @dataclass(frozen=True)

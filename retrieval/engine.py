@@ -9,7 +9,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from retrieval.answer.calibration import Calibration
 from retrieval.answer.extractive import Answerer
+from retrieval.answer.reader import OnnxReader, Reader, default_model_dir
 from retrieval.config import AnswerConfig, ChunkingConfig, EmbeddingConfig, EngineConfig, SearchConfig
 from retrieval.embedding.base import Embedder, embedding_info
 from retrieval.errors import BadQuestionError, IndexMissingError, SeedsNotFoundError
@@ -68,6 +70,11 @@ def index_stats(store: IndexStore) -> IndexStats:
     )
 
 
+def reader_dir(setting: str) -> Path:
+    """The reader directory a setting names: ``default`` is the one shipped with newsdesk."""
+    return default_model_dir() if setting == "default" else Path(setting).expanduser()
+
+
 def check_question(question: str, max_chars: int) -> str:
     """The question stripped, or a BadQuestionError saying what is wrong with it."""
     cleaned = " ".join(str(question).split())
@@ -101,11 +108,15 @@ class Engine:
         answer: AnswerConfig | None = None,
         chunking: ChunkingConfig | None = None,
         embedding: EmbeddingConfig | None = None,
+        reader: Reader | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         self.store = store
         self._embedder = embedder
         self._embedding = embedding or EmbeddingConfig()
-        self._embedder_lock = threading.Lock()
+        self._embedder_lock = threading.RLock()
+        self._reader: Reader | None = reader
+        self._calibration: Calibration | None = calibration
         self.search_config = search or SearchConfig()
         self.answer_config = answer or AnswerConfig()
         self.chunking = chunking or ChunkingConfig()
@@ -135,9 +146,25 @@ class Engine:
                     self._embedder = make_embedder(self._embedding)
         return self._embedder
 
+    @property
+    def reader(self) -> Reader | None:
+        """The reading model (loaded on first use), or None when the configuration has none."""
+        if self._reader is None and self.answer_config.reader is not None:
+            with self._embedder_lock:
+                if self._reader is None:
+                    directory = reader_dir(self.answer_config.reader)
+                    self._reader = OnnxReader(directory, threads=self.answer_config.reader_threads)
+                    self._calibration = Calibration.load(directory)
+        return self._reader
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The reader's fitted weights (None without a reader)."""
+        return self._calibration if self.reader is not None else None
+
     def load_model(self) -> None:
-        """Load the embedding model now (a service does this before it starts answering)."""
-        _ = self.embedder
+        """Load the embedding model and the reader now (a service does this before it starts answering)."""
+        _ = self.embedder, self.reader
 
     @property
     def model_name(self) -> str:
@@ -181,8 +208,15 @@ class Engine:
         """Make ``index`` the one questions are answered from (one atomic assignment)."""
         self._live = _Live(
             index,
-            Retriever(index, self.embedder, self.search_config),
-            Answerer(index.lexical, self.answer_config),
+            Retriever(
+                index,
+                self.embedder,
+                self.search_config,
+                reader=self.reader,
+                calibration=self.calibration,
+                reader_budget=self.answer_config.reader_budget,
+            ),
+            Answerer(index.lexical, self.answer_config, self.calibration if self.reader is not None else None),
         )
 
     @property

@@ -49,6 +49,8 @@ class Hit:
     """The dense and BM25 scores combined (see ``retrieval.search.fuse``)."""
     sentence_scores: tuple[float, ...] = ()
     """Cosine of the question to each sentence of the passage (aligned with its ``sentences``)."""
+    reader_scores: tuple[float, ...] = ()
+    """The reader's probability that each sentence holds the answer (NaN where it did not read it)."""
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ def hermetic(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     if request.node.get_closest_marker("model") is None:
+        from retrieval.answer.reader import OnnxReader
         from retrieval.embedding.onnx_embedder import OnnxEmbedder
         from retrieval.embedding.sentence_transformer import SentenceTransformerEmbedder
 
@@ -58,6 +59,7 @@ def hermetic(
 
         monkeypatch.setattr(SentenceTransformerEmbedder, "__init__", refuse)
         monkeypatch.setattr(OnnxEmbedder, "__init__", refuse)
+        monkeypatch.setattr(OnnxReader, "__init__", refuse)
 
 
 _TOKEN = re.compile(r"\w+")
@@ -181,6 +183,7 @@ def make_engine(
     default, which is calibrated for MiniLM's cosines.
     """
     answer.setdefault("min_confidence", 0.3)
+    answer.setdefault("reader", None)  # the deterministic embedder's engines read with the sentence score alone
     return Engine(
         IndexStore(index_dir, vectors),
         embedder,

@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from retrieval.answer.calibration import Calibration
 from retrieval.answer.sentences import Candidate, SentenceScorer
 from retrieval.config import AnswerConfig
 from retrieval.index.lexical import LexicalIndex, tokenize
@@ -31,6 +32,9 @@ DUPLICATE_SENTENCE = 0.6
 # term) of the heaviest question term the best sentence lacks. Fitted on the dev benchmark (README).
 CONFIDENCE_WEIGHTS = (1.037, 1.694, -1.155)
 CONFIDENCE_BIAS = -0.875
+HEURISTIC_THRESHOLD = 0.35
+"""Without a reader: abstain below this confidence (kept wrongly abstained answerable questions under
+10 % on the SQuAD guard)."""
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,17 @@ class Composition:
 
 
 class Answerer:
-    """Scores passage sentences against the question and keeps the best few."""
+    """Scores passage sentences against the question and keeps the best few.
 
-    def __init__(self, lexical: LexicalIndex, config: AnswerConfig) -> None:
+    With a reader (the hits carry ``reader_scores``) the sentences are ordered by the reader's
+    probability and the confidence is the calibrated one (``Calibration``); without, by the
+    hand-weighted sentence score and its logistic confidence.
+    """
+
+    def __init__(self, lexical: LexicalIndex, config: AnswerConfig, calibration: Calibration | None = None) -> None:
         self.scorer = SentenceScorer(lexical)
         self.config = config
+        self.calibration = calibration
 
     def candidates(self, question: str, hits: Sequence[Hit]) -> list[Candidate]:
         """Every sentence of the top passages, scored, a little less the lower its passage ranks."""
@@ -60,7 +70,7 @@ class Answerer:
         ]
 
     def features(self, question: str, best: Candidate, hits: Sequence[Hit]) -> list[float]:
-        """The signals the confidence combines (see CONFIDENCE_WEIGHTS)."""
+        """The signals the heuristic confidence combines (see CONFIDENCE_WEIGHTS)."""
         weights = self.scorer.term_weights(question)
         present = set(tokenize([best.text])[0])
         missing = [w for t, w in weights.items() if t not in present]
@@ -71,27 +81,69 @@ class Answerer:
         ]
 
     def confidence(self, question: str, best: Candidate, hits: Sequence[Hit]) -> float:
-        """Probability-like confidence that the best sentence answers the question."""
+        """Probability-like confidence that the best sentence answers the question (no reader)."""
         z = CONFIDENCE_BIAS + sum(
             w * f for w, f in zip(CONFIDENCE_WEIGHTS, self.features(question, best, hits), strict=True)
         )
         return 1.0 / (1.0 + math.exp(-z))
 
+    def readings(self, question: str, hits: Sequence[Hit]) -> list[Candidate]:
+        """The sentences the reader read in the top passages, each scored by its probability, best first."""
+        scored = self.scorer.score(question, hits[:PASSAGES_READ])
+        read = [
+            (probability, candidate.score, replace(candidate, score=probability))
+            for hit, sentences in zip(hits, scored, strict=False)
+            for candidate, probability in zip(sentences, hit.reader_scores, strict=True)
+            if not math.isnan(probability)
+        ]
+        read.sort(key=lambda item: (-item[0], -item[1]))
+        return [candidate for _, _, candidate in read]
+
+    def read_features(self, question: str, read: Sequence[Candidate], hits: Sequence[Hit]) -> list[float]:
+        """The question-level signals of ``calibration.FEATURES``, in that order."""
+        best = read[0]
+        second = next((c.score for c in read[1:] if c.hit.article.id != best.hit.article.id), 0.0)
+        sentence = max((c.score for s in self.scorer.score(question, hits[:1]) for c in s), default=0.0)
+        return [
+            best.score,
+            second,
+            sentence,
+            max((h.dense_score or 0.0 for h in hits[:PASSAGES_READ]), default=0.0),
+            hits[0].fused_score or 0.0,
+        ]
+
     def compose(self, question: str, hits: Sequence[Hit]) -> Composition:
         """Pick up to ``max_sentences`` sentences, cite each, or abstain below the threshold."""
+        if self.calibration is not None and any(h.reader_scores for h in hits[:PASSAGES_READ]):
+            return self._compose_read(question, hits, self.calibration)
         candidates = sorted(self.candidates(question, hits), key=lambda c: -c.score)
         if not candidates:
             return Composition((), (), True, 0.0)
         best = candidates[0]
         confidence = self.confidence(question, best, hits)
-        if confidence < self.config.min_confidence:
+        threshold = self.config.min_confidence if self.config.min_confidence is not None else HEURISTIC_THRESHOLD
+        if confidence < threshold:
             return Composition((), (), True, confidence)
+        kept = [c for c in candidates if c.score >= KEEP_RATIO * best.score]
+        return self._compose(kept, confidence)
+
+    def _compose_read(self, question: str, hits: Sequence[Hit], calibration: Calibration) -> Composition:
+        read = self.readings(question, hits)
+        if not read:
+            return Composition((), (), True, 0.0)
+        confidence = calibration.confidence(self.read_features(question, read, hits))
+        threshold = self.config.min_confidence if self.config.min_confidence is not None else calibration.min_confidence
+        if confidence < threshold:
+            return Composition((), (), True, confidence)
+        kept = [read[0], *(c for c in read[1:] if c.score >= calibration.second_sentence)]
+        return self._compose(kept, confidence)
+
+    def _compose(self, ranked: Sequence[Candidate], confidence: float) -> Composition:
+        """The first ``max_sentences`` of ``ranked`` that repeat no sentence chosen before, cited."""
         chosen: list[Candidate] = []
         seen: list[set[tuple[str, ...]]] = []
-        for candidate in candidates:
+        for candidate in ranked:
             if len(chosen) >= self.config.max_sentences:
-                break
-            if chosen and candidate.score < KEEP_RATIO * best.score:
                 break
             grams = shingles(candidate.text)
             if any(overlap(grams, other) >= DUPLICATE_SENTENCE for other in seen):

@@ -9,6 +9,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from retrieval.answer.calibration import Calibration
+from retrieval.answer.reader import Reader
+from retrieval.answer.reading import best_reading, read
 from retrieval.answer.sentences import SentenceScorer
 from retrieval.config import SearchConfig
 from retrieval.embedding.base import Embedder
@@ -57,7 +60,16 @@ class _Scope:
 class Retriever:
     """Searches one loaded index with one embedder; cheap to create, safe to share between threads."""
 
-    def __init__(self, index: IndexData, embedder: Embedder, config: SearchConfig) -> None:
+    def __init__(
+        self,
+        index: IndexData,
+        embedder: Embedder,
+        config: SearchConfig,
+        *,
+        reader: Reader | None = None,
+        calibration: Calibration | None = None,
+        reader_budget: int = 24,
+    ) -> None:
         if config.mode not in MODES:
             raise ValueError(f"unknown search mode '{config.mode}' (use {', '.join(MODES)})")
         if config.time_words not in TIME_WORDS:
@@ -66,6 +78,9 @@ class Retriever:
         self.embedder = embedder
         self.config = config
         self.scorer = SentenceScorer(index.lexical)
+        self.reader = reader
+        self.calibration = calibration or Calibration()
+        self.reader_budget = reader_budget
 
     def query(self, question: str, dates: DateRange = DateRange(), as_of: dt.date | None = None) -> Query:
         """Embed the question once (unless the mode is purely lexical) and read its time words."""
@@ -215,19 +230,27 @@ class Retriever:
         ]
 
     def rerank(self, question: str, hits: list[Hit], prior: dict[int, float] | None = None) -> list[Hit]:
-        """The hits ordered by their best sentence's score as an answer, which becomes their score.
+        """The hits ordered by how likely they hold the answer, which becomes their score.
 
-        The fused score ranks whole passages; a passage whose single sentence holds the question's
-        terms and meaning together is the likelier source of the answer (ties keep the fused order).
-        With ``rerank_depth`` 0 the hits stay as they are.
+        Without a reader: by their best sentence's score as an answer (a passage whose single sentence
+        holds the question's terms and meaning together beats one that spreads them thinly). With one:
+        the reader reads the most promising sentences and the passage score combines its best
+        probability, the best sentence score and the fused score (weights fitted on train). The date
+        prior is added either way. With ``rerank_depth`` 0 the hits stay as they are.
         """
         if self.config.rerank_depth <= 0 or not hits:
             return hits
         prior = prior or {}
-        best = [
-            max((c.score for c in sentences), default=0.0) + prior.get(hit.passage.id, 0.0)
-            for hit, sentences in zip(hits, self.scorer.score(question, hits), strict=True)
-        ]
+        scored = self.scorer.score(question, hits)
+        sentence = [max((c.score for c in sentences), default=0.0) for sentences in scored]
+        if self.reader is None:
+            best = [s + prior.get(h.passage.id, 0.0) for h, s in zip(hits, sentence, strict=True)]
+        else:
+            hits = read(self.reader, question, hits, scored, self.reader_budget)
+            best = [
+                self.calibration.passage_score(best_reading(h), s, h.fused_score or 0.0) + prior.get(h.passage.id, 0.0)
+                for h, s in zip(hits, sentence, strict=True)
+            ]
         order = sorted(range(len(hits)), key=lambda i: -best[i])
         return [replace(hits[i], score=best[i]) for i in order]
 
