@@ -166,11 +166,9 @@ class Retriever:
             at += len(passage.units)
         return out
 
-    def search(self, query: Query, k: int | None = None) -> list[Hit]:
-        """The top ``k`` passages for ``query``, best first, no two near-duplicates."""
-        k = k or self.config.k
+    def fused(self, query: Query, depth: int) -> tuple[dict[int, float], dict[int, float]]:
+        """Dense and BM25 candidates fused: passage -> fused score, and passage -> BM25 score."""
         config = self.config
-        depth = max(config.candidates, k * 4, config.rerank_depth)
         strict = config.time_words == "strict"
         dense, lexical = self._candidates(query, depth, self._scope(query, window=strict))
         if query.window is not None and config.time_words == "prior":
@@ -184,11 +182,15 @@ class Retriever:
             passages = [self.index.passages[pid] for pid in missing]
             for pid, scores in zip(missing, self.sentence_scores(query, passages), strict=True):
                 dense[pid] = float(scores.max()) if len(scores) else 0.0
-        fused = fuse(dense, lexical, config)
+        return fuse(dense, lexical, config), lexical
+
+    def search(self, query: Query, k: int | None = None) -> list[Hit]:
+        """The top ``k`` passages for ``query``, best first, no two near-duplicates."""
+        k = k or self.config.k
+        config = self.config
+        fused, lexical = self.fused(query, max(config.candidates, k * 4, config.rerank_depth))
         prior = self.prior(query, list(fused))
-        for pid, boost in prior.items():
-            fused[pid] += boost
-        order = sorted(fused, key=lambda pid: -fused[pid])
+        order = sorted(fused, key=lambda pid: -(fused[pid] + prior.get(pid, 0.0)))
 
         # Re-rank the first candidates, then drop near-duplicates (keeping the better-ranked copy);
         # only if too few are left, go further down the fused order.
@@ -229,6 +231,25 @@ class Retriever:
             for passage, scores in zip(passages, self.sentence_scores(query, passages), strict=True)
         ]
 
+    def passage_features(
+        self, question: str, hits: list[Hit], prior: dict[int, float] | None = None
+    ) -> tuple[list[Hit], list[tuple[float, float, float, float]]]:
+        """The hits (read by the reader, if there is one) and each one's (reader, sentence, fused, prior)."""
+        prior = prior or {}
+        scored = self.scorer.score(question, hits)
+        if self.reader is not None:
+            hits = read(self.reader, question, hits, scored, self.reader_budget)
+        features = [
+            (
+                best_reading(hit),
+                max((c.score for c in sentences), default=0.0),
+                hit.fused_score or 0.0,
+                prior.get(hit.passage.id, 0.0),
+            )
+            for hit, sentences in zip(hits, scored, strict=True)
+        ]
+        return hits, features
+
     def rerank(self, question: str, hits: list[Hit], prior: dict[int, float] | None = None) -> list[Hit]:
         """The hits ordered by how likely they hold the answer, which becomes their score.
 
@@ -240,17 +261,11 @@ class Retriever:
         """
         if self.config.rerank_depth <= 0 or not hits:
             return hits
-        prior = prior or {}
-        scored = self.scorer.score(question, hits)
-        sentence = [max((c.score for c in sentences), default=0.0) for sentences in scored]
+        hits, features = self.passage_features(question, hits, prior)
         if self.reader is None:
-            best = [s + prior.get(h.passage.id, 0.0) for h, s in zip(hits, sentence, strict=True)]
+            best = [sentence + boost for _, sentence, _, boost in features]
         else:
-            hits = read(self.reader, question, hits, scored, self.reader_budget)
-            best = [
-                self.calibration.passage_score(best_reading(h), s, h.fused_score or 0.0) + prior.get(h.passage.id, 0.0)
-                for h, s in zip(hits, sentence, strict=True)
-            ]
+            best = [self.calibration.passage_score(r, s, f) + boost for r, s, f, boost in features]
         order = sorted(range(len(hits)), key=lambda i: -best[i])
         return [replace(hits[i], score=best[i]) for i in order]
 
