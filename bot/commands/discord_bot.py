@@ -27,7 +27,7 @@ def cmd_bot(ctx: Context) -> int:
         logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     engine = ctx.ready_engine()
     try:
-        run_bot(engine, ctx.settings, token.get_secret_value().strip())
+        run_bot(engine, ctx.settings, token.get_secret_value().strip(), seeds_dir=ctx.seeds_dir)
     except KeyboardInterrupt:
         log.info("stopped")
     return 0

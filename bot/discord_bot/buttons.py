@@ -4,7 +4,8 @@ the feedback store, so they keep working after the bot restarts (discord.py dyna
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+import re
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def _bot(interaction: discord.Interaction[Any]) -> NewsdeskBot:
-    return interaction.client  # type: ignore[return-value]
+    return cast("NewsdeskBot", interaction.client)
 
 
 PASSAGES_ID = r"newsdesk:passages:(?P<id>[0-9]+)"
@@ -40,7 +41,7 @@ class PassagesButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=PA
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: Any, /
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> PassagesButton:
         return cls(int(match["id"]))
 
@@ -72,7 +73,7 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_I
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: Any, /
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> VoteButton:
         return cls(int(match["id"]), match["v"])
 
@@ -93,3 +94,8 @@ def answer_view(answer_id: int) -> discord.ui.View:
     view.add_item(VoteButton(answer_id, "up"))
     view.add_item(VoteButton(answer_id, "down"))
     return view
+
+
+def setup(bot: NewsdeskBot) -> None:
+    """Register the buttons: clicks on any answer's buttons reach them, also answers from before a restart."""
+    bot.add_dynamic_items(PassagesButton, VoteButton)

@@ -7,15 +7,17 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
 
-from bot.discord_bot.buttons import PassagesButton, VoteButton
+from bot.discord_bot import buttons, commands, mentions
 from bot.discord_bot.cooldown import Cooldown
-from bot.discord_bot.embeds import cited_passages
+from bot.discord_bot.embeds import cited_passages, shown_citations
 from bot.discord_bot.feedback import FeedbackStore
+from bot.discord_bot.guard import QuestionGuard
 from retrieval.errors import NewsdeskError
 from retrieval.types import Answer, DateRange
 
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+Extension = Callable[["NewsdeskBot"], None]
+"""What adds commands, listeners or buttons to a bot: a module's ``setup(bot)``, called by ``create_bot``."""
+EXTENSIONS: tuple[Extension, ...] = (commands.setup, mentions.setup, buttons.setup)
 
 
 class DiscordLoginError(NewsdeskError):
@@ -42,7 +48,11 @@ def bot_intents(mentions: bool) -> discord.Intents:
 
 
 class NewsdeskBot(discord.Client):
-    """Answers questions from the engine in Discord; the engine runs on worker threads, never the loop."""
+    """Answers questions from the engine in Discord; the engine runs on worker threads, never the loop.
+
+    The client holds what the commands share (engine, settings, feedback store, the question guard,
+    the worker threads); the commands, mention mode and buttons are extensions ``create_bot`` adds.
+    """
 
     def __init__(
         self,
@@ -50,6 +60,7 @@ class NewsdeskBot(discord.Client):
         settings: Settings,
         *,
         feedback: FeedbackStore,
+        seeds_dir: Path,
         executor: ThreadPoolExecutor | None = None,
     ) -> None:
         super().__init__(
@@ -59,21 +70,20 @@ class NewsdeskBot(discord.Client):
         self.engine = engine
         self.settings = settings
         self.feedback = feedback
+        self.seeds_dir = seeds_dir
+        """Where /reindex reads the articles: the directory the process was started with."""
         self.tree = app_commands.CommandTree(self)
-        self.cooldown = Cooldown(settings.cooldown_questions, settings.cooldown_seconds)
+        self.guard = QuestionGuard(
+            engine, settings.discord_channels, Cooldown(settings.cooldown_questions, settings.cooldown_seconds)
+        )
         self.executor = executor or ThreadPoolExecutor(
             max_workers=settings.discord_workers, thread_name_prefix="newsdesk-engine"
         )
-        self.reindexing = False
-        from bot.discord_bot.commands import setup_commands
-
-        setup_commands(self)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def setup_hook(self) -> None:
-        """Register the buttons and sync the commands (to one guild at once, if configured)."""
-        self.add_dynamic_items(PassagesButton, VoteButton)
+        """Sync the commands (to one guild at once, if configured)."""
         guild_id = self.settings.discord_guild_id
         if guild_id:
             guild = discord.Object(id=guild_id)
@@ -88,12 +98,6 @@ class NewsdeskBot(discord.Client):
         """Log that the bot is up."""
         user = self.user
         log.info("ready: logged in as %s (id %s) in %d servers", user, user.id if user else "?", len(self.guilds))
-
-    async def on_message(self, message: discord.Message) -> None:
-        """Mention mode: a message that mentions the bot is a question."""
-        from bot.discord_bot.commands import handle_mention
-
-        await handle_mention(self, message)
 
     async def close(self) -> None:
         """Disconnect, then let the worker threads finish what they hold."""
@@ -128,7 +132,7 @@ class NewsdeskBot(discord.Client):
             answer = self.engine.ask(question, dates=dates)
             answer_id = self.feedback.record_answer(
                 answer,
-                cited_passages(answer),
+                cited_passages(answer, shown_citations(answer, self.settings.answer_chars)),
                 guild_id=guild_id,
                 channel_id=channel_id,
                 user_id=user_id,
@@ -138,24 +142,27 @@ class NewsdeskBot(discord.Client):
 
         return await self.run_engine(work)
 
-    def channel_allowed(self, channel: object) -> bool:
-        """True if the bot answers in ``channel`` (or in the channel a thread belongs to)."""
-        allowed = self.settings.discord_channels
-        if not allowed:
-            return True
-        ids = {getattr(channel, "id", None), getattr(channel, "parent_id", None)}
-        return any(i in allowed for i in ids if i is not None)
-
 
 def create_bot(
     engine: Engine,
     settings: Settings,
     *,
     feedback: FeedbackStore | None = None,
+    seeds_dir: Path | None = None,
     executor: ThreadPoolExecutor | None = None,
 ) -> NewsdeskBot:
-    """The bot for ``engine`` configured by ``settings`` (nothing global, nothing read from the env)."""
-    return NewsdeskBot(engine, settings, feedback=feedback or FeedbackStore(settings.feedback_db), executor=executor)
+    """The bot for ``engine`` configured by ``settings`` (nothing global, nothing read from the env), with
+    its slash commands, mention mode and buttons; /reindex reads ``seeds_dir`` (default: the setting)."""
+    bot = NewsdeskBot(
+        engine,
+        settings,
+        feedback=feedback or FeedbackStore(settings.feedback_db),
+        seeds_dir=(seeds_dir or settings.seeds_dir).resolve(),
+        executor=executor,
+    )
+    for setup in EXTENSIONS:
+        setup(bot)
+    return bot
 
 
 async def serve(bot: NewsdeskBot, token: str) -> None:
@@ -177,15 +184,17 @@ async def serve(bot: NewsdeskBot, token: str) -> None:
         raise DiscordLoginError(f"cannot reach Discord ({reason}): check the network") from None
 
 
-def run_bot(engine: Engine, settings: Settings, token: str) -> None:
-    """Load the index once, log what was loaded, then serve Discord until interrupted."""
+def run_bot(engine: Engine, settings: Settings, token: str, *, seeds_dir: Path) -> None:
+    """Load the index once, log what was loaded, then serve Discord until interrupted (``seeds_dir``:
+    what /reindex rebuilds from, the directory the command was given)."""
     log.info("loaded %s", engine.describe())
-    bot = create_bot(engine, settings)
+    bot = create_bot(engine, settings, seeds_dir=seeds_dir)
     log.info(
-        "starting the Discord bot: mention mode %s, %s, cooldown %d questions / %.0f s",
+        "starting the Discord bot: mention mode %s, %s, cooldown %d questions / %.0f s, /reindex from %s",
         "on" if settings.discord_mentions else "off",
         f"channels {', '.join(map(str, settings.discord_channels))}" if settings.discord_channels else "all channels",
         settings.cooldown_questions,
         settings.cooldown_seconds,
+        bot.seeds_dir,
     )
     asyncio.run(serve(bot, token))

@@ -1,23 +1,21 @@
-"""The slash commands (/ask, /sources, /stats, /reindex) and mention mode."""
+"""The slash commands (/ask, /sources, /stats, /reindex): an extension, ``setup(bot)`` adds them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
-import math
-import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
 
 from bot.discord_bot.buttons import answer_view
-from bot.discord_bot.embeds import answer_embeds, note, shorten, sources_embeds, stats_embed
-from retrieval.engine import check_question
+from bot.discord_bot.embeds import APOLOGY, answer_embeds, note, sources_embeds, stats_embed
+from bot.discord_bot.guard import Refusal
 from retrieval.errors import BadQuestionError, NewsdeskError
-from retrieval.types import DateRange
 
 if TYPE_CHECKING:
     from bot.discord_bot.client import NewsdeskBot
@@ -27,8 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[Any]
+F = TypeVar("F", bound=Callable[..., Any])
 
-APOLOGY = "Sorry, something went wrong while answering. It has been logged; please try again later."
 NOT_ALLOWED = "Only members with **Manage Server** or **Administrator** can rebuild the index."
 PROGRESS_EDIT_SECONDS = 2.0
 """At most one progress edit of the /reindex reply every this many seconds."""
@@ -67,66 +65,25 @@ async def apologise(interaction: Interaction) -> None:
         log.warning("could not deliver the apology for interaction %s: %s", interaction.id, exc)
 
 
-def parse_dates(since: str | None, until: str | None) -> DateRange:
-    """The since/until options as a DateRange; BadQuestionError if one is not a date."""
-
-    def day(name: str, value: str | None) -> dt.date | None:
-        if value is None or not value.strip():
-            return None
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            raise BadQuestionError(f"{name} '{shorten(value, 40)}' is not a date; use YYYY-MM-DD") from None
-
-    start, end = day("since", since), day("until", until)
-    if start and end and start > end:
-        raise BadQuestionError(f"since {start} is after until {end}")
-    return DateRange(start, end)
-
-
-def cooldown_text(bot: NewsdeskBot, wait: float) -> str:
-    """The note for a user who asks too quickly."""
-    s = bot.settings
-    return (
-        f"You're asking quickly: try again in {math.ceil(wait)} s "
-        f"(up to {s.cooldown_questions} questions every {s.cooldown_seconds:g} s)."
-    )
-
-
-def allowed_channels_text(bot: NewsdeskBot) -> str:
-    """Where the bot answers, for someone asking elsewhere."""
-    return "I answer questions in " + ", ".join(f"<#{c}>" for c in bot.settings.discord_channels) + "."
-
-
-def _max_chars(bot: NewsdeskBot) -> int:
-    return bot.engine.max_question_chars
-
-
 # -- /ask and /sources ---------------------------------------------------------------------------
 
 
 async def ask_command(
     bot: NewsdeskBot, interaction: Interaction, question: str, since: str | None, until: str | None
 ) -> None:
-    """/ask: checks first (ephemeral refusals), then defer, answer off the loop, embeds + buttons."""
-    if not bot.channel_allowed(interaction.channel):
-        await tell(interaction, allowed_channels_text(bot))
-        return
+    """/ask: the guard first (ephemeral refusals), then defer, answer off the loop, embeds + buttons."""
     try:
-        question = check_question(question, _max_chars(bot))
-        dates = parse_dates(since, until)
-    except BadQuestionError as exc:
-        await tell(interaction, f"I can't ask that: {exc}.")
-        return
-    wait = bot.cooldown.hit(interaction.user.id)
-    if wait:
-        await tell(interaction, cooldown_text(bot, wait))
+        admitted = bot.guard.admit(
+            question, user_id=interaction.user.id, channel=interaction.channel, since=since, until=until
+        )
+    except Refusal as refusal:
+        await tell(interaction, refusal.text)
         return
     await interaction.response.defer(thinking=True)
     try:
         answer, answer_id = await bot.answer(
-            question,
-            dates,
+            admitted.text,
+            admitted.dates,
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
             user_id=interaction.user.id,
@@ -136,7 +93,7 @@ async def ask_command(
         await tell_privately(interaction, f"I can't ask that: {exc}.")
         return
     except Exception:
-        log.exception("the engine failed on /ask %r", question)
+        log.exception("the engine failed on /ask %r", admitted.text)
         await apologise(interaction)
         return
     messages = answer_embeds(answer, answer_chars=bot.settings.answer_chars)
@@ -149,24 +106,20 @@ async def ask_command(
 
 
 async def sources_command(bot: NewsdeskBot, interaction: Interaction, query: str) -> None:
-    """/sources: the top passages, only for the asker."""
+    """/sources: the top passages, only for the asker (the same guard as /ask)."""
     try:
-        query = check_question(query, _max_chars(bot))
-    except BadQuestionError as exc:
-        await tell(interaction, f"I can't search for that: {exc}.")
-        return
-    wait = bot.cooldown.hit(interaction.user.id)
-    if wait:
-        await tell(interaction, cooldown_text(bot, wait))
+        admitted = bot.guard.admit(query, user_id=interaction.user.id, channel=interaction.channel, verb="search for")
+    except Refusal as refusal:
+        await tell(interaction, refusal.text)
         return
     await interaction.response.defer(ephemeral=True, thinking=True)
     try:
-        hits = await bot.run_engine(bot.engine.search, query)
+        hits = await bot.run_engine(bot.engine.search, admitted.text)
     except Exception:
-        log.exception("the engine failed on /sources %r", query)
+        log.exception("the engine failed on /sources %r", admitted.text)
         await tell(interaction, APOLOGY)
         return
-    for embeds in sources_embeds(query, hits):
+    for embeds in sources_embeds(admitted.text, hits):
         await interaction.followup.send(embeds=embeds, ephemeral=True)
 
 
@@ -201,14 +154,22 @@ def summary_text(summary: BuildSummary, ingest: IngestResult) -> str:
     )
 
 
-async def reindex_command(bot: NewsdeskBot, interaction: Interaction, full: bool) -> None:
-    """/reindex: rebuild on a worker thread, edit the reply with progress, swap, summarise."""
-    if bot.reindexing:
+@dataclass
+class Rebuilds:
+    """Whether a /reindex is running (one at a time per bot)."""
+
+    running: bool = False
+
+
+async def reindex_command(bot: NewsdeskBot, rebuilds: Rebuilds, interaction: Interaction, full: bool) -> None:
+    """/reindex: rebuild from the bot's seeds directory on a worker thread, edit the reply with progress,
+    swap, summarise."""
+    if rebuilds.running:
         await tell(interaction, "A rebuild is already running; its reply shows the progress.")
         return
-    bot.reindexing = True
+    rebuilds.running = True
     try:
-        seeds = bot.settings.seeds_dir
+        seeds = bot.seeds_dir
         await interaction.response.send_message(
             f"Rebuilding the index from `{seeds}`{' from scratch' if full else ''}… "
             "Questions keep being answered from the current index meanwhile.",
@@ -245,7 +206,7 @@ async def reindex_command(bot: NewsdeskBot, interaction: Interaction, full: bool
         log.info("reindex by %s: %s", interaction.user.id, summary_text(summary, ingest))
         await interaction.edit_original_response(content=note(summary_text(summary, ingest)))
     finally:
-        bot.reindexing = False
+        rebuilds.running = False
 
 
 def can_manage_server(interaction: Interaction) -> bool:
@@ -259,9 +220,23 @@ def can_manage_server(interaction: Interaction) -> bool:
 # -- registration --------------------------------------------------------------------------------
 
 
-def setup_commands(bot: NewsdeskBot) -> None:
-    """Add the app commands and the tree's error handler to ``bot``."""
+def max_length(max_chars: int, option: str) -> Callable[[F], F]:
+    """Decorate a command callback so Discord's client refuses an ``option`` over ``max_chars`` before
+    sending it. The limit is the engine's, known only at run time: it cannot be written in the
+    annotation, so this sets the annotation discord.py reads when the command is made."""
+
+    def decorate(callback: F) -> F:
+        callback.__annotations__[option] = app_commands.Range[str, 1, max_chars]
+        return callback
+
+    return decorate
+
+
+def setup(bot: NewsdeskBot) -> None:
+    """Add /ask, /sources, /stats, /reindex and the command tree's error handler to ``bot``."""
     tree = bot.tree
+    max_chars = bot.engine.max_question_chars
+    rebuilds = Rebuilds()
 
     @tree.command(name="ask", description="Ask the news articles a question and get a cited answer")
     @app_commands.describe(
@@ -270,12 +245,14 @@ def setup_commands(bot: NewsdeskBot) -> None:
         until="Only articles published on or before this date (YYYY-MM-DD)",
     )
     @app_commands.guild_only()
+    @max_length(max_chars, "question")
     async def ask(interaction: Interaction, question: str, since: str | None = None, until: str | None = None) -> None:
         await ask_command(bot, interaction, question, since, until)
 
     @tree.command(name="sources", description="Show the passages that best match a query (only you see them)")
     @app_commands.describe(query="What to look for")
     @app_commands.guild_only()
+    @max_length(max_chars, "query")
     async def sources(interaction: Interaction, query: str) -> None:
         await sources_command(bot, interaction, query)
 
@@ -290,7 +267,7 @@ def setup_commands(bot: NewsdeskBot) -> None:
     @app_commands.check(can_manage_server)
     @app_commands.guild_only()
     async def reindex(interaction: Interaction, full: bool = False) -> None:
-        await reindex_command(bot, interaction, full)
+        await reindex_command(bot, rebuilds, interaction, full)
 
     @tree.error
     async def on_tree_error(interaction: Interaction, error: app_commands.AppCommandError) -> None:
@@ -302,62 +279,3 @@ def setup_commands(bot: NewsdeskBot) -> None:
             return
         log.error("command %s failed", interaction.command.name if interaction.command else "?", exc_info=error)
         await apologise(interaction)
-
-
-# -- mention mode --------------------------------------------------------------------------------
-
-
-def mention_question(content: str, bot_id: int) -> str:
-    """The message text without the bot's own mention(s)."""
-    return re.sub(rf"<@!?{bot_id}>", " ", content)
-
-
-async def handle_mention(bot: NewsdeskBot, message: discord.Message) -> None:
-    """Answer a message that mentions the bot in an allowed channel, replying to it (or in a thread)."""
-    me = bot.user
-    if message.author.bot or message.guild is None or me is None:
-        return  # other bots, itself included, and DMs are ignored
-    if me.id not in message.raw_mentions or not bot.channel_allowed(message.channel):
-        return
-    try:
-        question = check_question(mention_question(message.content, me.id), _max_chars(bot))
-    except BadQuestionError as exc:
-        await message.reply(note(f"I can't ask that: {exc}."), mention_author=False)
-        return
-    wait = bot.cooldown.hit(message.author.id)
-    if wait:
-        if bot.cooldown.should_warn(message.author.id):
-            await message.reply(note(cooldown_text(bot, wait)), mention_author=False)
-        return
-    try:
-        async with message.channel.typing():
-            answer, answer_id = await bot.answer(
-                question,
-                DateRange(),
-                guild_id=message.guild.id,
-                channel_id=message.channel.id,
-                user_id=message.author.id,
-                via="mention",
-            )
-    except Exception:
-        log.exception("the engine failed on a mention %r", question)
-        await message.reply(APOLOGY, mention_author=False)
-        return
-    messages = answer_embeds(answer, answer_chars=bot.settings.answer_chars)
-    target: discord.abc.Messageable | None = None
-    if bot.settings.mention_replies_in_thread and isinstance(message.channel, discord.TextChannel):
-        try:
-            target = await message.create_thread(name=shorten(question, 100), auto_archive_duration=1440)
-        except discord.HTTPException as exc:
-            log.warning("could not start a thread, replying in the channel instead: %s", exc)
-    for number, embeds in enumerate(messages, start=1):
-        view = answer_view(answer_id) if number == len(messages) else None
-        kwargs: dict[str, Any] = {"embeds": embeds}
-        if view is not None:
-            kwargs["view"] = view
-        if target is not None:
-            await target.send(**kwargs)
-        elif number == 1:
-            await message.reply(mention_author=False, **kwargs)
-        else:
-            await message.channel.send(**kwargs)

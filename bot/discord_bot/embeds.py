@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import discord
 
 from retrieval.engine import IndexStats
-from retrieval.types import Answer, Citation, Hit
+from retrieval.types import Answer, AnswerSentence, Citation, Hit, Quote
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_LIMIT = 2000
@@ -32,6 +32,8 @@ QUOTE_CHARS = 200
 SOURCE_PASSAGE_CHARS = 700
 """How much of a passage /sources shows per hit."""
 
+APOLOGY = "Sorry, something went wrong while answering. It has been logged; please try again later."
+"""What the asker is told when the engine fails (the error itself is logged)."""
 ELLIPSIS = "…"
 ANSWER_COLOUR = discord.Colour(0x2B8A3E)
 ABSTAIN_COLOUR = discord.Colour(0xE8A317)
@@ -195,12 +197,13 @@ def fits(embeds: Sequence[discord.Embed], content: str = "") -> bool:
 # -- answers -------------------------------------------------------------------------------------
 
 
-def answer_description(answer: Answer, limit: int) -> str:
-    """The answer with its [n] markers, whole sentences only, at most ``limit`` characters."""
+def _visible(answer: Answer, limit: int) -> tuple[str, tuple[AnswerSentence, ...]]:
+    """The answer text cut to ``limit`` characters on whole sentences, and the sentences it shows."""
     limit = min(limit, DESCRIPTION_LIMIT)
     if answer.abstained or not answer.sentences:
-        return shorten(escape(answer.text), limit)
+        return shorten(escape(answer.text), limit), ()
     out = ""
+    shown: list[AnswerSentence] = []
     for sentence in answer.sentences:
         piece = f"{escape(sentence.text)} [{sentence.citation}]"
         candidate = f"{out} {piece}" if out else piece
@@ -208,11 +211,40 @@ def answer_description(answer: Answer, limit: int) -> str:
             if not out:  # even the first sentence is too long: cut it on a word
                 marker = f" [{sentence.citation}]"
                 out = shorten(escape(sentence.text), limit - len(marker)) + marker
+                shown.append(sentence)
             else:
                 out += f" {ELLIPSIS}" if len(out) + 2 <= limit else ""
             break
         out = candidate
-    return out
+        shown.append(sentence)
+    return out, tuple(shown)
+
+
+def answer_description(answer: Answer, limit: int) -> str:
+    """The answer with its [n] markers, whole sentences only, at most ``limit`` characters."""
+    return _visible(answer, limit)[0]
+
+
+def _quotes_used(citation: Citation, sentences: Sequence[AnswerSentence]) -> tuple[Quote, ...]:
+    """The quotes of ``citation`` that ``sentences`` (all citing it) show: the quote a sentence is, else
+    (a written sentence) the quotes from its passage; all of them if nothing matches."""
+    used: set[Quote] = set()
+    for sentence in sentences:
+        exact = [q for q in citation.quotes if q.text == sentence.text]
+        used.update(exact or [q for q in citation.quotes if q.passage_id == sentence.passage_id])
+    return tuple(q for q in citation.quotes if q in used) or citation.quotes
+
+
+def shown_citations(answer: Answer, answer_chars: int) -> tuple[Citation, ...]:
+    """The citations the answer's visible text (cut to ``answer_chars``) uses, each once, with only the
+    quotes that text uses: a source whose sentences were cut for length is not listed."""
+    _, shown = _visible(answer, answer_chars)
+    out = []
+    for citation in answer.citations:
+        citing = [s for s in shown if s.citation == citation.number]
+        if citing:
+            out.append(replace(citation, quotes=_quotes_used(citation, citing)))
+    return tuple(out)
 
 
 def citation_field(citation: Citation) -> tuple[str, str]:
@@ -254,11 +286,12 @@ def answer_embeds(answer: Answer, *, answer_chars: int) -> list[list[discord.Emb
             footer="These passages came closest but do not answer the question.",
         )
     else:
-        n = len(answer.citations)
+        citations = shown_citations(answer, answer_chars)
+        n = len(citations)
         embeds = build_embeds(
             escape(answer.question),
             answer_description(answer, answer_chars),
-            _headed([citation_field(c) for c in answer.citations], "Sources"),
+            _headed([citation_field(c) for c in citations], "Sources"),
             colour=ANSWER_COLOUR,
             footer=f"{n} source{'s' if n != 1 else ''} · answered in "
             f"{answer.timings.get('total_ms', 0):.0f} ms · quotes are verbatim",
@@ -266,8 +299,9 @@ def answer_embeds(answer: Answer, *, answer_chars: int) -> list[list[discord.Emb
     return pack_messages(embeds)
 
 
-def cited_passages(answer: Answer) -> list[CitedPassage]:
-    """The full passages behind an answer's citations (or the closest hits of an abstention)."""
+def cited_passages(answer: Answer, citations: Sequence[Citation] | None = None) -> list[CitedPassage]:
+    """The full passages behind ``citations`` (default: all the answer's), or the closest hits of an
+    abstention."""
     texts = {h.passage.id: h.passage.text for h in answer.hits}
     if answer.abstained:
         return [
@@ -291,7 +325,7 @@ def cited_passages(answer: Answer) -> list[CitedPassage]:
             text=texts.get(q.passage_id, q.text),
             quote=q.text,
         )
-        for c in answer.citations
+        for c in (answer.citations if citations is None else citations)
         for q in c.quotes
     ]
 

@@ -10,6 +10,7 @@ import textwrap
 
 import discord
 import pytest
+from simcord import OptionError
 
 from bot.discord_bot.client import create_bot
 from bot.discord_bot.embeds import ELLIPSIS, fits
@@ -264,14 +265,15 @@ async def test_bad_questions_are_refused_ephemerally(simcord_env, world):
     _, channel, alice, _ = world
     empty = await alice.slash(channel, "ask", question="   ")
     assert empty.ephemeral and empty.response.content.startswith("I can't ask that: the question is empty")
-    long = await alice.slash(channel, "ask", question="why " * 100)
-    assert long.ephemeral
-    assert long.response.content == "I can't ask that: the question is 399 characters long; the limit is 300."
+    spaced = await alice.slash(channel, "ask", question="why  " * 60)  # 300 characters: Discord lets it through
+    assert not spaced.ephemeral  # the bot collapses the spaces: 239 characters
     sources = await alice.slash(channel, "sources", query=" ")
     assert sources.ephemeral and "empty" in sources.response.content
     await alice.send(channel, f"<@{simcord_env.bot.user.id}>")
     assert "the question is empty" in channel.last_message.content
-    assert not [c for c in callbacks(simcord_env) if c["type"] == 5]  # nothing was deferred publicly
+    await alice.send(channel, f"<@{simcord_env.bot.user.id}> " + "why " * 100)  # no client-side limit here
+    assert channel.last_message.content == "I can't ask that: the question is 399 characters long; the limit is 300."
+    assert [c["type"] for c in callbacks(simcord_env)].count(5) == 1  # only the answered question was deferred
 
 
 # -- feedback buttons ----------------------------------------------------------------------------
@@ -325,7 +327,7 @@ async def test_nothing_the_bot_posts_can_ping(simcord_env, world):
     await alice.send(channel, f"<@{bot_id}> {ping}")  # refused: empty question once the mention is gone?
     result = await alice.slash(channel, "ask", question=f"{ping} {TURKEY}")
     await alice.click(result.response.message, label="Show passages")  # the passage holds "@everyone"
-    await alice.slash(channel, "ask", question=f"{ping} " + "x " * 200)  # too long: echoed numbers only
+    await alice.send(channel, f"<@{bot_id}> {ping} " + "x " * 200)  # too long: echoed numbers only
 
     payloads = message_payloads(simcord_env)
     assert len(payloads) >= 5
@@ -366,3 +368,121 @@ async def test_engine_error_is_logged_and_apologised_for_and_the_bot_keeps_going
     monkeypatch.setattr(engine, "ask", real_ask)
     again = await alice.slash(channel, "ask", question=SHIPS)
     assert again.response.embeds[0].description == "Ships will be inspected in Istanbul. [1]"
+
+
+# -- one guard for every way of asking -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bot_options", [{"discord_channels": [1]}])
+async def test_sources_is_refused_outside_the_allowed_channels_like_ask(simcord_env, world, bot_options):
+    _, channel, alice, _ = world
+    result = await alice.slash(channel, "sources", query="grain exports Istanbul")
+    assert result.ephemeral and result.response.content == "I answer questions in <#1>."
+    assert not all_embeds(result)  # no passage was shown
+
+
+@pytest.mark.parametrize("bot_options", [{"cooldown_questions": 3, "cooldown_seconds": 60}])
+async def test_ask_sources_and_mentions_share_one_cooldown(simcord_env, world, bot_options):
+    _, channel, alice, _ = world
+    assert not (await alice.slash(channel, "ask", question=SHIPS)).ephemeral
+    assert all_embeds(await alice.slash(channel, "sources", query="grain"))
+    await alice.send(channel, f"<@{simcord_env.bot.user.id}> {SHIPS}")
+    assert channel.last_message.embeds  # the third question is answered
+    for command, option in (("ask", "question"), ("sources", "query")):
+        limited = await alice.slash(channel, command, **{option: SHIPS})
+        assert limited.ephemeral and limited.response.content.startswith("You're asking quickly: try again in")
+
+
+# -- Sources list only what the visible answer cites -----------------------------------------------
+
+DOCKS = {
+    "rotterdam.md": (
+        "Dock strike closes Rotterdam",
+        "Dock workers in Rotterdam went on strike over pay on Monday, and the dock workers strike closed the "
+        "container terminals of the port of Rotterdam for three whole days.",
+    ),
+    "ends.md": (
+        "Rotterdam dock strike ends",
+        "The dock workers strike in Rotterdam ended when the port of Rotterdam offered the dock workers a pay "
+        "rise of six percent over two years, the unions said.",
+    ),
+    "antwerp.md": (
+        "Antwerp joins dock strike",
+        "Dock workers in Antwerp joined the dock workers strike in solidarity with Rotterdam, and the strike "
+        "halted ship traffic in Antwerp and Rotterdam for a day.",
+    ),
+}
+
+
+@pytest.fixture
+def docks_engine(tmp_path):
+    """A real engine over three articles whose answer quotes one ~160-character sentence from each."""
+    from retrieval.config import AnswerConfig, ChunkingConfig
+    from retrieval.engine import Engine
+    from retrieval.index.store import IndexStore
+    from tests.conftest import HashEmbedder
+
+    seeds = tmp_path / "docks"
+    seeds.mkdir()
+    for name, (title, body) in DOCKS.items():
+        (seeds / name).write_text(f"---\ntitle: {title}\ndate: 2023-02-01\nsource: Port Wire\n---\n{body}\n")
+    engine = Engine(
+        IndexStore(tmp_path / "docks-index"),
+        HashEmbedder(),
+        answer=AnswerConfig(min_confidence=0.2, max_question_chars=300),
+        chunking=ChunkingConfig(max_tokens=200),
+    )
+    engine.build(seeds, full=True)
+    return engine
+
+
+@pytest.mark.parametrize("bot_options", [{"answer_chars": 200}])
+async def test_sources_and_passages_list_only_what_the_cut_answer_cites(
+    simcord_env, world, docks_engine, settings, feedback, bot_options
+):
+    _, channel, alice, _ = world
+    question = "Why did the dock workers in Rotterdam strike?"
+    assert len(docks_engine.ask(question).citations) == 3  # the engine's answer quotes three articles
+    await simcord_env.restart_bot(create_bot(docks_engine, settings, feedback=feedback))
+
+    result = await alice.slash(channel, "ask", question=question)
+
+    [embed] = result.response.embeds
+    assert embed.description == f"{DOCKS['rotterdam.md'][1]} [1] {ELLIPSIS}"  # the text cites [1] only
+    assert [f.name for f in embed.fields] == ["Sources — [1] Dock strike closes Rotterdam"]
+    assert embed.footer.text.startswith("1 source ·")
+    shown = await alice.click(result.response.message, label="Show passages")
+    assert [e.title for e in shown.response.embeds] == ["[1] Dock strike closes Rotterdam"]
+
+
+@pytest.mark.parametrize("bot_options", [{"answer_chars": 4096}])
+async def test_sources_list_every_citation_when_the_whole_answer_fits(
+    simcord_env, world, docks_engine, settings, feedback, bot_options
+):
+    _, channel, alice, _ = world
+    await simcord_env.restart_bot(create_bot(docks_engine, settings, feedback=feedback))
+    result = await alice.slash(channel, "ask", question="Why did the dock workers in Rotterdam strike?")
+    [embed] = result.response.embeds
+    assert [f.name.removeprefix("Sources — ")[:3] for f in embed.fields] == ["[1]", "[2]", "[3]"]
+    assert embed.footer.text.startswith("3 sources ·")
+
+
+# -- Discord stops an over-long question in the client ---------------------------------------------
+
+
+async def test_question_options_carry_the_engines_length_limit(simcord_env, world, engine):
+    _, channel, alice, _ = world
+    commands = {c.name: c for c in await simcord_env.bot.tree.fetch_commands()}
+    limits = {
+        name: [o.max_length for o in commands[name].options if o.name == option]
+        for name, option in (("ask", "question"), ("sources", "query"))
+    }
+    assert engine.max_question_chars == 300
+    assert limits == {"ask": [300], "sources": [300]}
+    with pytest.raises(OptionError, match="must be at most 300 characters, got 301"):
+        await alice.slash(channel, "ask", question="x" * 301)
+    with pytest.raises(OptionError, match="must be at most 300 characters"):
+        await alice.slash(channel, "sources", query="x" * 301)
+    assert not callbacks(simcord_env)  # the bot never saw them
+    longest = f"{SHIPS} " + "x" * (299 - len(SHIPS))
+    assert len(longest) == 300 and not (await alice.slash(channel, "ask", question=longest)).ephemeral

@@ -15,9 +15,11 @@ from bot.discord_bot.embeds import (
     CitedPassage,
     answer_description,
     answer_embeds,
+    cited_passages,
     fits,
     passage_embeds,
     shorten,
+    shown_citations,
     sources_embeds,
     split_text,
 )
@@ -132,9 +134,19 @@ def test_answer_embeds_always_fit(answer_chars, n_citations, sentence_words):
     assert len(first.description) <= min(answer_chars, DESCRIPTION_LIMIT)
     assert re.search(r"\[1\]$", first.description) or first.description.endswith(ELLIPSIS)
     fields = [f for m in messages for e in m for f in e.fields]
-    assert len(fields) == n_citations  # every source listed, none dropped
+    cited = sorted(set(map(int, re.findall(r"\[(\d+)\]", first.description))))
+    assert [int(re.search(r"\[(\d+)\]", f.name).group(1)) for f in fields] == cited  # what the text cites
     assert all(len(f.value) <= FIELD_VALUE_LIMIT for f in fields)
     assert fields[0].name.startswith("Sources — [1]")
+
+
+def test_many_sources_continue_in_further_messages_and_all_are_listed():
+    answer = long_answer(30, 3, title="A very long headline " * 30)  # 30 short sentences: all fit the text
+    messages = answer_embeds(answer, answer_chars=4096)
+    assert len(messages) > 1 and all(fits(m) for m in messages)
+    fields = [f for m in messages for e in m for f in e.fields]
+    assert len(fields) == 30
+    assert messages[-1][-1].footer.text.startswith("30 sources")
 
 
 def test_answer_description_keeps_whole_sentences():
@@ -192,3 +204,51 @@ def test_sources_embeds_pack_many_hits_into_messages_that_fit():
     messages = sources_embeds("a query", hits)
     assert all(fits(m) for m in messages)
     assert sum(len(e.fields) for m in messages for e in m) == 50
+
+
+def _two_quote_answer(third: AnswerSentence | None = None) -> Answer:
+    """Article a0 quoted twice ([1], first and last sentence), article a1 once ([2]) in between."""
+    first, second, last = (f"{word} {prose(n, 1000)}." for word, n in (("First", 20), ("Second", 25), ("Last", 30)))
+    sentences = (
+        AnswerSentence(first, 1, passage_id=0),
+        AnswerSentence(second, 2, passage_id=1),
+        third or AnswerSentence(last, 1, passage_id=0),
+    )
+    quotes = {1: (Quote(first, 0, 10, 0), Quote(last, 20, 30, 0)), 2: (Quote(second, 0, 10, 1),)}
+    citations = tuple(
+        Citation(n, f"a{n - 1}", f"Title {n - 1}", dt.date(2022, 3, 1), "Example Wire", None, quotes[n]) for n in (1, 2)
+    )
+    return Answer(
+        question="What happened?",
+        text=" ".join(f"{s.text} [{s.citation}]" for s in sentences),
+        sentences=sentences,
+        citations=citations,
+        hits=tuple(_hit(i, prose(80)) for i in range(2)),
+        abstained=False,
+        confidence=0.9,
+    )
+
+
+def test_sources_list_only_what_the_visible_text_cites_with_the_quotes_it_uses():
+    answer = _two_quote_answer()
+    room = len(answer.sentences[0].text) + len(answer.sentences[1].text) + 12  # the first two sentences
+    assert answer_description(answer, room).endswith(f"[2] {ELLIPSIS}")
+    shown = shown_citations(answer, room)
+    assert [c.number for c in shown] == [1, 2]
+    assert shown[0].quotes == answer.citations[0].quotes[:1]  # the last sentence, cut, is not quoted
+    [[embed]] = answer_embeds(answer, answer_chars=room)
+    assert "“First alpha0" in embed.fields[0].value and "Last" not in embed.fields[0].value
+    assert embed.footer.text.startswith("2 sources")
+    one = len(answer.sentences[0].text) + 8
+    [[embed]] = answer_embeds(answer, answer_chars=one)
+    assert [f.name for f in embed.fields] == ["Sources — [1] Title 0"]
+    assert embed.footer.text.startswith("1 source ·")
+    assert [p.number for p in cited_passages(answer, shown_citations(answer, one))] == [1]
+    assert shown_citations(answer, 4096) == answer.citations  # everything fits: everything listed
+
+
+def test_a_written_sentence_shows_the_quotes_of_its_passage():
+    written = AnswerSentence("A sentence the answerer wrote.", 1, verified=True, passage_id=0)
+    answer = _two_quote_answer(third=written)
+    [first, _] = shown_citations(answer, 4096)
+    assert first.quotes == answer.citations[0].quotes  # its own quote and the passage's other one

@@ -17,7 +17,7 @@ import yarl
 
 from bot.cli import main
 from bot.context import Context
-from bot.discord_bot.client import DiscordLoginError, bot_intents, create_bot, serve
+from bot.discord_bot.client import DiscordLoginError, NewsdeskBot, bot_intents, create_bot, serve
 from retrieval.config import AnswerConfig, ChunkingConfig
 from retrieval.engine import Engine
 from retrieval.index.store import IndexStore
@@ -63,6 +63,10 @@ async def test_login_sync_slash_and_mention_over_the_wire(fake, engine, settings
         assert fake.identify["token"] == GOOD_TOKEN
         assert fake.identify["intents"] == bot_intents(True).value  # guilds + guild messages only
         assert {"ask", "sources", "stats", "reindex"} <= set(fake.commands)
+        [sync] = [r for r in fake.requests if r.method == "PUT" and r.path.endswith("/commands")]
+        options = {c["name"]: {o["name"]: o for o in c.get("options", [])} for c in sync.body}
+        assert options["ask"]["question"]["max_length"] == engine.max_question_chars == 300  # checked by Discord
+        assert options["sources"]["query"]["max_length"] == 300
 
         user = fake.user("alice")
         token = await fake.slash(user, "ask", question=SHIPS)
@@ -225,3 +229,47 @@ async def test_reindex_shows_progress_and_questions_are_answered_meanwhile(
     edits = [r.body["content"] for r in posts(requests, original)]
     assert edits[0].startswith("Rebuilding the index… ")
     assert edits[-1].startswith("Index rebuilt: 4 articles (4 new, 0 changed, 0 removed, 0 unchanged)")
+
+
+async def test_reindex_rebuilds_from_the_seeds_the_bot_was_started_with(fake, engine, tmp_path, monkeypatch):
+    """`newsdesk bot --seeds other` with another seeds/ in the working directory: /reindex reads other/."""
+    from bot.discord_bot import client
+
+    monkeypatch.chdir(tmp_path)  # tmp_path/seeds holds the four articles the index was built from
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "wolves.md").write_text(
+        "---\ntitle: Wolves return to the Oder valley\ndate: 2023-01-10\nsource: Valley News\n---\n"
+        "Wolves returned to the Oder valley for the first time in a century.\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("NEWSDESK_DISCORD_TOKEN", GOOD_TOKEN)
+    monkeypatch.setattr(Context, "ready_engine", lambda self: engine)  # the small real engine
+    started: list[NewsdeskBot] = []  # the bot the command builds (by the real create_bot), to stop it at the end
+    real_create_bot = client.create_bot
+
+    def create_bot_and_keep(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        started.append(real_create_bot(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(client, "create_bot", create_bot_and_keep)
+
+    def in_bot_loop(coroutine):  # noqa: ANN001, ANN202
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, started[0].loop))
+
+    command = asyncio.create_task(asyncio.to_thread(main, ["bot", "--seeds", "other", "--index", "index"]))
+    try:
+        await asyncio.wait_for(fake.ready.wait(), 15)
+        await asyncio.wait_for(in_bot_loop(started[0].wait_until_ready()), 15)
+        token = await fake.slash(fake.user("root"), "reindex", admin=True)
+        original = f"/webhooks/{fake.app_id}/{token}/messages/@original"
+        edits = lambda rs: [r.body["content"] for r in posts(rs, original)]  # noqa: E731
+        requests = await fake.wait_for(lambda rs: any(e.startswith("Index rebuilt") for e in edits(rs)), 15)
+    finally:
+        if started:
+            await asyncio.wait_for(in_bot_loop(started[0].close()), 15)
+        assert await asyncio.wait_for(command, 15) == 0
+    [callback] = [r for r in requests if r.path.startswith("/interactions/") and r.path.endswith("/callback")]
+    assert f"Rebuilding the index from `{other}`" in callback.body["data"]["content"]
+    assert edits(requests)[-1].startswith("Index rebuilt: 1 articles (1 new, 0 changed, 4 removed, 0 unchanged)")
+    assert engine.ask("Which river did the wolves return to?").citations[0].title == "Wolves return to the Oder valley"
