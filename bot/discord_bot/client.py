@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ import discord
 from discord import app_commands
 
 from bot.discord_bot import buttons, commands, mentions
+from bot.discord_bot.conversations import Conversations
 from bot.discord_bot.cooldown import Cooldown
 from bot.discord_bot.embeds import cited_passages, shown_citations
 from bot.discord_bot.feedback import FeedbackStore
@@ -79,6 +81,8 @@ class NewsdeskBot(discord.Client):
         self.executor = executor or ThreadPoolExecutor(
             max_workers=settings.discord_workers, thread_name_prefix="newsdesk-engine"
         )
+        self.conversations = Conversations()
+        """What follow-ups follow: the question behind each answer message and each thread's last."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -121,15 +125,20 @@ class NewsdeskBot(discord.Client):
         question: str,
         dates: DateRange,
         *,
+        as_of: dt.date | None = None,
+        previous: str | None = None,
         guild_id: int | None,
         channel_id: int | None,
         user_id: int,
         via: str,
     ) -> tuple[Answer, int]:
-        """Ask the engine and record the answer; returns the answer and its stored id."""
+        """Ask the engine and record the answer; returns the answer and its stored id.
+
+        ``as_of`` is the day the message was sent (later articles do not exist for it, "this week" counts
+        from it); ``previous`` the question a follow-up follows (see ``Conversations``)."""
 
         def work() -> tuple[Answer, int]:
-            answer = self.engine.ask(question, dates=dates)
+            answer = self.engine.ask(question, dates=dates, as_of=as_of, previous=previous)
             answer_id = self.feedback.record_answer(
                 answer,
                 cited_passages(answer, shown_citations(answer, self.settings.answer_chars)),

@@ -80,10 +80,13 @@ async def ask_command(
         await tell(interaction, refusal.text)
         return
     await interaction.response.defer(thinking=True)
+    thread = interaction.channel_id if isinstance(interaction.channel, discord.Thread) else None
     try:
         answer, answer_id = await bot.answer(
             admitted.text,
             admitted.dates,
+            as_of=interaction.created_at.date(),
+            previous=bot.conversations.previous([thread]),
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
             user_id=interaction.user.id,
@@ -97,12 +100,15 @@ async def ask_command(
         await apologise(interaction)
         return
     messages = answer_embeds(answer, answer_chars=bot.settings.answer_chars)
+    sent = []
     for number, embeds in enumerate(messages, start=1):
         last = number == len(messages)
         if last:
-            await interaction.followup.send(embeds=embeds, view=answer_view(answer_id))
+            sent.append(await interaction.followup.send(embeds=embeds, view=answer_view(answer_id), wait=True))
         else:
-            await interaction.followup.send(embeds=embeds)
+            sent.append(await interaction.followup.send(embeds=embeds, wait=True))
+    if not answer.abstained:
+        bot.conversations.remember([*(m.id for m in sent), thread], answer.searched or answer.question)
 
 
 async def sources_command(bot: NewsdeskBot, interaction: Interaction, query: str) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import discord
 
+from bot.render import sentence_marker
 from retrieval.engine import IndexStats
 from retrieval.types import Answer, AnswerSentence, Citation, Hit, Quote
 
@@ -202,15 +203,15 @@ def _visible(answer: Answer, limit: int) -> tuple[str, tuple[AnswerSentence, ...
     limit = min(limit, DESCRIPTION_LIMIT)
     if answer.abstained or not answer.sentences:
         return shorten(escape(answer.text), limit), ()
-    out = ""
+    out = f"*Searched: {escape(answer.searched)}*\n" if answer.searched else ""
     shown: list[AnswerSentence] = []
     for sentence in answer.sentences:
-        piece = f"{escape(sentence.text)} [{sentence.citation}]"
-        candidate = f"{out} {piece}" if out else piece
+        piece = f"{escape(sentence.text)} {sentence_marker(answer, sentence.citation)}"
+        candidate = f"{out} {piece}" if out and not out.endswith("\n") else out + piece
         if len(candidate) > limit:
-            if not out:  # even the first sentence is too long: cut it on a word
-                marker = f" [{sentence.citation}]"
-                out = shorten(escape(sentence.text), limit - len(marker)) + marker
+            if not shown:  # even the first sentence is too long: cut it on a word
+                marker = f" {sentence_marker(answer, sentence.citation)}"
+                out = out + shorten(escape(sentence.text), limit - len(out) - len(marker)) + marker
                 shown.append(sentence)
             else:
                 out += f" {ELLIPSIS}" if len(out) + 2 <= limit else ""

@@ -69,11 +69,15 @@ async def handle_mention(bot: NewsdeskBot, message: discord.Message) -> None:
         if refusal.reason != "channel" and not refusal.repeated:  # other channels are not the bot's to talk in
             await reply_note(message, refusal.text)
         return
+    thread = message.channel.id if isinstance(message.channel, discord.Thread) else None
+    replied = message.reference.message_id if message.reference is not None else None
     async with typing_indicator(message.channel):
         try:
             answer, answer_id = await bot.answer(
                 question.text,
                 question.dates,
+                as_of=message.created_at.date(),
+                previous=bot.conversations.previous([replied, thread]),
                 guild_id=message.guild.id,
                 channel_id=message.channel.id,
                 user_id=message.author.id,
@@ -83,13 +87,20 @@ async def handle_mention(bot: NewsdeskBot, message: discord.Message) -> None:
             log.exception("the engine failed on a mention %r", question.text)
             await reply_note(message, APOLOGY)
             return
-    await deliver(bot, message, question, answer_embeds(answer, answer_chars=bot.settings.answer_chars), answer_id)
+    sent = await deliver(
+        bot, message, question, answer_embeds(answer, answer_chars=bot.settings.answer_chars), answer_id
+    )
+    if not answer.abstained:
+        where = {m.id for m in sent} | {m.channel.id for m in sent if isinstance(m.channel, discord.Thread)}
+        bot.conversations.remember([*where, thread], answer.searched or answer.question)
 
 
 async def deliver(
     bot: NewsdeskBot, message: discord.Message, question: Question, messages: list[list[discord.Embed]], answer_id: int
-) -> None:
-    """Post the answer's messages as a reply to ``message`` (or in a new thread), buttons on the last."""
+) -> list[discord.Message]:
+    """Post the answer's messages as a reply to ``message`` (or in a new thread), buttons on the last;
+    returns what was posted."""
+    sent: list[discord.Message] = []
     target: discord.abc.Messageable | None = None
     if bot.settings.mention_replies_in_thread and isinstance(message.channel, discord.TextChannel):
         try:
@@ -101,11 +112,12 @@ async def deliver(
         if number == len(messages):
             kwargs["view"] = answer_view(answer_id)
         if target is not None:
-            await target.send(**kwargs)
+            sent.append(await target.send(**kwargs))
         elif number == 1:
-            await message.reply(mention_author=False, **kwargs)
+            sent.append(await message.reply(mention_author=False, **kwargs))
         else:
-            await message.channel.send(**kwargs)
+            sent.append(await message.channel.send(**kwargs))
+    return sent
 
 
 def setup(bot: NewsdeskBot) -> None:

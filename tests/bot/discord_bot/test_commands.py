@@ -68,7 +68,7 @@ async def test_ask_defers_then_answers_with_cited_embed_and_buttons(simcord_env,
     assert not result.ephemeral
     [embed] = result.response.embeds
     assert embed.title == SHIPS
-    assert embed.description == "Ships will be inspected in Istanbul. [1]"
+    assert embed.description == "Ships will be inspected in Istanbul. [1 · 2022-07-22]"
     source = embed.fields[0]
     assert source.name == "Sources — [1] Grain deal reached in Istanbul"
     assert "2022-07-22 · Harbour Times · <https://example.com/grain-deal>" in source.value
@@ -111,10 +111,10 @@ async def test_very_long_answer_is_trimmed_within_discord_limits(simcord_env, wo
     sentence = " ".join(LONG_SENTENCE.split()[:40])
     assert embed.description.startswith(sentence[:150])  # the answer is a >1000-character sentence
     assert len(embed.description) <= bot_options["answer_chars"]
-    assert embed.description.endswith("[1]")
+    assert embed.description.endswith("[1 · 2022-05-02]")  # the source's number and its article's date
     if bot_options["answer_chars"] < 1000:
-        assert embed.description.endswith(f"{ELLIPSIS} [1]")
-        head = embed.description.removesuffix(f"{ELLIPSIS} [1]").rstrip()
+        assert embed.description.endswith(f"{ELLIPSIS} [1 · 2022-05-02]")
+        head = embed.description.removesuffix(f"{ELLIPSIS} [1 · 2022-05-02]").rstrip()
         assert LONG_SENTENCE.startswith(head) and LONG_SENTENCE[len(head)] == " "  # cut between words
     else:
         assert ELLIPSIS not in embed.description
@@ -132,7 +132,7 @@ async def test_mention_is_answered_as_a_reply_without_privileged_intents(simcord
     reply = channel.last_message
     assert reply.author.id == bot.user.id
     assert reply.reference is not None and reply.reference.message_id == asked.id
-    assert reply.embeds[0].description == "Ships will be inspected in Istanbul. [1]"
+    assert reply.embeds[0].description == "Ships will be inspected in Istanbul. [1 · 2022-07-22]"
     assert reply.components  # the buttons
 
 
@@ -142,7 +142,7 @@ async def test_mention_can_answer_in_a_thread(simcord_env, world, bot_options):
     await alice.send(channel, f"<@{simcord_env.bot.user.id}> {SHIPS}")
     [thread] = channel.threads
     assert thread.name == SHIPS
-    assert thread.last_message.embeds[0].description == "Ships will be inspected in Istanbul. [1]"
+    assert thread.last_message.embeds[0].description == "Ships will be inspected in Istanbul. [1 · 2022-07-22]"
 
 
 async def test_ignored_messages(simcord_env, world):
@@ -235,7 +235,7 @@ async def test_reindex_failure_is_reported_and_old_index_kept(simcord_env, world
     assert result.response.content.startswith("The rebuild failed:")
     assert "previous index is still in use" in result.response.content
     answer = await alice.slash(channel, "ask", question=SHIPS)
-    assert answer.response.embeds[0].description == "Ships will be inspected in Istanbul. [1]"
+    assert answer.response.embeds[0].description == "Ships will be inspected in Istanbul. [1 · 2022-07-22]"
 
 
 # -- cooldown and bad questions ------------------------------------------------------------------
@@ -367,7 +367,7 @@ async def test_engine_error_is_logged_and_apologised_for_and_the_bot_keeps_going
 
     monkeypatch.setattr(engine, "ask", real_ask)
     again = await alice.slash(channel, "ask", question=SHIPS)
-    assert again.response.embeds[0].description == "Ships will be inspected in Istanbul. [1]"
+    assert again.response.embeds[0].description == "Ships will be inspected in Istanbul. [1 · 2022-07-22]"
 
 
 # -- one guard for every way of asking -------------------------------------------------------------
@@ -448,7 +448,7 @@ async def test_sources_and_passages_list_only_what_the_cut_answer_cites(
     result = await alice.slash(channel, "ask", question=question)
 
     [embed] = result.response.embeds
-    assert embed.description == f"{DOCKS['rotterdam.md'][1]} [1] {ELLIPSIS}"  # the text cites [1] only
+    assert embed.description == f"{DOCKS['rotterdam.md'][1]} [1 · 2023-02-01] {ELLIPSIS}"  # the text cites [1] only
     assert [f.name for f in embed.fields] == ["Sources — [1] Dock strike closes Rotterdam"]
     assert embed.footer.text.startswith("1 source ·")
     shown = await alice.click(result.response.message, label="Show passages")

@@ -132,9 +132,9 @@ def test_answer_embeds_always_fit(answer_chars, n_citations, sentence_words):
     assert all(sum(len(e) for e in m) <= EMBED_TOTAL_LIMIT for m in messages)
     first = messages[0][0]
     assert len(first.description) <= min(answer_chars, DESCRIPTION_LIMIT)
-    assert re.search(r"\[1\]$", first.description) or first.description.endswith(ELLIPSIS)
+    assert re.search(r"\[1 · 2022-03-01\]$", first.description) or first.description.endswith(ELLIPSIS)
     fields = [f for m in messages for e in m for f in e.fields]
-    cited = sorted(set(map(int, re.findall(r"\[(\d+)\]", first.description))))
+    cited = sorted(set(map(int, re.findall(r"\[(\d+) · [\d-]+\]", first.description))))
     assert [int(re.search(r"\[(\d+)\]", f.name).group(1)) for f in fields] == cited  # what the text cites
     assert all(len(f.value) <= FIELD_VALUE_LIMIT for f in fields)
     assert fields[0].name.startswith("Sources — [1]")
@@ -151,9 +151,9 @@ def test_many_sources_continue_in_further_messages_and_all_are_listed():
 
 def test_answer_description_keeps_whole_sentences():
     answer = long_answer(3, 100)
-    one_sentence = len(answer.sentences[0].text) + 4
+    one_sentence = len(answer.sentences[0].text) + len(" [1 · 2022-03-01]")
     text = answer_description(answer, one_sentence + 10)
-    assert text == f"{answer.sentences[0].text} [1] {ELLIPSIS}"
+    assert text == f"{answer.sentences[0].text} [1 · 2022-03-01] {ELLIPSIS}"
 
 
 def test_sources_list_has_title_date_source_unfurl_proof_link_and_quote():
@@ -231,8 +231,9 @@ def _two_quote_answer(third: AnswerSentence | None = None) -> Answer:
 
 def test_sources_list_only_what_the_visible_text_cites_with_the_quotes_it_uses():
     answer = _two_quote_answer()
-    room = len(answer.sentences[0].text) + len(answer.sentences[1].text) + 12  # the first two sentences
-    assert answer_description(answer, room).endswith(f"[2] {ELLIPSIS}")
+    marker = len(" [1 · 2022-03-01]")
+    room = len(answer.sentences[0].text) + len(answer.sentences[1].text) + 2 * marker + 4  # the first two sentences
+    assert answer_description(answer, room).endswith(f"[2 · 2022-03-01] {ELLIPSIS}")
     shown = shown_citations(answer, room)
     assert [c.number for c in shown] == [1, 2]
     assert shown[0].quotes == answer.citations[0].quotes[:1]  # the last sentence, cut, is not quoted

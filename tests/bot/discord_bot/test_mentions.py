@@ -9,7 +9,7 @@ import discord
 import pytest
 
 SHIPS = "Where will ships be inspected?"
-ANSWER = "Ships will be inspected in Istanbul. [1]"
+ANSWER = "Ships will be inspected in Istanbul. [1 · 2022-07-22]"
 
 
 @pytest.fixture
@@ -78,3 +78,42 @@ async def test_notes_on_a_mention_are_public_unpinging_replies_that_delete_thems
     await simcord_env.advance_time(NOTE_SECONDS + 1)
     [answer] = bot_messages(simcord_env, channel)  # the notes are gone, the answer stays
     assert answer.embeds[0].description == ANSWER
+
+
+async def test_a_reply_to_an_answer_follows_up_its_question_as_of_the_message_day(
+    simcord_env, world, engine, monkeypatch
+):
+    _, channel, alice = world
+    asked: list[tuple[str, object, object]] = []
+    real_ask = engine.ask
+
+    def recording(question: str, **options: object):  # the real engine, its arguments recorded
+        asked.append((question, options.get("previous"), options.get("as_of")))
+        return real_ask(question, **options)
+
+    monkeypatch.setattr(engine, "ask", recording)
+    bot_id = simcord_env.bot.user.id
+    first = await alice.send(channel, f"<@{bot_id}> {SHIPS}")
+    [answer] = bot_messages(simcord_env, channel)
+    await alice.send(channel, f"<@{bot_id}> and what about Odesa?", reply_to=answer)
+    await alice.send(channel, f"<@{bot_id}> and what about Odesa?")  # not a reply: nothing to follow
+    assert [(q, previous) for q, previous, _ in asked] == [
+        (SHIPS, None),
+        ("and what about Odesa?", SHIPS),
+        ("and what about Odesa?", None),
+    ]
+    assert asked[0][2] == first.created_at.date()
+    follow_up = bot_messages(simcord_env, channel)[1]
+    assert follow_up.embeds[0].description.startswith("*Searched: ")
+
+
+def test_conversations_remember_the_latest_question_of_each_message_and_thread():
+    from bot.discord_bot.conversations import Conversations
+
+    conversations = Conversations(limit=3)
+    conversations.remember([10, 20], "first?")
+    conversations.remember([11, 20], "second?")
+    assert conversations.previous([10, 20]) == "first?"  # the replied-to answer wins over the thread
+    assert conversations.previous([None, 20]) == "second?"
+    conversations.remember([12, 13], "third?")
+    assert conversations.previous([10]) is None  # the oldest was forgotten

@@ -76,7 +76,7 @@ async def test_login_sync_slash_and_mention_over_the_wire(fake, engine, settings
         assert callback.body["type"] == 5  # deferred first
         assert callback.at < followup.at
         embed = followup.body["embeds"][0]
-        assert embed["description"] == "Ships will be inspected in Istanbul. [1]"
+        assert embed["description"] == "Ships will be inspected in Istanbul. [1 · 2022-07-22]"
         assert "<https://example.com/grain-deal>" in embed["fields"][0]["value"]
         assert followup.body["allowed_mentions"]["parse"] == []
         assert [c["custom_id"] for c in followup.body["components"][0]["components"]][0].startswith(
@@ -87,7 +87,7 @@ async def test_login_sync_slash_and_mention_over_the_wire(fake, engine, settings
         channel = f"/channels/{fake.channel_id}/messages"
         [reply] = [r for r in await fake.wait_for(lambda rs: posts(rs, channel)) if r.path == channel]
         assert str(reply.body["message_reference"]["message_id"]) == asked
-        assert reply.body["embeds"][0]["description"] == "Ships will be inspected in Istanbul. [1]"
+        assert reply.body["embeds"][0]["description"] == "Ships will be inspected in Istanbul. [1 · 2022-07-22]"
         assert reply.body["allowed_mentions"] == {"parse": [], "replied_user": False}
 
         await fake.say(user, SHIPS, mentions_bot=False)  # not a question for the bot
@@ -165,7 +165,7 @@ async def test_twenty_questions_at_once_without_blocking_the_loop(fake, tmp_path
 
     for t in tokens:
         [answer] = posts(requests, f"/webhooks/{fake.app_id}/{t}")
-        assert answer.body["embeds"][0]["description"] == "Ships will be inspected in Istanbul. [1]"
+        assert answer.body["embeds"][0]["description"] == "Ships will be inspected in Istanbul. [1 · 2022-07-22]"
     beats = fake.heartbeats[beats_before - 1 :] if beats_before else fake.heartbeats
     gaps = [b - a for a, b in zip(beats, beats[1:], strict=False)]
     lag_ms = sorted(x * 1000 for x in lags)
@@ -221,7 +221,7 @@ async def test_reindex_shows_progress_and_questions_are_answered_meanwhile(
         requests = await fake.wait_for(lambda rs: posts(rs, f"/webhooks/{fake.app_id}/{ask}"))
         assert not any(r.body["content"].startswith("Index rebuilt") for r in posts(requests, original))
         [answer] = posts(requests, f"/webhooks/{fake.app_id}/{ask}")
-        assert answer.body["embeds"][0]["description"] == "Ships will be inspected in Istanbul. [1]"
+        assert answer.body["embeds"][0]["description"] == "Ships will be inspected in Istanbul. [1 · 2022-07-22]"
         done = lambda rs: any(r.body["content"].startswith("Index rebuilt") for r in posts(rs, original))  # noqa: E731
         requests = await fake.wait_for(done)
     finally:
