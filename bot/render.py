@@ -132,6 +132,8 @@ def print_answer(console: Console, answer: Answer) -> None:
             citation.url,
             *(q.text for q in citation.quotes),
         )
+        if citation.also:
+            console.print(Text(f"     also reported by {', '.join(citation.also)}", style="dim"))
 
 
 def _print_source(

@@ -51,6 +51,8 @@ class Hit:
     """Cosine of the question to each sentence of the passage (aligned with its ``sentences``)."""
     reader_scores: tuple[float, ...] = ()
     """The reader's probability that each sentence holds the answer (NaN where it did not read it)."""
+    also: tuple[str, ...] = ()
+    """Other outlets whose near-identical copy of this passage was not listed (syndicated wire copy)."""
 
 
 @dataclass(frozen=True)

@@ -251,6 +251,8 @@ def shown_citations(answer: Answer, answer_chars: int) -> tuple[Citation, ...]:
 def citation_field(citation: Citation) -> tuple[str, str]:
     """A Sources entry: "[n] title" over "date · source · <url>" and a short quote."""
     value = _source_line(citation.date, citation.source, citation.url)
+    if citation.also:
+        value += f"\nalso reported by {escape(', '.join(citation.also))}"
     share = max(60, QUOTE_CHARS // max(1, len(citation.quotes)))
     for quote in citation.quotes:
         text = shorten(escape(quote.text), share)

@@ -160,9 +160,12 @@ def cite(chosen: Sequence[Candidate]) -> tuple[Citation, ...]:
     """One numbered citation per article, in the order the answer first quotes it, with its quotes."""
     quotes: dict[str, list[Quote]] = {}
     articles = {}
+    also: dict[str, list[str]] = {}
     for candidate in chosen:
         article = candidate.hit.article
         articles.setdefault(article.id, article)
+        outlets = also.setdefault(article.id, [])
+        outlets.extend(o for o in candidate.hit.also if o not in outlets)
         quote = Quote(candidate.text, candidate.start, candidate.end, candidate.hit.passage.id)
         quotes.setdefault(article.id, []).append(quote)
     return tuple(
@@ -174,6 +177,7 @@ def cite(chosen: Sequence[Candidate]) -> tuple[Citation, ...]:
             source=article.source,
             url=article.url,
             quotes=tuple(quotes[article.id]),
+            also=tuple(also[article.id]),
         )
         for number, article in enumerate(articles.values(), start=1)
     )

@@ -196,12 +196,10 @@ class Retriever:
         # only if too few are left, go further down the fused order.
         pool = order[: max(k, config.rerank_depth)]
         hits = self.rerank(query.text, self._hits(query, pool, fused, lexical), prior)
-        distinct = _Distinct(self.index.passages, config.duplicate_overlap)
+        distinct = _Distinct(self.index, config.duplicate_overlap)
         chosen: list[Hit] = []
         for hit in hits:
-            if len(chosen) >= k:
-                break
-            if distinct.admit(hit.passage.id):
+            if distinct.admit(hit.passage.id) and len(chosen) < k:
                 chosen.append(hit)
         if len(chosen) < k:
             more: list[int] = []
@@ -212,6 +210,7 @@ class Retriever:
                         break
             chosen += self.rerank(query.text, self._hits(query, more, fused, lexical), prior)
             chosen.sort(key=lambda hit: -hit.score)
+        chosen = distinct.with_copies(chosen)
         return [replace(hit, rank=rank) for rank, hit in enumerate(chosen, start=1)]
 
     def _hits(self, query: Query, pids: list[int], fused: dict[int, float], lexical: dict[int, float]) -> list[Hit]:
@@ -271,19 +270,38 @@ class Retriever:
 
 
 class _Distinct:
-    """Admits passages that are not near-duplicates of one admitted before."""
+    """Admits passages that are not near-duplicates of one admitted before, and notes the outlets of the
+    copies it turns away (the same wire story carried by several papers) against the one it kept."""
 
-    def __init__(self, passages: list[Passage], threshold: float) -> None:
-        self.passages = passages
+    def __init__(self, index: IndexData, threshold: float) -> None:
+        self.index = index
         self.threshold = threshold
-        self.kept: list[set[tuple[str, ...]]] = []
+        self.kept: list[tuple[int, set[tuple[str, ...]]]] = []
+        self.copies: dict[int, list[str]] = {}
+        """Kept passage -> the other outlets that carried it."""
 
     def admit(self, pid: int) -> bool:
-        grams = shingles(self.passages[pid].text)
-        if any(overlap(grams, other) >= self.threshold for other in self.kept):
-            return False
-        self.kept.append(grams)
+        grams = shingles(self.index.passages[pid].text)
+        for kept, other in self.kept:
+            if overlap(grams, other) >= self.threshold:
+                self._note_copy(kept, pid)
+                return False
+        self.kept.append((pid, grams))
         return True
+
+    def _note_copy(self, kept: int, copy: int) -> None:
+        articles, passages = self.index.articles, self.index.passages
+        outlet = articles[passages[copy].article_id].source
+        seen = self.copies.setdefault(kept, [])
+        if outlet and outlet != articles[passages[kept].article_id].source and outlet not in seen:
+            seen.append(outlet)
+
+    def with_copies(self, hits: list[Hit]) -> list[Hit]:
+        """The hits with the outlets of their turned-away copies in ``also``."""
+        return [
+            replace(h, also=tuple(self.copies.get(h.passage.id, ()))) if h.passage.id in self.copies else h
+            for h in hits
+        ]
 
 
 def _in_range(days: np.ndarray, dates: DateRange, undated: bool = False) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from pathlib import Path
 
@@ -130,3 +131,29 @@ def test_a_follow_up_is_searched_with_the_previous_question(engine: Engine) -> N
     answer = engine.ask("and what about Marlow?", previous="Who won the election in Tallinn?")
     assert answer.searched == "Who won the election in Marlow?"
     assert answer.hits[0].article.title == "Coastal town elects new mayor"
+
+
+def test_the_same_wire_story_from_two_outlets_is_cited_once_with_the_other_outlet(tmp_path: Path) -> None:
+    story = (
+        "A storm closed the city airport for six hours on Tuesday. More than 200 flights were cancelled and "
+        "thousands of travellers were stranded. The airport reopened on Wednesday morning."
+    )
+    lines = [
+        {"id": "a", "title": "Storm shuts airport", "date": "2023-08-01", "source": "Wire Daily", "text": story},
+        {
+            "id": "b",
+            "title": "Airport closed",
+            "date": "2023-08-01",
+            "source": "Coast Herald",
+            "text": "By staff. " + story,
+        },
+    ]
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "wire.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    engine = make_engine(tmp_path / "index", HashEmbedder())
+    engine.build(seeds, full=True)
+    answer = engine.ask("How many flights were cancelled when the storm closed the airport?")
+    assert not answer.abstained and len(answer.citations) == 1
+    [citation] = answer.citations
+    assert {citation.source, *citation.also} == {"Wire Daily", "Coast Herald"} and len(citation.also) == 1
