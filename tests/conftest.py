@@ -222,9 +222,9 @@ def files_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     read: list[str] = []
     real = retrieval.ingest.files._read_file
 
-    def recording(path: Path, rel: str, suffix: str):  # noqa: ANN202
+    def recording(path: Path, rel: str, suffix: str, *args: object):  # noqa: ANN202
         read.append(rel)
-        return real(path, rel, suffix)
+        return real(path, rel, suffix, *args)
 
     monkeypatch.setattr(retrieval.ingest.files, "_read_file", recording)
     return read

@@ -1,0 +1,50 @@
+"""Text hygiene: text that every tokenizer can encode and no terminal will interpret.
+
+Two things in text come from outside and break what follows: lone surrogates (a command-line
+argument with bytes that are not UTF-8 arrives as ``\\udcff``; JSON may spell ``\\ud800``), which no
+UTF-8 tokenizer can encode, and control characters (escape sequences, bidirectional overrides), which
+a terminal acts on instead of showing.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+REPLACEMENT = "\ufffd"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# ANSI/VT escape sequences, whole: CSI (ESC [ … final byte), OSC (ESC ] … BEL or ESC \), and the
+# two-character ones (ESC followed by one byte). The 8-bit CSI (U+009B) too.
+_ESCAPE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[@-Z\\-_]?"
+)
+_BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def fix_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, so it encodes as UTF-8."""
+    return _SURROGATE.sub(REPLACEMENT, text)
+
+
+def _control_to_space(text: str, keep: str) -> str:
+    if text.isprintable() and not any(c in _BIDI for c in text):
+        return text
+    return "".join(
+        " " if (c not in keep and unicodedata.category(c) == "Cc") else "" if c in _BIDI else c for c in text
+    )
+
+
+def scrub(text: str, *, keep: str = "\n\t") -> str:
+    """Lone surrogates as U+FFFD, escape sequences and bidirectional overrides removed, other control
+    characters as spaces, except those in ``keep`` (``""`` for one line: a question, a title, a path)."""
+    text = fix_surrogates(str(text))
+    if "\x1b" in text or "\x9b" in text or "\x9d" in text:
+        text = _ESCAPE.sub("", text)
+    return _control_to_space(text, keep)
+
+
+def has_letters_or_digits(text: str) -> bool:
+    """True if ``text`` holds at least one letter or digit (in any script)."""
+    return any(c.isalnum() for c in text)
