@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,9 @@ def cmd_chat(ctx: Context) -> int:
 
     engine = ctx.ready_engine()
     dates = ctx.dates()
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:  # bytes that are not UTF-8 arrive as U+FFFD, never as an error
+        reconfigure(errors="replace")
     try:
         import readline
 
@@ -30,7 +34,7 @@ def cmd_chat(ctx: Context) -> int:
     except (ImportError, OSError):
         readline = None  # type: ignore[assignment]
     stats = engine.stats()
-    ctx.err.print(f"newsdesk: {stats.articles} articles, {stats.passages} passages. Ask a question; Ctrl-D to quit.")
+    ctx.note(f"newsdesk: {stats.articles} articles, {stats.passages} passages. Ask a question; Ctrl-D to quit.")
     try:
         while True:
             try:
@@ -45,7 +49,9 @@ def cmd_chat(ctx: Context) -> int:
             try:
                 print_answer(ctx.out, engine.ask(question, k=ctx.args.k, dates=dates))
             except NewsdeskError as exc:
-                ctx.err.print(f"newsdesk: {exc}", markup=False)
+                ctx.fail(str(exc))
+            except Exception as exc:  # a bug: this question fails, the session goes on
+                ctx.fail(ctx.internal_error(exc, "`newsdesk chat`"))
             print()
     except EOFError:
         print()
