@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import ProgressColumn, Task
+from rich.progress import ProgressColumn, Task, TaskID
 from rich.text import Text
 
 from bot.render import printable
@@ -159,7 +159,7 @@ class Context:
             transient=True,
             disable=not self.err.is_terminal,  # a log or a pipe gets the summary line only
         )
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(event: BuildProgress) -> None:
             task = tasks.get(event.stage)

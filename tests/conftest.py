@@ -47,6 +47,7 @@ def hermetic(
         monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(session_home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(session_home / ".cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(session_home / ".local" / "state"))  # the CLI's crash log
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     if request.node.get_closest_marker("model") is None:

@@ -59,9 +59,10 @@ def _ask_jsonl(ctx: Context) -> int:
         record_id: object = None
         try:
             record = json.loads(line)
+            if isinstance(record, dict):
+                record_id = record.get("id", number)
             if not isinstance(record, dict) or not isinstance(record.get("question"), str):
                 raise CommandError('each line must be a JSON object with a "question" string')
-            record_id = record.get("id", number)
             answer = engine.ask(record["question"], k=ctx.args.k, dates=dates)
             out = {"id": record_id, **answer_to_dict(answer)}
         except (json.JSONDecodeError, RecursionError, NewsdeskError) as exc:

@@ -661,12 +661,12 @@ def load_articles(
     if progress is not None:
         progress(ReadProgress(len(paths), len(paths), ""))
     if cache is not None:
-        kept = {rel: r for rel, r in seen.items() if r.key[0] >= 0}
-        fresh = sum(r.key[0] for rel, r in kept.items() if cache._files.get(rel) is not r)
+        records = {rel: r for rel, r in seen.items() if r.key[0] >= 0}
+        fresh = sum(r.key[0] for rel, r in records.items() if cache._files.get(rel) is not r)
         if cache.unsaved >= 0:
             cache.unsaved += fresh
-        cache.total = sum(r.key[0] for r in kept.values())
-        cache._files = kept
+        cache.total = sum(r.key[0] for r in records.values())
+        cache._files = records
         cache.reused = reused
     kept, duplicates = dedupe_articles(out.articles, fingerprints)
     return IngestResult(tuple(kept), tuple(out.skipped), duplicates, files, tuple(out.warnings))
