@@ -177,12 +177,10 @@ class Context:
                 task = tasks["reading"] = progress.add_task("reading", total=event.total, rate="", file="", since=0.0)
             progress.update(task, completed=event.done, file=event.path, since=time.monotonic() if event.path else 0.0)
 
-        self.building = True
-        try:
-            with progress:
-                summary, ingest = self.engine.build(self.seeds_dir, full=full, progress=on_progress, reading=on_file)
-        finally:
-            self.building = False
+        self.building = True  # left set if the build is interrupted: main() says the old index still serves
+        with progress:
+            summary, ingest = self.engine.build(self.seeds_dir, full=full, progress=on_progress, reading=on_file)
+        self.building = False
         skipped, warned = len(ingest.skipped), len(ingest.warnings)
         self.note(
             f"Indexed {summary.articles} articles ({summary.added} new, {summary.changed} changed, "

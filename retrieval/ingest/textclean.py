@@ -9,7 +9,7 @@ a terminal acts on instead of showing.
 from __future__ import annotations
 
 import re
-import unicodedata
+from functools import lru_cache
 
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -21,6 +21,8 @@ _ESCAPE = re.compile(
     r"|\x1b[@-Z\\-_]?"
 )
 _BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_CONTROLS = "".join(map(chr, [*range(0x00, 0x20), *range(0x7F, 0xA0)]))
+"""Unicode category Cc: exactly U+0000-U+001F and U+007F-U+009F."""
 
 
 def fix_surrogates(text: str) -> str:
@@ -28,12 +30,15 @@ def fix_surrogates(text: str) -> str:
     return _SURROGATE.sub(REPLACEMENT, text)
 
 
-def _control_to_space(text: str, keep: str) -> str:
-    if text.isprintable() and not any(c in _BIDI for c in text):
-        return text
-    return "".join(
-        " " if (c not in keep and unicodedata.category(c) == "Cc") else "" if c in _BIDI else c for c in text
-    )
+@lru_cache(maxsize=8)
+def _controls(keep: str) -> re.Pattern[str]:
+    """The control characters and bidirectional controls, except those in ``keep``."""
+    chars = "".join(c for c in _CONTROLS + _BIDI if c not in keep)
+    return re.compile("[" + re.escape(chars) + "]")
+
+
+def _replace(match: re.Match[str]) -> str:
+    return "" if match.group() in _BIDI else " "
 
 
 def scrub(text: str, *, keep: str = "\n\t") -> str:
@@ -42,7 +47,7 @@ def scrub(text: str, *, keep: str = "\n\t") -> str:
     text = fix_surrogates(str(text))
     if "\x1b" in text or "\x9b" in text or "\x9d" in text:
         text = _ESCAPE.sub("", text)
-    return _control_to_space(text, keep)
+    return _controls(keep).sub(_replace, text)
 
 
 def has_letters_or_digits(text: str) -> bool:
