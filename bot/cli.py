@@ -11,8 +11,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.commands import ask, chat, discord_bot, evaluate, feedback, index, search, stats
-from bot.context import Context
+from bot.context import (
+    EXIT_ERROR,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_IO,
+    EXIT_OK,
+    EXIT_USAGE,
+    Context,
+)
+from bot.render import printable
 from retrieval.errors import ModelLoadError, NewsdeskError
+from retrieval.ingest.textclean import scrub
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +38,12 @@ def _iso_date(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"'{value}' is not a date; use YYYY-MM-DD") from None
 
 
+def _path(value: str) -> Path:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty path (it would mean the current directory)")
+    return Path(value)
+
+
 def _positive(value: str) -> int:
     try:
         number = int(value)
@@ -41,8 +57,8 @@ def _positive(value: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand takes --index and --seeds."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index", type=Path, metavar="DIR", help="index directory (NEWSDESK_INDEX_DIR)")
-    common.add_argument("--seeds", type=Path, metavar="DIR", help="articles directory (NEWSDESK_SEEDS_DIR)")
+    common.add_argument("--index", type=_path, metavar="DIR", help="index directory (NEWSDESK_INDEX_DIR)")
+    common.add_argument("--seeds", type=_path, metavar="DIR", help="articles directory (NEWSDESK_SEEDS_DIR)")
     common.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
 
     filters = argparse.ArgumentParser(add_help=False)
@@ -67,6 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+NOISY_LOGGERS = ("faiss.loader", "httpx", "sentence_transformers", "bm25s", "urllib3")
+"""Libraries whose INFO chatter is not newsdesk's: shown from WARNING up."""
+QUIET_LOGGERS = ("trafilatura", "htmldate", "courlan", "justext", "readability")
+"""HTML extraction libraries, whose warnings ("discarding data: None") repeat what newsdesk says
+about the file in its own words: shown only at -vv."""
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with escape sequences and control characters removed (file names, questions...)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record formatted, then made safe for a terminal (newlines of a traceback kept)."""
+        return scrub(super().format(record), keep="\n")
+
+
 def _configure_logging(verbosity: int, level_name: str) -> None:
     level = logging.getLevelName(level_name.upper())
     if not isinstance(level, int):
@@ -76,8 +107,11 @@ def _configure_logging(verbosity: int, level_name: str) -> None:
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)  # bm25s sets its own logger to DEBUG at import; filter here
-    for noisy in ("faiss.loader", "httpx", "sentence_transformers", "bm25s", "urllib3"):
+        handler.setFormatter(_PrintableFormatter("%(levelname)s: %(message)s"))
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    for quiet in QUIET_LOGGERS:
+        logging.getLogger(quiet).setLevel(logging.DEBUG if verbosity >= 2 else logging.CRITICAL)
 
 
 def _offline_environment() -> None:
@@ -101,9 +135,28 @@ def _settings_error(exc: Exception) -> str:
 
     if isinstance(exc, ValidationError) and exc.errors():
         first = exc.errors()[0]
-        name = "NEWSDESK_" + str(first["loc"][0]).upper() if first.get("loc") else "a setting"
-        return f"bad setting {name}: {first['msg']}"
-    return f"bad settings: {exc}"
+        field = str(first["loc"][0]) if first.get("loc") else ""
+        name = "NEWSDESK_" + field.upper() if field else "a setting"
+        value = first.get("input")
+        shown = f"={value!r}" if isinstance(value, str) and "token" not in field and len(value) <= 60 else ""
+        message = str(first["msg"]).removeprefix("Value error, ")
+        more = len(exc.errors()) - 1
+        return printable(f"bad setting {name}{shown}: {message}" + (f" (and {more} more)" if more else ""))
+    return printable(f"bad settings: {type(exc).__name__}: {exc}")
+
+
+def _command(args: argparse.Namespace) -> str:
+    words = [str(w) for w in (args.command, getattr(args, "feedback_command", None)) if w]
+    return "`" + " ".join(["newsdesk", *words]) + "`"
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null, so flushing it at exit fails no more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,19 +170,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings()
     except Exception as exc:  # pydantic ValidationError, or a bad .env
         print(f"newsdesk: {_settings_error(exc)}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     _configure_logging(args.verbose, settings.log_level)
     ctx = Context(settings, args)
+    what = _command(args)
     try:
-        return int(args.handler(ctx) or 0)
+        return int(args.handler(ctx) or EXIT_OK)
     except NewsdeskError as exc:
-        ctx.err.print(f"newsdesk: {exc}{hint(exc)}", markup=False, highlight=False, soft_wrap=True)
-        return 1
+        ctx.fail(f"{exc}{hint(exc)}")
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        ctx.err.print("newsdesk: interrupted; the previous index is untouched")
-        return 130
-    except BrokenPipeError:
-        return 0
+        ctx.fail("interrupted" + ("; the previous index is untouched" if ctx.building else ""))
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`newsdesk ask … | head -1`): not an error
+        _quiet_stdout()
+        return EXIT_OK
+    except OSError as exc:  # the machine's refusal, not newsdesk's: a full disk, a permission, a vanished file
+        ctx.fail(ctx.io_error(exc, what))
+        return EXIT_IO
+    except Exception as exc:  # the last line of defence: one line, the traceback logged
+        ctx.fail(ctx.internal_error(exc, what))
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""Answers, hits and stats as terminal text or JSON-ready dicts."""
+"""Answers, hits and stats as terminal text or JSON-ready dicts.
+
+Whatever comes from outside (questions, answers, titles, sources, paths) is printed as plain text:
+never read as rich markup, and with escape sequences and other control characters removed
+(:func:`printable`), so a title or a question cannot restyle or take over the terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,24 @@ from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
 from retrieval.engine import IndexStats
 from retrieval.evaluation import EvalReport
+from retrieval.ingest.textclean import scrub
 from retrieval.types import Answer, Citation, Hit
 
 EXCERPT_CHARS = 300
+
+
+def printable(text: object) -> str:
+    """``text`` on one line, safe for a terminal: no escape sequences, control characters or lone surrogates."""
+    return scrub(str(text), keep="")
+
+
+def plain(text: object, style: str = "") -> Text:
+    """``text`` as a rich Text (never parsed as markup), made :func:`printable`."""
+    return Text(printable(text), style=style)
 
 
 def _date(value: dt.date | None) -> str:
@@ -24,7 +39,7 @@ def _date(value: dt.date | None) -> str:
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     """``text`` shortened on a word boundary."""
-    text = " ".join(text.split())
+    text = " ".join(printable(text).split())
     if len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
@@ -98,10 +113,10 @@ def print_answer(console: Console, answer: Answer) -> None:
         window = f"{answer.window.since.isoformat()} … {answer.window.until.isoformat()}"
         console.print(Text(f"(the question's dates: {window})", style="dim"))
     if answer.abstained:
-        console.print(Text(answer.text, style="yellow"))
+        console.print(plain(answer.text, style="yellow"))
         if answer.hits:
             console.print()
-            console.print("[bold]Possibly related[/bold]")
+            console.print(Text("Possibly related", style="bold"))
             for hit in answer.hits:
                 _print_source(
                     console,
@@ -117,11 +132,11 @@ def print_answer(console: Console, answer: Answer) -> None:
     for number, sentence in enumerate(answer.sentences):
         if number:
             body.append(" ")
-        body.append(sentence.text)
+        body.append(printable(sentence.text))
         body.append(f" {sentence_marker(answer, sentence.citation)}", style="bold cyan")
     console.print(body)
     console.print()
-    console.print("[bold]Sources[/bold]")
+    console.print(Text("Sources", style="bold"))
     for citation in answer.citations:
         _print_source(
             console,
@@ -140,8 +155,8 @@ def _print_source(
     console: Console, marker: str, title: str, date: dt.date | None, source: str, url: str | None, *quotes: str
 ) -> None:
     line = Text(f" {marker} ", style="bold cyan")
-    line.append(title, style="bold")
-    line.append(f" — {_date(date)} — {url or source}", style="dim")
+    line.append(printable(title), style="bold")
+    line.append(f" — {_date(date)} — {printable(url or source)}", style="dim")
     console.print(line)
     for quote in quotes:
         console.print(Text(f"     “{excerpt(quote)}”"))
@@ -155,12 +170,13 @@ def print_hits(console: Console, hits: Sequence[Hit]) -> None:
     for hit in hits:
         dense = "-" if hit.dense_score is None else f"{hit.dense_score:.3f}"
         lexical = "-" if hit.lexical_score is None else f"{hit.lexical_score:.2f}"
-        console.print(
-            f"[bold cyan]{hit.rank}.[/bold cyan] [bold]{escape(hit.article.title)}[/bold] "
-            f"[dim]— {_date(hit.article.date)} — {escape(hit.article.url or hit.article.source)}[/dim]"
-        )
+        line = Text(f"{hit.rank}.", style="bold cyan")
+        line.append(" ")
+        line.append(printable(hit.article.title), style="bold")
+        line.append(f" — {_date(hit.article.date)} — {printable(hit.article.url or hit.article.source)}", style="dim")
+        console.print(line)
         fused = "-" if hit.fused_score is None else f"{hit.fused_score:.3f}"
-        console.print(f"   [dim]score {hit.score:.4f} · fused {fused} · dense {dense} · bm25 {lexical}[/dim]")
+        console.print(Text(f"   score {hit.score:.4f} · fused {fused} · dense {dense} · bm25 {lexical}", style="dim"))
         console.print(Text(f"   {excerpt(hit.passage.text, 500)}"))
 
 
@@ -189,7 +205,9 @@ def print_stats(console: Console, stats: IndexStats) -> None:
         ("format", str(stats.format_version)),
     ]
     for key, value in rows:
-        console.print(f"[bold]{key:>9}[/bold]  {escape(value)}")
+        line = Text(f"{key:>9}", style="bold")
+        line.append(f"  {printable(value)}")
+        console.print(line)
 
 
 def print_eval(console: Console, report: EvalReport) -> None:

@@ -14,6 +14,7 @@ from retrieval.config import (
     ChunkingConfig,
     EmbeddingConfig,
     EngineConfig,
+    IngestConfig,
     SearchConfig,
     VectorConfig,
 )
@@ -23,6 +24,8 @@ _SEARCH = SearchConfig()
 _CHUNKING = ChunkingConfig()
 _EMBEDDING = EmbeddingConfig()
 _VECTORS = VectorConfig()
+_INGEST = IngestConfig()
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -48,6 +51,8 @@ class Settings(BaseSettings):
     onnx_cache: Path | None = None
     embed_threads: int = Field(_EMBEDDING.threads, ge=0)
     embed_cache: Path | None = None
+    # reading the seeds
+    max_article_chars: int = Field(_INGEST.max_article_chars, ge=1_000)
     # chunking
     chunk_tokens: int = Field(_CHUNKING.max_tokens, ge=16)
     chunk_overlap: int = Field(_CHUNKING.overlap_sentences, ge=0)
@@ -94,6 +99,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [int(part) for part in value.replace(",", " ").split()]
         return value
+
+    @field_validator("index_dir", "seeds_dir", "feedback_db", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty (an empty path would mean the current directory)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.strip().upper()
 
     @field_validator("search_mode")
     @classmethod
@@ -204,6 +223,10 @@ class Settings(BaseSettings):
             max_question_chars=self.max_question_chars,
         )
 
+    def ingest(self) -> IngestConfig:
+        """The engine's config for reading the seeds."""
+        return IngestConfig(max_article_chars=self.max_article_chars)
+
     def engine_config(self, index_dir: Path | None = None) -> EngineConfig:
         """Everything the engine is made from (``index_dir`` overrides the setting, as ``--index`` does)."""
         return EngineConfig(
@@ -213,4 +236,5 @@ class Settings(BaseSettings):
             search=self.search(),
             answer=self.answer(),
             vectors=self.vectors(),
+            ingest=self.ingest(),
         )

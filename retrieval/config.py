@@ -33,6 +33,15 @@ class EmbeddingConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    """How seed files are read."""
+
+    max_article_chars: int = 200_000
+    """A longer article is cut after its last sentence end before this many characters, with a
+    warning naming its file (news articles run to 5-60k; every article of both news benchmarks fits)."""
+
+
+@dataclass(frozen=True)
 class ChunkingConfig:
     """How articles are cut into passages. Token counts use the model's own tokenizer."""
 
@@ -120,3 +129,4 @@ class EngineConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     answer: AnswerConfig = field(default_factory=AnswerConfig)
     vectors: VectorConfig = field(default_factory=VectorConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)

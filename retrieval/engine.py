@@ -12,12 +12,21 @@ from pathlib import Path
 from retrieval.answer.calibration import Calibration
 from retrieval.answer.extractive import Answerer
 from retrieval.answer.reader import OnnxReader, Reader, default_model_dir
-from retrieval.config import AnswerConfig, ChunkingConfig, EmbeddingConfig, EngineConfig, SearchConfig
+from retrieval.config import (
+    AnswerConfig,
+    ChunkingConfig,
+    EmbeddingConfig,
+    EngineConfig,
+    IngestConfig,
+    SearchConfig,
+)
 from retrieval.embedding.base import Embedder, embedding_info
 from retrieval.errors import BadQuestionError, IndexMissingError, SeedsNotFoundError
 from retrieval.index.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
+from retrieval.index.lexical import tokenize
 from retrieval.index.store import IndexData, IndexStore, Manifest
-from retrieval.ingest.files import IngestCache, IngestResult, load_articles
+from retrieval.ingest.files import IngestCache, IngestResult, ReadProgressFn, load_articles
+from retrieval.ingest.textclean import has_letters_or_digits, scrub
 from retrieval.search.followup import resolve as resolve_followup
 from retrieval.search.retriever import Retriever
 from retrieval.types import Answer, DateRange, Hit
@@ -76,12 +85,23 @@ def reader_dir(setting: str) -> Path:
 
 
 def check_question(question: str, max_chars: int) -> str:
-    """The question stripped, or a BadQuestionError saying what is wrong with it."""
-    cleaned = " ".join(str(question).split())
+    """The question cleaned, or a BadQuestionError saying what is wrong with it.
+
+    Cleaned: bytes that were not UTF-8 (lone surrogates) become U+FFFD, escape sequences and other
+    control characters go, whitespace collapses. Refused: empty, too long, or with nothing to search
+    for — no letter or digit at all (the dense side), or no term left once BM25's tokenizer has
+    dropped stop words and punctuation (the lexical side), as in "?!", "what is it?" or emoji.
+    """
+    cleaned = " ".join(scrub(str(question), keep="").split())
     if not cleaned:
         raise BadQuestionError('the question is empty: ask something, e.g. "Why won\'t Turkey sanction Russia?"')
     if len(cleaned) > max_chars:
         raise BadQuestionError(f"the question is {len(cleaned)} characters long; the limit is {max_chars}")
+    if not has_letters_or_digits(cleaned) or not tokenize([cleaned])[0]:
+        raise BadQuestionError(
+            f"the question “{cleaned}” has nothing to search for (only common words, punctuation or symbols): "
+            'name who or what you mean, e.g. "Why won\'t Turkey sanction Russia?"'
+        )
     return cleaned
 
 
@@ -110,8 +130,10 @@ class Engine:
         embedding: EmbeddingConfig | None = None,
         reader: Reader | None = None,
         calibration: Calibration | None = None,
+        ingest: IngestConfig | None = None,
     ) -> None:
         self.store = store
+        self.ingest_config = ingest or IngestConfig()
         self._embedder = embedder
         self._embedding = embedding or EmbeddingConfig()
         self._embedder_lock = threading.RLock()
@@ -133,6 +155,7 @@ class Engine:
             answer=config.answer,
             chunking=config.chunking,
             embedding=config.embedding,
+            ingest=config.ingest,
         )
 
     @property
@@ -231,18 +254,20 @@ class Engine:
         """True if an index exists on disk."""
         return self.store.exists()
 
-    def read_seeds(self, seeds_dir: Path, *, reread: bool = False) -> IngestResult:
+    def read_seeds(
+        self, seeds_dir: Path, *, reread: bool = False, reading: ReadProgressFn | None = None
+    ) -> IngestResult:
         """Ingest the seeds directory, refusing one that holds no article.
 
         Files unchanged since this engine last read the same directory are not read again, unless
-        ``reread``.
+        ``reread``. ``reading`` hears of each file as it is read.
         """
         where = Path(seeds_dir).resolve()
         if reread:
-            self._seeds = (where, IngestCache())
+            self._seeds = (where, IngestCache(self.ingest_config))
         elif self._seeds is None or self._seeds[0] != where:
-            self._seeds = (where, IngestCache.load(self.store.root / SEED_CACHE, where))
-        result = load_articles(seeds_dir, self._seeds[1])
+            self._seeds = (where, IngestCache.load(self.store.root / SEED_CACHE, where, self.ingest_config))
+        result = load_articles(seeds_dir, self._seeds[1], self.ingest_config, reading)
         if not result.articles:
             raise SeedsNotFoundError(f"no readable article in {seeds_dir}")
         return result
@@ -253,9 +278,11 @@ class Engine:
         *,
         full: bool = False,
         progress: ProgressCallback | None = None,
+        reading: ReadProgressFn | None = None,
     ) -> tuple[BuildSummary, IngestResult]:
-        """Ingest and index ``seeds_dir``, then swap the new index in for queries."""
-        ingest = self.read_seeds(seeds_dir, reread=full)
+        """Ingest and index ``seeds_dir``, then swap the new index in for queries (``reading``: each
+        file as it is read, ``progress``: the build's stages)."""
+        ingest = self.read_seeds(seeds_dir, reread=full, reading=reading)
         with self._build_lock:
             live = self._live.index if self._live is not None else None
             summary = build_index(

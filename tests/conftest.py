@@ -47,6 +47,7 @@ def hermetic(
         monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(session_home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(session_home / ".cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(session_home / ".local" / "state"))  # the CLI's crash log
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     if request.node.get_closest_marker("model") is None:
@@ -229,9 +230,9 @@ def files_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     read: list[str] = []
     real = retrieval.ingest.files._read_file
 
-    def recording(path: Path, rel: str, suffix: str):  # noqa: ANN202
+    def recording(path: Path, rel: str, suffix: str, *args: object):  # noqa: ANN202
         read.append(rel)
-        return real(path, rel, suffix)
+        return real(path, rel, suffix, *args)
 
     monkeypatch.setattr(retrieval.ingest.files, "_read_file", recording)
     return read

@@ -6,10 +6,12 @@ import argparse
 import datetime as dt
 import json
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from bot.context import CommandError, print_json
+from bot.context import EXIT_ERROR, EXIT_INTERNAL, EXIT_OK, CommandError, print_json
 from retrieval.errors import NewsdeskError
+from retrieval.ingest.textclean import fix_surrogates
 
 if TYPE_CHECKING:
     from bot.context import Context
@@ -47,32 +49,50 @@ def _line_as_of(value: object) -> dt.date | None:
         raise CommandError(f"as_of '{value}' is not a date; use YYYY-MM-DD") from None
 
 
+def stdin_lines() -> Iterator[str]:
+    """Standard input, a line at a time; bytes that are not UTF-8 arrive as U+FFFD, never as an error."""
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="replace")
+    yield from sys.stdin
+
+
 def _ask_jsonl(ctx: Context) -> int:
+    """One answer (or error) line per question line; a bad line, even a crash, does not stop the batch."""
     from bot.render import answer_to_dict
 
     engine = ctx.ready_engine()
     dates = ctx.dates()
-    failures = 0
-    for number, line in enumerate(sys.stdin, start=1):
+    failures = internal = 0
+    for number, line in enumerate(stdin_lines(), start=1):
         if not line.strip():
             continue
         record_id: object = None
         try:
             record = json.loads(line)
+            if isinstance(record, dict):
+                record_id = record.get("id", number)
             if not isinstance(record, dict) or not isinstance(record.get("question"), str):
                 raise CommandError('each line must be a JSON object with a "question" string')
-            record_id = record.get("id", number)
             as_of = _line_as_of(record.get("as_of")) or ctx.as_of()
             answer = engine.ask(record["question"], k=ctx.args.k, dates=dates, as_of=as_of)
             out = {"id": record_id, **answer_to_dict(answer)}
-        except (json.JSONDecodeError, NewsdeskError) as exc:
+        except (json.JSONDecodeError, RecursionError, NewsdeskError) as exc:
             failures += 1
-            reason = f"not valid JSON ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else str(exc)
-            ctx.err.print(f"newsdesk: line {number}: {reason}", markup=False)
+            if isinstance(exc, json.JSONDecodeError):
+                reason = f"not valid JSON ({exc.msg})"
+            else:
+                reason = "not valid JSON (nested too deeply)" if isinstance(exc, RecursionError) else str(exc)
+            ctx.fail(f"line {number}: {reason}")
             out = {"id": record_id if record_id is not None else number, "error": reason}
-        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        except Exception as exc:  # a bug: this line fails, the batch goes on
+            internal += 1
+            reason = ctx.internal_error(exc, f"`newsdesk ask --jsonl`, line {number}")
+            ctx.fail(f"line {number}: {reason}")
+            out = {"id": record_id if record_id is not None else number, "error": reason}
+        sys.stdout.write(fix_surrogates(json.dumps(out, ensure_ascii=False)) + "\n")
         sys.stdout.flush()
-    return 1 if failures else 0
+    return EXIT_INTERNAL if internal else EXIT_ERROR if failures else EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction, parents: dict[str, argparse.ArgumentParser]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,9 @@ def cmd_chat(ctx: Context) -> int:
     dates = ctx.dates()
     as_of = ctx.as_of()
     previous: str | None = None
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:  # bytes that are not UTF-8 arrive as U+FFFD, never as an error
+        reconfigure(errors="replace")
     try:
         import readline
 
@@ -33,7 +37,7 @@ def cmd_chat(ctx: Context) -> int:
     except (ImportError, OSError):
         readline = None  # type: ignore[assignment]
     stats = engine.stats()
-    ctx.err.print(
+    ctx.note(
         f"newsdesk: {stats.articles} articles, {stats.passages} passages. Ask a question; "
         "/as-of YYYY-MM-DD changes the day, /new starts a new conversation, Ctrl-D quits."
     )
@@ -56,7 +60,9 @@ def cmd_chat(ctx: Context) -> int:
                 print_answer(ctx.out, answer)
                 previous = answer.searched or answer.question
             except NewsdeskError as exc:
-                ctx.err.print(f"newsdesk: {exc}", markup=False)
+                ctx.fail(str(exc))
+            except Exception as exc:  # a bug: this question fails, the session goes on
+                ctx.fail(ctx.internal_error(exc, "`newsdesk chat`"))
             print()
     except EOFError:
         print()
@@ -71,17 +77,17 @@ def _chat_command(ctx: Context, line: str, as_of: dt.date, previous: str | None)
     """A ``/`` command typed in chat: ``/as-of YYYY-MM-DD`` or ``/new``; returns the new (as-of, previous)."""
     name, _, value = line.partition(" ")
     if name == "/new":
-        ctx.err.print("newsdesk: a new conversation (follow-ups no longer refer to earlier questions)")
+        ctx.fail("a new conversation (follow-ups no longer refer to earlier questions)")
         return as_of, None
     if name == "/as-of":
         try:
             day = dt.date.fromisoformat(value.strip())
         except ValueError:
-            ctx.err.print(f"newsdesk: '{value.strip()}' is not a date; use /as-of YYYY-MM-DD", markup=False)
+            ctx.fail(f"'{value.strip()}' is not a date; use /as-of YYYY-MM-DD")
             return as_of, previous
-        ctx.err.print(f"newsdesk: answering as of {day.isoformat()}")
+        ctx.fail(f"answering as of {day.isoformat()}")
         return day, previous
-    ctx.err.print(f"newsdesk: unknown command {name}; try /as-of YYYY-MM-DD or /new", markup=False)
+    ctx.fail(f"unknown command {name}; try /as-of YYYY-MM-DD or /new")
     return as_of, previous
 
 

@@ -26,7 +26,7 @@ def cmd_feedback_export(ctx: Context) -> int:
                 count = store.export_jsonl(out)
         except OSError as exc:
             raise CommandError(f"cannot write {ctx.args.out}: {exc.strerror or exc}") from exc
-    ctx.err.print(f"Exported {count} vote{'s' if count != 1 else ''} from {ctx.settings.feedback_db}.")
+    ctx.note(f"Exported {count} vote{'s' if count != 1 else ''} from {ctx.settings.feedback_db}.")
     return 0
 
 

@@ -5,8 +5,11 @@ The first use exports the sentence-transformers model's transformer with ``torch
 model is BERT-like, and quantizes the weights to int8 with ``quantize_dynamic`` (per channel). The
 result goes into ``<cache>/<model>-<precision>-<hash>/``, where the hash covers the model's files,
 the recipe and the onnx/onnxruntime versions; the directory is written beside its final place and
-renamed, so a crash leaves no half-written export. Later uses load it in well under a second and
-need neither torch nor sentence-transformers: ``tokenizers`` and ``onnxruntime`` only.
+renamed, so a crash leaves no half-written export. A kill mid-export leaves its temporary directory
+behind (~200 MB); the export holds a lock on ``.tmp-….lock`` beside it while it runs, so every start
+removes the temporary directories whose lock nobody holds (see :func:`clean_stale_exports`). Later
+uses load it in well under a second and need neither torch nor sentence-transformers: ``tokenizers``
+and ``onnxruntime`` only.
 
 Pooling and normalisation follow the model's own sentence-transformers modules (``modules.json``,
 ``1_Pooling/config.json``): mean, CLS or max over the tokens, then L2 normalisation in float32.
@@ -14,6 +17,7 @@ Pooling and normalisation follow the model's own sentence-transformers modules (
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -21,7 +25,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +54,115 @@ ONNX_BATCH = 8
 250/s, 16 about 235/s, 32 about 200/s), since small length-sorted batches carry little padding."""
 _MIN_AGREEMENT = {"float32": 0.9999, "int8": 0.95}
 """Cosine to the PyTorch model on a few sentences that a fresh export must reach, per precision."""
+
+
+TMP_PREFIX = ".tmp-"
+"""Temporary export directories in the cache start with this (``.tmp-<export>-<random>``)."""
+LOCK_SUFFIX = ".lock"
+"""Beside each temporary directory, the file its export holds a lock on while it runs."""
+UNLOCKED_GRACE_SECONDS = 3600.0
+"""A temporary directory without a lock file (left by a newsdesk from before the lock) is removed only
+once nothing in it has changed for this long: its export cannot still be running."""
+
+
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive lock on ``fd`` without waiting; False if another process holds one."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _export_lock(tmp: Path) -> Iterator[None]:
+    """Hold the lock that marks ``tmp`` as an export in progress; the lock file goes afterwards."""
+    lock = tmp.with_name(tmp.name + LOCK_SUFFIX)
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        if not _try_lock(fd):  # a fresh random name: nobody else can hold it
+            raise OSError(f"the export lock {lock} is taken")
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        os.close(fd)
+
+
+def _newest_change(directory: Path) -> float:
+    """The latest modification time of ``directory`` or anything in it."""
+    newest = directory.stat().st_mtime
+    for root, dirs, files in os.walk(directory):
+        for name in (*dirs, *files):
+            with contextlib.suppress(OSError):
+                newest = max(newest, os.stat(os.path.join(root, name), follow_symlinks=False).st_mtime)
+    return newest
+
+
+def clean_stale_exports(cache_dir: Path) -> int:
+    """Remove the temporary export directories in ``cache_dir`` that no running export owns; their bytes.
+
+    An export in progress holds a lock on ``<tmp>.lock``: a directory whose lock can be taken was
+    left by a process that died mid-export (killed, out of memory, power cut) and is removed under
+    that lock, so two starts never remove each other's work. One with no lock file at all (from an
+    older newsdesk) goes once it has not changed for an hour.
+    """
+    try:
+        entries = [e for e in cache_dir.iterdir() if e.name.startswith(TMP_PREFIX)]
+    except OSError:
+        return 0
+    freed = 0
+    for entry in entries:
+        if entry.name.endswith(LOCK_SUFFIX):
+            if not entry.with_name(entry.name.removesuffix(LOCK_SUFFIX)).exists():
+                _remove_locked(entry, None)  # a lock file whose directory is gone
+            continue
+        if not entry.is_dir() or entry.is_symlink():
+            continue
+        lock = entry.with_name(entry.name + LOCK_SUFFIX)
+        try:
+            if lock.exists():
+                freed += _remove_locked(lock, entry)
+            elif time.time() - _newest_change(entry) > UNLOCKED_GRACE_SECONDS:
+                size = _tree_size(entry)
+                shutil.rmtree(entry, ignore_errors=True)
+                freed += size
+        except OSError as exc:
+            log.debug("could not check the export leftover %s: %s", entry, exc)
+    if freed:
+        log.info("removed %.0f MB left in %s by an interrupted ONNX export", freed / 1e6, cache_dir)
+    return freed
+
+
+def _remove_locked(lock: Path, directory: Path | None) -> int:
+    """Remove ``directory`` and its ``lock`` if no process holds the lock; the bytes freed."""
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return 0
+    try:
+        if not _try_lock(fd):
+            return 0  # an export in progress
+        size = 0
+        if directory is not None:
+            size = _tree_size(directory)
+            shutil.rmtree(directory, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        return size
+    finally:
+        os.close(fd)
+
+
+def _tree_size(directory: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, name), follow_symlinks=False).st_size
+    return total
 
 
 def default_cache_dir() -> Path:
@@ -231,10 +344,16 @@ def build_export(model_dir: Path, target: Path, precision: str, fuse: bool = Tru
     """Export, fuse, quantize and check into a temporary directory, then rename it to ``target``."""
     if precision not in PRECISIONS:
         raise ModelLoadError(f"unknown ONNX precision '{precision}' (use int8 or float32)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f"{TMP_PREFIX}{target.name}-{uuid.uuid4().hex[:8]}"
+    with _export_lock(tmp):  # held until the export is in place or removed: see clean_stale_exports
+        _build_export_in(model_dir, target, tmp, precision, fuse)
+
+
+def _build_export_in(model_dir: Path, target: Path, tmp: Path, precision: str, fuse: bool) -> None:
+    """``build_export`` inside ``tmp`` (whose lock the caller holds)."""
     import logging as _logging
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     started = time.perf_counter()
     quiet = _logging.getLogger()  # the quantizer logs a pre-processing hint at WARNING on the root
@@ -374,6 +493,7 @@ class OnnxEmbedder:
             )
         cache = Path(config.onnx_cache).expanduser() if config.onnx_cache else default_cache_dir()
         try:
+            clean_stale_exports(cache)
             self.export_path = export_dir(config.model, model_dir, self.precision, cache)
             meta = self._load_or_build(model_dir, self.export_path)
             self._names = [str(n) for n in meta["inputs"]]  # type: ignore[union-attr]

@@ -69,14 +69,16 @@ def test_bad_files_are_skipped_with_one_warning_each(tmp_path: Path, caplog: pyt
 
 def test_unreadable_file_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_articles(tmp_path, {"ok.txt": "Snow fell in the capital.", "locked.txt": "Secret."})
-    real = Path.read_bytes
+    import retrieval.ingest.files
 
-    def read_bytes(self: Path) -> bytes:
-        if self.name == "locked.txt":
-            raise PermissionError(13, "Permission denied")
-        return real(self)
+    real = retrieval.ingest.files._read_bytes
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    def read_bytes(path: Path, cap: int | None) -> tuple[bytes, int]:
+        if path.name == "locked.txt":
+            raise PermissionError(13, "Permission denied")  # as root, chmod 000 would not stop a read
+        return real(path, cap)
+
+    monkeypatch.setattr(retrieval.ingest.files, "_read_bytes", read_bytes)
     result = load_articles(tmp_path)
     assert [a.id for a in result.articles] == ["ok.txt"]
     assert result.skipped[0].path == "locked.txt" and "Permission denied" in result.skipped[0].reason
