@@ -84,25 +84,37 @@ def reader_dir(setting: str) -> Path:
     return default_model_dir() if setting == "default" else Path(setting).expanduser()
 
 
-def check_question(question: str, max_chars: int) -> str:
-    """The question cleaned, or a BadQuestionError saying what is wrong with it.
+def clean_question(question: str, max_chars: int) -> str:
+    """The question cleaned, or a BadQuestionError if it is empty or too long.
 
     Cleaned: bytes that were not UTF-8 (lone surrogates) become U+FFFD, escape sequences and other
-    control characters go, whitespace collapses. Refused: empty, too long, or with nothing to search
-    for — no letter or digit at all (the dense side), or no term left once BM25's tokenizer has
-    dropped stop words and punctuation (the lexical side), as in "?!", "what is it?" or emoji.
+    control characters go, whitespace collapses.
     """
     cleaned = " ".join(scrub(str(question), keep="").split())
     if not cleaned:
         raise BadQuestionError('the question is empty: ask something, e.g. "Why won\'t Turkey sanction Russia?"')
     if len(cleaned) > max_chars:
         raise BadQuestionError(f"the question is {len(cleaned)} characters long; the limit is {max_chars}")
-    if not has_letters_or_digits(cleaned) or not tokenize([cleaned])[0]:
+    return cleaned
+
+
+def require_content(question: str) -> str:
+    """``question`` if it has something to search for, else a BadQuestionError.
+
+    Nothing to search for: no letter or digit at all (the dense side), or no term left once BM25's
+    tokenizer has dropped stop words and punctuation (the lexical side), as in "?!", "what is it?" or emoji.
+    """
+    if not has_letters_or_digits(question) or not tokenize([question])[0]:
         raise BadQuestionError(
-            f"the question “{cleaned}” has nothing to search for (only common words, punctuation or symbols): "
+            f"the question “{question}” has nothing to search for (only common words, punctuation or symbols): "
             'name who or what you mean, e.g. "Why won\'t Turkey sanction Russia?"'
         )
-    return cleaned
+    return question
+
+
+def check_question(question: str, max_chars: int) -> str:
+    """The question cleaned, or a BadQuestionError saying what is wrong with it (see the two above)."""
+    return require_content(clean_question(question, max_chars))
 
 
 @dataclass(frozen=True)
@@ -342,8 +354,8 @@ class Engine:
         time words count from it); ``previous`` the conversation's last question, against which a
         follow-up ("and what about Hungary?") is made explicit before it is searched.
         """
-        question = check_question(question, self.answer_config.max_question_chars)
-        searched = resolve_followup(question, previous)
+        question = clean_question(question, self.answer_config.max_question_chars)
+        searched = require_content(resolve_followup(question, previous))  # "why?" can follow a question
         live = self._state()
         started = time.perf_counter()
         query = live.retriever.query(searched, dates, as_of)

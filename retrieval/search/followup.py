@@ -47,7 +47,8 @@ def resolve(question: str, previous: str | None) -> str:
             return previous.replace(earlier[0], subject, 1)
         return f"{previous.rstrip(' ?.!')} {subject}?"
     own = names(question)
-    leaning = _AND.match(question) is not None or (not own and _POINTERS.search(question) is not None)
+    bare = not own and len(question.split()) <= 3  # "Why?", "And when?", "How many?"
+    leaning = _AND.match(question) is not None or (not own and (bare or _POINTERS.search(question) is not None))
     if not leaning:
         return question
     carried = [n for n in names(previous) if n not in own]

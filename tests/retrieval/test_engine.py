@@ -157,3 +157,10 @@ def test_the_same_wire_story_from_two_outlets_is_cited_once_with_the_other_outle
     assert not answer.abstained and len(answer.citations) == 1
     [citation] = answer.citations
     assert {citation.source, *citation.also} == {"Wire Daily", "Coast Herald"} and len(citation.also) == 1
+
+
+def test_a_bare_follow_up_is_asked_about_the_previous_question(engine: Engine) -> None:
+    with pytest.raises(BadQuestionError, match="nothing to search for"):
+        engine.ask("Why?")
+    answer = engine.ask("Why?", previous="Who won the election in Marlow?")
+    assert answer.searched == "Why? (Marlow)" and answer.hits[0].article.title == "Coastal town elects new mayor"

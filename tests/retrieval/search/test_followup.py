@@ -15,6 +15,7 @@ TURKEY = "Why won't Turkey sanction Russia?"
         ("and what about Hungary?", "Why won't Hungary sanction Russia?"),
         ("What about Hungary", "Why won't Hungary sanction Russia?"),
         ("When did he say that?", "When did he say that? (Turkey, Russia)"),
+        ("Why?", "Why? (Turkey, Russia)"),
     ],
 )
 def test_a_follow_up_carries_the_previous_subject(question: str, searched: str) -> None:
