@@ -95,7 +95,9 @@ def _settings_error(exc: Exception) -> str:
 
     if isinstance(exc, ValidationError) and exc.errors():
         first = exc.errors()[0]
-        name = "NEWSDESK_" + str(first["loc"][0]).upper() if first.get("loc") else "a setting"
+        if not first.get("loc"):  # a check across settings says which ones itself
+            return f"bad settings: {str(first['msg']).removeprefix('Value error, ')}"
+        name = "NEWSDESK_" + str(first["loc"][0]).upper()
         return f"bad setting {name}: {first['msg']}"
     return f"bad settings: {exc}"
 

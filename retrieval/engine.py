@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from retrieval.answer.extractive import Answerer
-from retrieval.config import AnswerConfig, ChunkingConfig, EmbeddingConfig, EngineConfig, SearchConfig
+from retrieval.config import AnswerConfig, ChunkingConfig, EmbeddingConfig, EngineConfig, LLMConfig, SearchConfig
 from retrieval.embedding.base import Embedder, embedding_info
 from retrieval.errors import BadQuestionError, IndexMissingError, SeedsNotFoundError
 from retrieval.index.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
@@ -17,6 +20,10 @@ from retrieval.index.store import IndexData, IndexStore, Manifest
 from retrieval.ingest.files import IngestCache, IngestResult, load_articles
 from retrieval.search.retriever import Retriever
 from retrieval.types import Answer, DateRange, Hit
+
+if TYPE_CHECKING:
+    from retrieval.answer.verify import SupportScorer
+    from retrieval.answer.written import SentenceCallback, WrittenAnswerer
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +106,7 @@ class Engine:
         answer: AnswerConfig | None = None,
         chunking: ChunkingConfig | None = None,
         embedding: EmbeddingConfig | None = None,
+        llm: LLMConfig | None = None,
     ) -> None:
         self.store = store
         self._embedder = embedder
@@ -110,6 +118,11 @@ class Engine:
         self._live: _Live | None = None
         self._build_lock = threading.Lock()
         self._seeds: tuple[Path, IngestCache] | None = None
+        self.llm_config = llm or LLMConfig()
+        self._writer: WrittenAnswerer | None = None
+        self._writer_lock = threading.Lock()
+        self.support_scorer: Callable[[IndexData], SupportScorer] = _lexical_support
+        """Makes the scorer written sentences are verified with, for the live index (swap in a reader's)."""
 
     @classmethod
     def from_config(cls, config: EngineConfig) -> Engine:
@@ -120,6 +133,7 @@ class Engine:
             answer=config.answer,
             chunking=config.chunking,
             embedding=config.embedding,
+            llm=config.llm,
         )
 
     @property
@@ -257,8 +271,21 @@ class Engine:
         live = self._state()
         return live.retriever.search(live.retriever.query(question, dates), k)
 
-    def ask(self, question: str, *, k: int | None = None, dates: DateRange = DateRange()) -> Answer:
-        """A short cited answer, or an abstention that lists the closest passages."""
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        dates: DateRange = DateRange(),
+        answerer: str | None = None,
+        as_of: dt.date | None = None,
+        on_sentence: SentenceCallback | None = None,
+    ) -> Answer:
+        """A short cited answer, or an abstention that lists the closest passages.
+
+        ``answerer`` overrides the configured one (``extractive`` or ``llm``); with ``llm``,
+        ``on_sentence`` gets each written sentence as soon as it is verified.
+        """
         question = check_question(question, self.answer_config.max_question_chars)
         live = self._state()
         started = time.perf_counter()
@@ -272,7 +299,7 @@ class Engine:
             text = ABSTAIN_TEXT.format(question=question)
         else:
             text = " ".join(f"{s.text} [{s.citation}]" for s in composed.sentences)
-        return Answer(
+        answer = Answer(
             question=question,
             text=text,
             sentences=composed.sentences,
@@ -287,3 +314,34 @@ class Engine:
                 "total_ms": (done - started) * 1000,
             },
         )
+        if (answerer or self.llm_config.answerer) == "llm":
+            answer = self.write(answer, as_of=as_of, on_sentence=on_sentence)
+        return answer
+
+    # -- written answers (retrieval.answer.written) ---------------------------------------------
+
+    def writer(self) -> WrittenAnswerer:
+        """The written answerer and its language model (made on first use; LLMConfigError if none is set)."""
+        if self._writer is None:
+            with self._writer_lock:
+                if self._writer is None:
+                    from retrieval.answer.llm.factory import make_chat_model
+                    from retrieval.answer.written import WrittenAnswerer
+
+                    self._writer = WrittenAnswerer(make_chat_model(self.llm_config), self.llm_config)
+        return self._writer
+
+    def write(
+        self, answer: Answer, *, as_of: dt.date | None = None, on_sentence: SentenceCallback | None = None
+    ) -> Answer:
+        """``answer`` (an extractive one) written by the language model, every sentence verified against
+        its passage; ``answer`` itself with a one-line note when the model refuses, fails or is too slow."""
+        writer = self.writer()
+        return writer.answer(answer, self.support_scorer(self._state().index), as_of=as_of, on_sentence=on_sentence)
+
+
+def _lexical_support(index: IndexData) -> SupportScorer:
+    """The lexical support scorer, weighting words by the index's idf."""
+    from retrieval.answer.verify import LexicalSupport
+
+    return LexicalSupport(index.lexical.idf)

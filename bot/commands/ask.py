@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def cmd_ask(ctx: Context) -> int:
     """newsdesk ask "question" [--json] | newsdesk ask --jsonl < questions.jsonl"""
-    from bot.render import answer_to_dict, print_answer
+    from bot.render import SentencePrinter, answer_to_dict, print_answer
 
     args = ctx.args
     if args.jsonl:
@@ -28,17 +28,22 @@ def cmd_ask(ctx: Context) -> int:
     from retrieval.engine import check_question
 
     question = check_question(args.question, ctx.settings.max_question_chars)  # fail before loading
-    answer = ctx.ready_engine().ask(question, k=args.k, dates=ctx.dates())
+    answerer = ctx.answerer()
+    engine = ctx.ready_engine()
     if args.json:
+        answer = engine.ask(question, k=args.k, dates=ctx.dates(), answerer=answerer)
         print_json(ctx, answer_to_dict(answer))
-    else:
-        print_answer(ctx.out, answer)
+        return 0
+    printer = SentencePrinter(ctx.out)
+    answer = engine.ask(question, k=args.k, dates=ctx.dates(), answerer=answerer, on_sentence=printer)
+    print_answer(ctx.out, answer, streamed=printer.printed)
     return 0
 
 
 def _ask_jsonl(ctx: Context) -> int:
     from bot.render import answer_to_dict
 
+    answerer = ctx.answerer()
     engine = ctx.ready_engine()
     dates = ctx.dates()
     failures = 0
@@ -51,7 +56,7 @@ def _ask_jsonl(ctx: Context) -> int:
             if not isinstance(record, dict) or not isinstance(record.get("question"), str):
                 raise CommandError('each line must be a JSON object with a "question" string')
             record_id = record.get("id", number)
-            answer = engine.ask(record["question"], k=ctx.args.k, dates=dates)
+            answer = engine.ask(record["question"], k=ctx.args.k, dates=dates, answerer=answerer)
             out = {"id": record_id, **answer_to_dict(answer)}
         except (json.JSONDecodeError, NewsdeskError) as exc:
             failures += 1
@@ -69,4 +74,9 @@ def register(sub: argparse._SubParsersAction, parents: dict[str, argparse.Argume
     p.add_argument("question", nargs="?", help="the question (omit with --jsonl)")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--jsonl", action="store_true", help="read {id, question} lines on stdin, write answers")
+    p.add_argument(
+        "--answerer",
+        choices=("extractive", "llm"),
+        help="quoted sentences, or a language model's sentences verified against their passages (NEWSDESK_ANSWERER)",
+    )
     p.set_defaults(handler=cmd_ask)
