@@ -17,12 +17,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from functools import lru_cache
+from typing import Any, Protocol
 
 from retrieval.answer.prompt import NumberedPassage
 from retrieval.index.lexical import tokenize
 
-LEXICAL_THRESHOLD = 0.6
+LEXICAL_THRESHOLD = 0.55
 """The lexical scorer's bar (fitted by ``scripts/fit_support.py`` on news_train_2024, see README)."""
 QUESTION_TERM_WEIGHT = 0.5
 """A word the question itself used counts this much towards a sentence's support (a restated premise)."""
@@ -34,14 +35,14 @@ _WORD = re.compile(r"\w+(?:['’]\w+)*")
 _CAPITALISED = re.compile(r"(?<![\w'’])[A-Z][\w]*(?:['’]\w+)*")
 _QUOTED = re.compile(r"“([^”]{2,})”|\"([^\"]{2,})\"")
 _ACRONYM_DOT = re.compile(r"(?<=\b[A-Za-z])\.(?=[A-Za-z]\b)")
-NUMBER_WORDS = {
-    word: str(value)
-    for value, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-        "sixteen seventeen eighteen nineteen twenty".split()
-    )
-} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90"}
-NUMBER_WORDS |= {"hundred": "100", "thousand": "1000", "million": "1000000", "billion": "1000000000"}
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty"
+)
+_TENS = {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90"}
+_LARGE = {"hundred": "100", "thousand": "1000", "million": "1000000", "billion": "1000000000"}
+NUMBER_WORDS = {word: str(value) for value, word in enumerate(_UNITS.split())} | _TENS | _LARGE
+"""Number words a sentence and a passage may use for digits (and the other way round)."""
 _IGNORED_NAMES = frozenset({"i"})
 
 
@@ -152,12 +153,24 @@ def _normal(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def _stem(word: str) -> str:
+    """The Snowball stem of a lower-cased word ("globes" and "globe" are one name)."""
+    return str(_stemmer().stemWord(word))
+
+
 def _words(text: str) -> set[str]:
-    """Lower-cased words of a text, possessive 's stripped."""
-    out = set()
+    """Lower-cased words of a text and their stems, possessive 's stripped."""
+    out: set[str] = set()
     for word in _WORD.findall(_normal(text)):
-        out.add(word)
-        out.add(word.removesuffix("'s"))
+        bare = word.removesuffix("'s")
+        out.update((word, bare, _stem(bare)))
     return out
 
 
@@ -216,7 +229,7 @@ class PassageFacts:
             if number not in self.numbers and (number.lstrip("0") or "0") not in self.numbers:
                 return f"the number {number}"
         for name in sorted(found.names):
-            if name not in self.words:
+            if name not in self.words and _stem(name) not in self.words:
                 return f"the name “{name}”"
         for quote in found.quotes:
             if quote not in self.text:
@@ -265,7 +278,12 @@ class Verifier:
         if others:
             i = others[0]
             return Verdict(
-                text, cited, passages[i], scores[i].score, scores[i].sentence, reason=f"{why}; [{passages[i].number}] supports it"
+                text,
+                cited,
+                passages[i],
+                scores[i].score,
+                scores[i].sentence,
+                reason=f"{why}; [{passages[i].number}] supports it",
             )
         best = max(s.score for s in scores)
         return Verdict(text, cited, None, best, reason=why)

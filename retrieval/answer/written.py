@@ -230,8 +230,12 @@ class WrittenAnswerer:
         *,
         as_of: dt.date | None = None,
         on_sentence: SentenceCallback | None = None,
+        on_verdict: Callable[[Verdict], None] | None = None,
     ) -> Answer:
-        """A written answer to ``extractive``'s question from its passages, or ``extractive`` with a note."""
+        """A written answer to ``extractive``'s question from its passages, or ``extractive`` with a note.
+
+        ``on_verdict`` sees every written sentence's verdict, shown or not (for measuring).
+        """
         if extractive.abstained:
             return replace(extractive, note="no written answer: nothing retrieved answers the question")
         day = extractive.as_of or as_of or dt.date.today()
@@ -240,7 +244,9 @@ class WrittenAnswerer:
         citations = Citations()
         sentences: list[AnswerSentence] = []
 
-        def on_verdict(verdict: Verdict) -> None:
+        def judged(verdict: Verdict) -> None:
+            if on_verdict is not None:
+                on_verdict(verdict)
             if verdict.passage is not None:
                 citation = citations.cite(verdict.passage, verdict.evidence)
                 sentence = AnswerSentence(
@@ -257,7 +263,9 @@ class WrittenAnswerer:
             if on_sentence is not None:
                 on_sentence(sentence, citation)
 
-        written = self.write(extractive.searched or extractive.question, passages, verifier, as_of=day, on_verdict=on_verdict)
+        written = self.write(
+            extractive.searched or extractive.question, passages, verifier, as_of=day, on_verdict=judged
+        )
         timings = dict(extractive.timings, write_ms=written.ms)
         if written.first_piece_ms is not None:
             timings["first_token_ms"] = written.first_piece_ms

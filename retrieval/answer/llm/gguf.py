@@ -52,7 +52,9 @@ class GGUFChatModel:
                 )
             except (ValueError, RuntimeError) as exc:
                 raise LLMConfigError(f"cannot load the GGUF model {self._path}: {exc}") from exc
-            log.info("loaded %s (%d threads, context %d)", self._path, self._config.threads, self._config.context_tokens)
+            log.info(
+                "loaded %s (%d threads, context %d)", self._path, self._config.threads, self._config.context_tokens
+            )
         return self._llama
 
     def load(self) -> None:

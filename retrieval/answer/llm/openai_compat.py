@@ -101,10 +101,10 @@ class OpenAIChatModel:
                     if choice.delta is not None and choice.delta.content:
                         yield choice.delta.content
                     finished = finished or choice.finish_reason is not None
-        except self._openai.APIError as exc:
+        except self._openai.APITimeoutError as exc:
             raise self._error(exc) from exc
-        except Exception as exc:  # a connection dropped mid-stream surfaces as httpx's own error
-            raise LLMError(f"the language model at {self._config.url} stopped mid-answer ({type(exc).__name__})") from exc
+        except Exception as exc:  # the connection dropped after the reply began (openai's or httpx's error)
+            raise LLMError(f"the language model at {self._config.url} stopped mid-answer") from exc
         finally:
             chunks.close()
         if not finished:  # a stream closed without saying why: the server went away mid-answer

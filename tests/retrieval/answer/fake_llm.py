@@ -74,7 +74,13 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802
             if self.path.rstrip("/").endswith("/models"):
-                self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "t"}]})
+                self._json(
+                    200,
+                    {
+                        "object": "list",
+                        "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "t"}],
+                    },
+                )
             else:
                 self._json(404, {"error": {"message": "no such path"}})
 
