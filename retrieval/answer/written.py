@@ -20,10 +20,12 @@ from dataclasses import dataclass, field, replace
 
 from retrieval.answer.llm.base import ChatModel, Message
 from retrieval.answer.prompt import REFUSAL, NumberedPassage, build_messages, number_passages
-from retrieval.answer.verify import SupportScorer, Verdict, Verifier
+from retrieval.answer.verify import SupportScorer, Verdict, Verifier, split_citations
 from retrieval.config import LLMConfig
-from retrieval.errors import LLMError, LLMTimeoutError
+from retrieval.errors import LLMError, LLMTimeoutError, NewsdeskError
 from retrieval.index.chunking import split_sentences
+from retrieval.index.lexical import tokenize
+from retrieval.text import overlap, shingles
 from retrieval.types import Answer, AnswerSentence, Citation, Quote
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,12 @@ log = logging.getLogger(__name__)
 SentenceCallback = Callable[[AnswerSentence, Citation | None], None]
 """Called with each sentence as soon as it is verified (and its citation as it stands then)."""
 MAX_SENTENCES = 3
+MAX_VERDICTS = 8
+"""The stream is closed after this many sentences, kept or not (a model rambling on)."""
+REPEAT_OVERLAP = 0.6
+"""A verified sentence sharing this much of its word 5-grams with one already shown, or no content
+word that one lacks, is a repeat."""
+_LETTER = re.compile(r"[^\W\d_]")
 _ENDS = re.compile(r"([.!?…][\"”’')]*|\])\s*$")
 _LEADING_MARKERS = re.compile(r"^(\s*\[[^\]]*\d[^\]]*\])+")
 
@@ -94,6 +102,8 @@ def stream_with_deadline(
             pieces.put(("end", None))
         except LLMError as exc:
             pieces.put(("error", exc))
+        except NewsdeskError as exc:  # e.g. a GGUF that cannot be loaded
+            pieces.put(("error", LLMError(str(exc))))
         except Exception as exc:  # a backend's unexpected failure must not hang the question
             log.exception("language model failed")
             pieces.put(("error", LLMError(f"the language model failed ({type(exc).__name__})")))
@@ -181,6 +191,7 @@ class WrittenAnswerer:
         deadline = started + self.config.timeout
         messages = build_messages(question, passages, as_of=as_of)
         kept = 0
+        shown: list[tuple[set[tuple[str, ...]], set[str]]] = []
 
         def judge(sentence: str) -> bool:
             """Verify one sentence; False once enough are kept or the model refused."""
@@ -188,13 +199,21 @@ class WrittenAnswerer:
             if REFUSAL in sentence:
                 written.refused = kept == 0
                 return False
+            if not _LETTER.search(split_citations(sentence)[0]):
+                return True  # a list number ("1."), a stray marker: not a sentence
             verdict = verifier.verify(question, sentence, passages)
+            if verdict.verified:
+                grams, terms = shingles(verdict.text), set(tokenize([verdict.text])[0])
+                if any(overlap(grams, g) >= REPEAT_OVERLAP or terms <= t for g, t in shown):
+                    verdict = replace(verdict, passage=None, reason="repeats an earlier sentence", claim=False)
+                else:
+                    shown.append((grams, terms))
             written.verdicts.append(verdict)
             log.debug("verdict %s: %r (%s)", verdict.verified, verdict.text, verdict.reason)
             if on_verdict is not None:
                 on_verdict(verdict)
             kept += verdict.verified
-            return kept < MAX_SENTENCES
+            return kept < MAX_SENTENCES and len(written.verdicts) < MAX_VERDICTS
 
         buffer = ""
         going = True
@@ -272,7 +291,7 @@ class WrittenAnswerer:
         verified = [s for s in sentences if s.verified]
         if not verified:
             return replace(extractive, timings=timings, note=fallback_note(written, extractive))
-        dropped = sum(not v.verified for v in written.verdicts)
+        dropped = sum(not v.verified and v.claim for v in written.verdicts)
         return Answer(
             question=extractive.question,
             text=" ".join(f"{s.text} [{s.citation}]" if s.citation else s.text for s in sentences),
@@ -296,9 +315,11 @@ def fallback_note(written: Written, extractive: Answer) -> str:
         why = "the language model said the passages do not answer it"
     elif written.error:
         why = written.error
-    elif written.verdicts:
-        n = len(written.verdicts)
+    elif any(v.claim for v in written.verdicts):
+        n = sum(v.claim for v in written.verdicts)
         why = f"no written sentence was supported by the passages ({n} checked)"
+    elif written.verdicts:
+        why = "the written answer held nothing to check (only titles copied or repeats)"
     else:
         why = "the language model wrote nothing"
     return f"{why}; quoting the articles instead"

@@ -106,6 +106,20 @@ def test_a_fabricated_number_never_reaches_the_reader(engine: Engine, server: Fa
     assert "45" not in answer.text and "1 written sentence not supported" in answer.note
 
 
+def test_list_numbers_repeats_and_copied_title_lines_are_not_shown(engine: Engine, server: FakeServer) -> None:
+    title = "Port of Tallinn opens new ferry terminal — harbour.txt — 2023-05-02 [1]. "
+    server.say(Reply(["1. ", GOOD, "2. ", GOOD.replace("new ", ""), title, ALSO_GOOD]))
+    answer = engine.ask(QUESTION)
+    assert [s.text for s in answer.sentences] == [
+        "The new terminal cost 40 million euros.",
+        "It will handle two million passengers a year.",
+    ]
+    assert answer.note == ""  # nothing unsupported was left out: a repeat and a title line are no claims
+    server.say(Reply([title]))
+    answer = engine.ask(QUESTION)
+    assert answer.answerer == "extractive" and "nothing to check" in answer.note
+
+
 def test_a_wrong_citation_is_mended(engine: Engine, server: FakeServer) -> None:
     server.say(Reply(["The new terminal cost 40 million euros [4]."]))
     answer = engine.ask(QUESTION)
