@@ -35,17 +35,21 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.answer.prompt import NumberedPassage
-from retrieval.answer.verify import LexicalSupport, PassageFacts, facts
+from retrieval.answer.verify import LexicalSupport, PassageFacts, SupportScorer, facts
 from retrieval.index.chunking import split_sentences
 from retrieval.index.lexical import tokenize
 from retrieval.types import Article, Hit, Passage
 
 WINDOW_CHARS = 1200
+SCORERS: dict[str, Callable[[dict[str, float]], SupportScorer]] = {
+    "lexical": lambda idf: LexicalSupport(lambda t: idf.get(t, max(idf.values()))),
+}
+"""The scorers whose threshold this fits, each made from the pairs' idf (a reader's would ignore it)."""
 CLAUSE_WORDS = 8
 _WH = re.compile(r"\b(which|what|who|whom|where|when)\b(\s+of\s+the\s+following)?(\s+\w+)?", re.IGNORECASE)
 
@@ -180,13 +184,14 @@ def main() -> None:
     parser.add_argument("--max-false", type=float, default=0.05, help="wrong-passage pairs accepted at most")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--json", type=Path, help="write the grid and the choice here")
+    parser.add_argument("--scorer", choices=sorted(SCORERS), default="lexical")
     args = parser.parse_args()
     if "dev" in args.data.name:
         raise SystemExit("fit on news_train_2024 only: the dev questions measure, they never fit")
     articles, questions = load(args.data)
     made = list(pairs(articles, questions, args.seed))
     idf = idf_of(list({id(p.passage): p.passage for p in made}.values()))
-    scorer = LexicalSupport(lambda t: idf.get(t, max(idf.values())))
+    scorer = SCORERS[args.scorer](idf)
     rows = []
     for pair in made:
         missing = PassageFacts(pair.passage).missing(facts(pair.claim))
