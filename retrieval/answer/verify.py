@@ -44,6 +44,7 @@ _LARGE = {"hundred": "100", "thousand": "1000", "million": "1000000", "billion":
 NUMBER_WORDS = {word: str(value) for value, word in enumerate(_UNITS.split())} | _TENS | _LARGE
 """Number words a sentence and a passage may use for digits (and the other way round)."""
 _IGNORED_NAMES = frozenset({"i"})
+_ASKS = re.compile(r"\?\s*$|\b(how (many|much|long|old)|which|what|who|whom|whose|where|when|why)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,8 @@ class Verifier:
         bare = _letters(text)
         if any(bare in _letters(p.header) for p in passages):
             return Verdict(text, cited, None, 0.0, reason="a passage's title line copied", claim=False)
+        if _ASKS.search(text) and set(tokenize([text])[0]) <= set(tokenize([question])[0]):
+            return Verdict(text, cited, None, 0.0, reason="the question asked again", claim=False)
         found = facts(text)
         scores = self.scorer.support(question, text, passages)
         lookups = [PassageFacts(p) for p in passages]

@@ -124,6 +124,12 @@ def test_a_sentence_with_nothing_to_check_is_dropped(verifier: Verifier, passage
     assert not verifier.verify(QUESTION, "I hope this helps!", passages).verified
 
 
+def test_the_question_asked_again_is_no_answer(verifier: Verifier, passages: list[NumberedPassage]) -> None:
+    echo = verifier.verify(QUESTION, "The new ferry terminal in Tallinn cost how much [1]?", passages)
+    assert not echo.verified and not echo.claim and "question" in echo.reason
+    assert verifier.verify(QUESTION, "The new ferry terminal in Tallinn cost 40 million euros [1].", passages).verified
+
+
 def test_only_what_the_model_was_shown_counts() -> None:
     cut = number_passages([make_hit(1, "harbour")], max_chars=70)  # the first sentence only
     assert len(cut[0].sentences) == 1
