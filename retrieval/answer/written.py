@@ -128,6 +128,21 @@ def stream_with_deadline(
         stop.set()
 
 
+class Repeats:
+    """Remembers the sentences shown, to tell a repeat from a new one."""
+
+    def __init__(self) -> None:
+        self._shown: list[tuple[set[tuple[str, ...]], set[str]]] = []
+
+    def seen(self, text: str) -> bool:
+        """True if ``text`` repeats a sentence shown before; else it counts as shown from now on."""
+        grams, terms = shingles(text), set(tokenize([text])[0])
+        if any(overlap(grams, g) >= REPEAT_OVERLAP or terms <= t for g, t in self._shown):
+            return True
+        self._shown.append((grams, terms))
+        return False
+
+
 class Citations:
     """Numbers articles in the order the answer first cites them, with the evidence quoted from each."""
 
@@ -191,7 +206,7 @@ class WrittenAnswerer:
         deadline = started + self.config.timeout
         messages = build_messages(question, passages, as_of=as_of)
         kept = 0
-        shown: list[tuple[set[tuple[str, ...]], set[str]]] = []
+        repeats = Repeats()
 
         def judge(sentence: str) -> bool:
             """Verify one sentence; False once enough are kept or the model refused."""
@@ -202,12 +217,8 @@ class WrittenAnswerer:
             if not _LETTER.search(split_citations(sentence)[0]):
                 return True  # a list number ("1."), a stray marker: not a sentence
             verdict = verifier.verify(question, sentence, passages)
-            if verdict.verified:
-                grams, terms = shingles(verdict.text), set(tokenize([verdict.text])[0])
-                if any(overlap(grams, g) >= REPEAT_OVERLAP or terms <= t for g, t in shown):
-                    verdict = replace(verdict, passage=None, reason="repeats an earlier sentence", claim=False)
-                else:
-                    shown.append((grams, terms))
+            if verdict.verified and repeats.seen(verdict.text):
+                verdict = replace(verdict, passage=None, reason="repeats an earlier sentence", claim=False)
             written.verdicts.append(verdict)
             log.debug("verdict %s: %r (%s)", verdict.verified, verdict.text, verdict.reason)
             if on_verdict is not None:
