@@ -135,13 +135,17 @@ def _settings_error(exc: Exception) -> str:
 
     if isinstance(exc, ValidationError) and exc.errors():
         first = exc.errors()[0]
-        field = str(first["loc"][0]) if first.get("loc") else ""
-        name = "NEWSDESK_" + field.upper() if field else "a setting"
-        value = first.get("input")
-        shown = f"={value!r}" if isinstance(value, str) and "token" not in field and len(value) <= 60 else ""
         message = str(first["msg"]).removeprefix("Value error, ")
+        if not first.get("loc"):  # a check across settings says which ones itself
+            return printable(f"bad settings: {message}")
+        field = str(first["loc"][0])
+        value = first.get("input")
+        secret = any(word in field for word in ("token", "key"))
+        shown = f"={value!r}" if isinstance(value, str) and not secret and len(value) <= 60 else ""
         more = len(exc.errors()) - 1
-        return printable(f"bad setting {name}{shown}: {message}" + (f" (and {more} more)" if more else ""))
+        return printable(
+            f"bad setting NEWSDESK_{field.upper()}{shown}: {message}" + (f" (and {more} more)" if more else "")
+        )
     return printable(f"bad settings: {type(exc).__name__}: {exc}")
 
 

@@ -203,6 +203,16 @@ class Context:
         """The day questions are asked as of: ``--as-of``, else today."""
         return getattr(self.args, "as_of", None) or dt.date.today()
 
+    def answerer(self) -> str:
+        """``--answerer`` or NEWSDESK_ANSWERER; ``llm`` only with a language model configured."""
+        answerer: str = getattr(self.args, "answerer", None) or self.settings.answerer
+        if answerer == "llm" and not (self.settings.llm_url or self.settings.llm_gguf):
+            raise CommandError(
+                "--answerer llm needs a language model: set NEWSDESK_LLM_URL (an OpenAI-compatible server, "
+                "e.g. http://127.0.0.1:11434/v1 for Ollama) or NEWSDESK_LLM_GGUF (a local .gguf file)"
+            )
+        return answerer
+
     def dates(self) -> DateRange:
         """The --since/--until filter."""
         since, until = getattr(self.args, "since", None), getattr(self.args, "until", None)

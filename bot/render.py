@@ -18,7 +18,7 @@ from rich.text import Text
 from retrieval.engine import IndexStats
 from retrieval.evaluation import EvalReport
 from retrieval.ingest.textclean import scrub
-from retrieval.types import Answer, Citation, Hit
+from retrieval.types import Answer, AnswerSentence, Citation, Hit
 
 EXCERPT_CHARS = 300
 
@@ -105,10 +105,44 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
     }
 
 
-def print_answer(console: Console, answer: Answer) -> None:
-    """The answer, then its numbered sources (or the possibly related passages)."""
+class SentencePrinter:
+    """Prints a written answer's sentences as they are verified (``Engine.ask``'s ``on_sentence``)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.printed = 0
+
+    def __call__(self, sentence: AnswerSentence, citation: Citation | None) -> None:
+        """Print one sentence and its marker, on the line of the ones before."""
+        self.console.print(_sentence_text(sentence, citation.date if citation else None, self.printed), end="")
+        self.console.file.flush()
+        self.printed += 1
+
+
+def _sentence_text(sentence: AnswerSentence, day: dt.date | None, position: int) -> Text:
+    """A sentence and its ``[n · date]`` marker; an unverified one dimmed and marked so."""
+    text = Text(" " if position else "")
+    if not sentence.verified:
+        text.append(printable(sentence.text), style="dim italic")
+        text.append(" [unverified]", style="bold red")
+        return text
+    text.append(printable(sentence.text))
+    marker = f"[{sentence.citation} · {day.isoformat()}]" if day else f"[{sentence.citation}]"
+    text.append(f" {marker}", style="bold cyan")
+    return text
+
+
+def print_answer(console: Console, answer: Answer, *, streamed: int = 0) -> None:
+    """The answer, then its numbered sources (or the possibly related passages).
+
+    ``streamed``: how many of its sentences were printed already, as they came (a written answer).
+    """
+    if streamed:
+        console.print()  # (after a fallback, the answer that stands follows the sentences shown)
+    if answer.note:
+        console.print(plain(f"({answer.note})", style="dim italic"))
     if answer.searched:
-        console.print(Text(f"(searched: {answer.searched})", style="dim"))
+        console.print(plain(f"(searched: {answer.searched})", style="dim"))
     if answer.window is not None and answer.window.since and answer.window.until:
         window = f"{answer.window.since.isoformat()} … {answer.window.until.isoformat()}"
         console.print(Text(f"(the question's dates: {window})", style="dim"))
@@ -128,13 +162,12 @@ def print_answer(console: Console, answer: Answer) -> None:
                     hit.passage.text,
                 )
         return
-    body = Text()
-    for number, sentence in enumerate(answer.sentences):
-        if number:
-            body.append(" ")
-        body.append(printable(sentence.text))
-        body.append(f" {sentence_marker(answer, sentence.citation)}", style="bold cyan")
-    console.print(body)
+    if not (streamed and answer.answerer == "llm"):
+        body = Text()
+        dates = {c.number: c.date for c in answer.citations}
+        for number, sentence in enumerate(answer.sentences):
+            body.append(_sentence_text(sentence, dates.get(sentence.citation), number))
+        console.print(body)
     console.print()
     console.print(Text("Sources", style="bold"))
     for citation in answer.citations:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from retrieval.config import (
@@ -15,6 +15,7 @@ from retrieval.config import (
     EmbeddingConfig,
     EngineConfig,
     IngestConfig,
+    LLMConfig,
     SearchConfig,
     VectorConfig,
 )
@@ -26,6 +27,7 @@ _EMBEDDING = EmbeddingConfig()
 _VECTORS = VectorConfig()
 _INGEST = IngestConfig()
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LLM = LLMConfig()
 
 
 class Settings(BaseSettings):
@@ -66,7 +68,7 @@ class Settings(BaseSettings):
     recency_days: float = Field(_SEARCH.recency_days, gt=0.0)
     max_sentences: int = Field(_ANSWER.max_sentences, ge=1, le=4)
     min_confidence: float | None = Field(_ANSWER.min_confidence, ge=0.0, le=1.0)
-    reader: str = "default"
+    reader: str = "off"
     reader_threads: int = Field(_ANSWER.reader_threads, ge=0, le=64)
     reader_budget: int = Field(_ANSWER.reader_budget, ge=1, le=200)
     max_question_chars: int = Field(_ANSWER.max_question_chars, ge=10)
@@ -81,6 +83,21 @@ class Settings(BaseSettings):
     milvus_uri: str = _VECTORS.milvus_uri
     milvus_token: SecretStr | None = None
     milvus_collection: str = Field(_VECTORS.milvus_collection, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,180}$")
+    # written answers (a language model; README "Written answers")
+    answerer: str = _LLM.answerer
+    llm_url: str = _LLM.url
+    llm_model: str = _LLM.model
+    llm_api_key: SecretStr | None = None
+    llm_gguf: Path | None = None
+    llm_threads: int = Field(_LLM.threads, ge=1)
+    llm_context: int = Field(_LLM.context_tokens, ge=512)
+    llm_timeout: float = Field(_LLM.timeout, gt=0)
+    llm_connect_timeout: float = Field(_LLM.connect_timeout, gt=0)
+    llm_max_tokens: int = Field(_LLM.max_tokens, ge=16, le=4096)
+    llm_temperature: float = Field(_LLM.temperature, ge=0.0, le=2.0)
+    llm_passages: int = Field(_LLM.passages, ge=1, le=20)
+    llm_support_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    llm_show_unverified: bool = _LLM.show_unverified
     # Discord
     discord_token: SecretStr | None = None
     discord_guild_id: int | None = None
@@ -168,6 +185,23 @@ class Settings(BaseSettings):
             raise ValueError("must be auto, float32 or bfloat16")
         return value
 
+    @field_validator("answerer")
+    @classmethod
+    def _known_answerer(cls, value: str) -> str:
+        if value not in ("extractive", "llm"):
+            raise ValueError("must be extractive or llm")
+        return value
+
+    @model_validator(mode="after")
+    def _llm_configured(self) -> Settings:
+        if self.answerer == "llm" and not (self.llm_url or self.llm_gguf):
+            raise ValueError(
+                "NEWSDESK_ANSWERER=llm needs NEWSDESK_LLM_URL (an OpenAI-compatible server) or NEWSDESK_LLM_GGUF"
+            )
+        if self.llm_gguf is not None and not self.llm_gguf.is_file():
+            raise ValueError(f"NEWSDESK_LLM_GGUF: no file at {self.llm_gguf}")
+        return self
+
     def embedding(self) -> EmbeddingConfig:
         """The engine's embedding config."""
         return EmbeddingConfig(
@@ -227,6 +261,25 @@ class Settings(BaseSettings):
         """The engine's config for reading the seeds."""
         return IngestConfig(max_article_chars=self.max_article_chars)
 
+    def llm(self) -> LLMConfig:
+        """The engine's written-answer config."""
+        return LLMConfig(
+            answerer=self.answerer,
+            url=self.llm_url,
+            model=self.llm_model,
+            api_key=self.llm_api_key.get_secret_value() if self.llm_api_key else "",
+            gguf=str(self.llm_gguf) if self.llm_gguf else "",
+            threads=self.llm_threads,
+            context_tokens=self.llm_context,
+            timeout=self.llm_timeout,
+            connect_timeout=self.llm_connect_timeout,
+            max_tokens=self.llm_max_tokens,
+            temperature=self.llm_temperature,
+            passages=self.llm_passages,
+            support_threshold=self.llm_support_threshold,
+            show_unverified=self.llm_show_unverified,
+        )
+
     def engine_config(self, index_dir: Path | None = None) -> EngineConfig:
         """Everything the engine is made from (``index_dir`` overrides the setting, as ``--index`` does)."""
         return EngineConfig(
@@ -237,4 +290,5 @@ class Settings(BaseSettings):
             answer=self.answer(),
             vectors=self.vectors(),
             ingest=self.ingest(),
+            llm=self.llm(),
         )

@@ -87,9 +87,9 @@ class AnswerConfig:
     min_confidence: float | None = None
     """Abstain below this confidence; None: the threshold fitted with the reader (or 0.35 without one)."""
     max_question_chars: int = 500
-    reader: str | None = "default"
-    """The reader model directory; ``default``: the one shipped in ``models/newsdesk-reader``; None: no reader
-    (sentences ranked by the hand-weighted score alone)."""
+    reader: str | None = None
+    """The reader model directory (``default``: the one shipped in ``models/newsdesk-reader``); None: no
+    reader. Off by default: the shipped reader reads worse than the sentence score (benchmarks/README.md)."""
     reader_threads: int = 0
     """ONNX Runtime threads for the reader (0: one per physical core)."""
     reader_budget: int = 24
@@ -120,6 +120,46 @@ class VectorConfig:
 
 
 @dataclass(frozen=True)
+class LLMConfig:
+    """Written answers (``answerer="llm"``): which language model writes them and how they are checked.
+
+    The model is an OpenAI-compatible server at ``url`` (Ollama, llama.cpp's server, vLLM, LM Studio,
+    OpenAI…) or a local GGUF file run in this process (``gguf``, through llama-cpp-python). Every
+    written sentence is verified against the passage it cites before it is shown
+    (``retrieval.answer.verify``); when none survives, the answer is the extractive one.
+    """
+
+    answerer: str = "extractive"
+    """``extractive`` (quoted sentences, no model) or ``llm`` (verified written sentences)."""
+    url: str = ""
+    """Base URL of an OpenAI-compatible API, e.g. ``http://127.0.0.1:11434/v1`` (Ollama)."""
+    model: str = ""
+    """The model name the server knows; empty: the first one the server lists."""
+    api_key: str = field(default="", repr=False)
+    gguf: str = ""
+    """Path of a GGUF model to run in this process instead of a server (needs llama-cpp-python)."""
+    threads: int = 1
+    """GGUF only: CPU threads for generation and for reading the prompt."""
+    context_tokens: int = 4096
+    """GGUF only: the context window the model is loaded with."""
+    timeout: float = 30.0
+    """Seconds the whole written answer may take (connect, read the prompt, write) before the
+    extractive answer is given instead."""
+    connect_timeout: float = 3.0
+    """Seconds to reach the server."""
+    max_tokens: int = 160
+    temperature: float = 0.0
+    passages: int = 5
+    """How many of the retrieved passages the model reads (numbered [1]… in the prompt)."""
+    passage_chars: int = 1200
+    """Each passage is cut to this many characters (on a sentence boundary) in the prompt."""
+    support_threshold: float | None = None
+    """The support score a sentence needs (None: the scorer's fitted default)."""
+    show_unverified: bool = False
+    """Keep sentences that failed verification in the answer, marked ``verified=False`` (never by default)."""
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     """Everything an engine is made from: where its index lives and how it embeds, chunks, searches, answers."""
 
@@ -130,3 +170,4 @@ class EngineConfig:
     answer: AnswerConfig = field(default_factory=AnswerConfig)
     vectors: VectorConfig = field(default_factory=VectorConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)

@@ -6,8 +6,10 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from retrieval.answer.calibration import Calibration
 from retrieval.answer.extractive import Answerer
@@ -18,6 +20,7 @@ from retrieval.config import (
     EmbeddingConfig,
     EngineConfig,
     IngestConfig,
+    LLMConfig,
     SearchConfig,
 )
 from retrieval.embedding.base import Embedder, embedding_info
@@ -30,6 +33,10 @@ from retrieval.ingest.textclean import has_letters_or_digits, scrub
 from retrieval.search.followup import resolve as resolve_followup
 from retrieval.search.retriever import Retriever
 from retrieval.types import Answer, DateRange, Hit
+
+if TYPE_CHECKING:
+    from retrieval.answer.verify import SupportScorer
+    from retrieval.answer.written import SentenceCallback, WrittenAnswerer
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +150,7 @@ class Engine:
         reader: Reader | None = None,
         calibration: Calibration | None = None,
         ingest: IngestConfig | None = None,
+        llm: LLMConfig | None = None,
     ) -> None:
         self.store = store
         self.ingest_config = ingest or IngestConfig()
@@ -157,6 +165,11 @@ class Engine:
         self._live: _Live | None = None
         self._build_lock = threading.Lock()
         self._seeds: tuple[Path, IngestCache] | None = None
+        self.llm_config = llm or LLMConfig()
+        self._writer: WrittenAnswerer | None = None
+        self._writer_lock = threading.Lock()
+        self.support_scorer: Callable[[IndexData], SupportScorer] = _lexical_support
+        """Makes the scorer written sentences are verified with, for the live index (swap in a reader's)."""
 
     @classmethod
     def from_config(cls, config: EngineConfig) -> Engine:
@@ -168,6 +181,7 @@ class Engine:
             chunking=config.chunking,
             embedding=config.embedding,
             ingest=config.ingest,
+            llm=config.llm,
         )
 
     @property
@@ -347,12 +361,16 @@ class Engine:
         dates: DateRange = DateRange(),
         as_of: dt.date | None = None,
         previous: str | None = None,
+        answerer: str | None = None,
+        on_sentence: SentenceCallback | None = None,
     ) -> Answer:
         """A short cited answer, or an abstention that lists the closest passages.
 
         ``as_of`` is the day the question is asked (articles dated after it are not searched; its
         time words count from it); ``previous`` the conversation's last question, against which a
-        follow-up ("and what about Hungary?") is made explicit before it is searched.
+        follow-up ("and what about Hungary?") is made explicit before it is searched. ``answerer``
+        overrides the configured one (``extractive`` or ``llm``); with ``llm``, ``on_sentence`` gets
+        each written sentence as soon as it is verified.
         """
         question = clean_question(question, self.answer_config.max_question_chars)
         searched = require_content(resolve_followup(question, previous))  # "why?" can follow a question
@@ -368,7 +386,7 @@ class Engine:
             text = ABSTAIN_TEXT.format(question=question)
         else:
             text = " ".join(f"{s.text} [{s.citation}]" for s in composed.sentences)
-        return Answer(
+        answer = Answer(
             question=question,
             text=text,
             sentences=composed.sentences,
@@ -386,3 +404,34 @@ class Engine:
             as_of=as_of,
             window=query.window.dates if query.window is not None else None,
         )
+        if (answerer or self.llm_config.answerer) == "llm":
+            answer = self.write(answer, as_of=as_of, on_sentence=on_sentence)
+        return answer
+
+    # -- written answers (retrieval.answer.written) ---------------------------------------------
+
+    def writer(self) -> WrittenAnswerer:
+        """The written answerer and its language model (made on first use; LLMConfigError if none is set)."""
+        if self._writer is None:
+            with self._writer_lock:
+                if self._writer is None:
+                    from retrieval.answer.llm.factory import make_chat_model
+                    from retrieval.answer.written import WrittenAnswerer
+
+                    self._writer = WrittenAnswerer(make_chat_model(self.llm_config), self.llm_config)
+        return self._writer
+
+    def write(
+        self, answer: Answer, *, as_of: dt.date | None = None, on_sentence: SentenceCallback | None = None
+    ) -> Answer:
+        """``answer`` (an extractive one) written by the language model, every sentence verified against
+        its passage; ``answer`` itself with a one-line note when the model refuses, fails or is too slow."""
+        writer = self.writer()
+        return writer.answer(answer, self.support_scorer(self._state().index), as_of=as_of, on_sentence=on_sentence)
+
+
+def _lexical_support(index: IndexData) -> SupportScorer:
+    """The lexical support scorer, weighting words by the index's idf."""
+    from retrieval.answer.verify import LexicalSupport
+
+    return LexicalSupport(index.lexical.idf)

@@ -31,3 +31,15 @@ class IndexBusyError(NewsdeskError):
 
 class ModelLoadError(NewsdeskError):
     """The embedding model could not be loaded."""
+
+
+class LLMConfigError(NewsdeskError):
+    """Written answers were asked for but no language model is configured, or it cannot be loaded."""
+
+
+class LLMError(NewsdeskError):
+    """The language model failed while answering (unreachable, refused the request, stopped mid-answer)."""
+
+
+class LLMTimeoutError(LLMError):
+    """The language model did not finish its answer in time."""

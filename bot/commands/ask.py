@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def cmd_ask(ctx: Context) -> int:
     """newsdesk ask "question" [--json] | newsdesk ask --jsonl < questions.jsonl"""
-    from bot.render import answer_to_dict, print_answer
+    from bot.render import SentencePrinter, answer_to_dict, print_answer
 
     args = ctx.args
     if args.jsonl:
@@ -31,11 +31,17 @@ def cmd_ask(ctx: Context) -> int:
     from retrieval.engine import check_question
 
     question = check_question(args.question, ctx.settings.max_question_chars)  # fail before loading
-    answer = ctx.ready_engine().ask(question, k=args.k, dates=ctx.dates(), as_of=ctx.as_of())
+    answerer = ctx.answerer()
+    engine = ctx.ready_engine()
     if args.json:
+        answer = engine.ask(question, k=args.k, dates=ctx.dates(), as_of=ctx.as_of(), answerer=answerer)
         print_json(ctx, answer_to_dict(answer))
-    else:
-        print_answer(ctx.out, answer)
+        return 0
+    printer = SentencePrinter(ctx.out)
+    answer = engine.ask(
+        question, k=args.k, dates=ctx.dates(), as_of=ctx.as_of(), answerer=answerer, on_sentence=printer
+    )
+    print_answer(ctx.out, answer, streamed=printer.printed)
     return 0
 
 
@@ -61,6 +67,7 @@ def _ask_jsonl(ctx: Context) -> int:
     """One answer (or error) line per question line; a bad line, even a crash, does not stop the batch."""
     from bot.render import answer_to_dict
 
+    answerer = ctx.answerer()
     engine = ctx.ready_engine()
     dates = ctx.dates()
     failures = internal = 0
@@ -75,7 +82,7 @@ def _ask_jsonl(ctx: Context) -> int:
             if not isinstance(record, dict) or not isinstance(record.get("question"), str):
                 raise CommandError('each line must be a JSON object with a "question" string')
             as_of = _line_as_of(record.get("as_of")) or ctx.as_of()
-            answer = engine.ask(record["question"], k=ctx.args.k, dates=dates, as_of=as_of)
+            answer = engine.ask(record["question"], k=ctx.args.k, dates=dates, as_of=as_of, answerer=answerer)
             out = {"id": record_id, **answer_to_dict(answer)}
         except (json.JSONDecodeError, RecursionError, NewsdeskError) as exc:
             failures += 1
@@ -101,4 +108,9 @@ def register(sub: argparse._SubParsersAction, parents: dict[str, argparse.Argume
     p.add_argument("question", nargs="?", help="the question (omit with --jsonl)")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--jsonl", action="store_true", help="read {id, question} lines on stdin, write answers")
+    p.add_argument(
+        "--answerer",
+        choices=("extractive", "llm"),
+        help="quoted sentences, or a language model's sentences verified against their passages (NEWSDESK_ANSWERER)",
+    )
     p.set_defaults(handler=cmd_ask)

@@ -1,0 +1,1 @@
+"""Language-model clients for written answers: one module per backend behind ``ChatModel``."""
