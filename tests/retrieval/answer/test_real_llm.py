@@ -31,7 +31,9 @@ from retrieval.types import Answer, AnswerSentence
 from tests.conftest import HashEmbedder, make_engine, write_articles
 
 pytestmark = pytest.mark.model
-pytest.importorskip("llama_cpp", reason="the llm extra is not installed (scripts/setup.sh installs it unless SETUP_LLM=0)")
+pytest.importorskip(
+    "llama_cpp", reason="the llm extra is not installed (scripts/setup.sh installs it unless SETUP_LLM=0)"
+)
 
 QUESTION = "How much did the new ferry terminal in Tallinn cost?"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
