@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.answer import Answerer
+from retrieval.answer.answerer import Answerer
 from retrieval.config import AnswerConfig, ChunkingConfig, SearchConfig
 from retrieval.embedding import Embedder, embedding_info
 from retrieval.errors import BadQuestionError, IndexMissingError, SeedsNotFoundError

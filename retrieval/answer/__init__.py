@@ -1,0 +1,1 @@
+"""Reading and answering: the trained reader that scores candidate answer sentences."""
