@@ -611,7 +611,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             optimizer.zero_grad(set_to_none=True)
             step += 1
             if step % 20 == 0:
-                log.info("step %d/%d loss %.4f (%.0fs)", step, total, float(loss), time.perf_counter() - started)
+                log.info("step %d/%d loss %.4f (%.0fs)", step, total, loss.item(), time.perf_counter() - started)
             if step % evaluate_every == 0 or step == total:
                 metrics = held_out_metrics()
                 history.append({"step": step, **metrics})
@@ -675,7 +675,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=found, help="the news_train_2024 folder (default: %(default)s)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the model goes")
     p.add_argument("--layers", type=int, default=3, help="keep the first N transformer layers")
-    p.add_argument("--max-length", type=int, default=96, help="tokens per (question, candidate) pair")
+    p.add_argument("--max-length", type=int, default=80, help="tokens per (question, candidate) pair")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-5)
