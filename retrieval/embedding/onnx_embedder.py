@@ -304,7 +304,7 @@ def _export_float32(model_dir: Path, out: Path, max_len: int) -> tuple[list[str]
     return names, pool(reference, encoded["attention_mask"].numpy(), "mean"), model.config
 
 
-def _fuse(source: Path, out: Path, config: object) -> bool:
+def fuse_attention(source: Path, out: Path, config: object) -> bool:
     """ONNX Runtime's BERT fusions (attention, layer norm, GELU); False where they do not apply."""
     if getattr(config, "model_type", None) not in ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet"):
         return False
@@ -325,7 +325,7 @@ def _fuse(source: Path, out: Path, config: object) -> bool:
     return True
 
 
-def _quantize(source: Path, out: Path) -> None:
+def quantize_int8(source: Path, out: Path) -> None:
     """Dynamic int8: per-channel int8 weights, uint8 activations (VNNI/AMX kernels), full range."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -365,11 +365,11 @@ def _build_export_in(model_dir: Path, target: Path, tmp: Path, precision: str, f
         work.mkdir()
         names, reference, config = _export_float32(model_dir, work / "float32.onnx", max_len)
         graph = work / "float32.onnx"
-        fused = fuse and _fuse(graph, work / "fused.onnx", config)
+        fused = fuse and fuse_attention(graph, work / "fused.onnx", config)
         if fused:
             graph = work / "fused.onnx"
         if precision == "int8":
-            _quantize(graph, tmp / MODEL_FILE)
+            quantize_int8(graph, tmp / MODEL_FILE)
         else:
             shutil.copyfile(graph, tmp / MODEL_FILE)
             for extra in work.glob("*.data"):
