@@ -68,9 +68,7 @@ class Settings(BaseSettings):
     recency_days: float = Field(_SEARCH.recency_days, gt=0.0)
     max_sentences: int = Field(_ANSWER.max_sentences, ge=1, le=4)
     min_confidence: float | None = Field(_ANSWER.min_confidence, ge=0.0, le=1.0)
-    reader: str = "off"
-    reader_threads: int = Field(_ANSWER.reader_threads, ge=0, le=64)
-    reader_budget: int = Field(_ANSWER.reader_budget, ge=1, le=200)
+    ranker: str = "default"
     max_question_chars: int = Field(_ANSWER.max_question_chars, ge=10)
     log_level: str = "WARNING"
     # the vector store
@@ -251,9 +249,7 @@ class Settings(BaseSettings):
         return AnswerConfig(
             max_sentences=self.max_sentences,
             min_confidence=self.min_confidence,
-            reader=None if self.reader.strip().lower() in ("off", "none", "") else self.reader.strip(),
-            reader_threads=self.reader_threads,
-            reader_budget=self.reader_budget,
+            ranker=None if self.ranker.strip().lower() in ("off", "none", "") else self.ranker.strip(),
             max_question_chars=self.max_question_chars,
         )
 

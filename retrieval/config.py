@@ -87,13 +87,9 @@ class AnswerConfig:
     min_confidence: float | None = None
     """Abstain below this confidence; None: the threshold fitted with the reader (or 0.35 without one)."""
     max_question_chars: int = 500
-    reader: str | None = None
-    """The reader model directory (``default``: the one shipped in ``models/newsdesk-reader``); None: no
-    reader. Off by default: the shipped reader reads worse than the sentence score (benchmarks/README.md)."""
-    reader_threads: int = 0
-    """ONNX Runtime threads for the reader (0: one per physical core)."""
-    reader_budget: int = 24
-    """How many candidate sentences the reader reads per question."""
+    ranker: str | None = "default"
+    """The learned ranker's directory (``default``: ``models/newsdesk-ranker``, fitted on news_train_2024);
+    None: the hand-weighted sentence score and its confidence."""
 
 
 @dataclass(frozen=True)

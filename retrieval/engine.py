@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from retrieval.answer.calibration import Calibration
 from retrieval.answer.extractive import Answerer
-from retrieval.answer.reader import OnnxReader, Reader, default_model_dir
+from retrieval.answer.features import Context
+from retrieval.answer.ranker import Ranker, default_ranker_dir
 from retrieval.config import (
     AnswerConfig,
     ChunkingConfig,
@@ -86,9 +86,9 @@ def index_stats(store: IndexStore) -> IndexStats:
     )
 
 
-def reader_dir(setting: str) -> Path:
-    """The reader directory a setting names: ``default`` is the one shipped with newsdesk."""
-    return default_model_dir() if setting == "default" else Path(setting).expanduser()
+def ranker_dir(setting: str) -> Path:
+    """The ranker directory a setting names: ``default`` is the one shipped with newsdesk."""
+    return default_ranker_dir() if setting == "default" else Path(setting).expanduser()
 
 
 def clean_question(question: str, max_chars: int) -> str:
@@ -147,8 +147,7 @@ class Engine:
         answer: AnswerConfig | None = None,
         chunking: ChunkingConfig | None = None,
         embedding: EmbeddingConfig | None = None,
-        reader: Reader | None = None,
-        calibration: Calibration | None = None,
+        ranker: Ranker | None = None,
         ingest: IngestConfig | None = None,
         llm: LLMConfig | None = None,
     ) -> None:
@@ -157,8 +156,7 @@ class Engine:
         self._embedder = embedder
         self._embedding = embedding or EmbeddingConfig()
         self._embedder_lock = threading.RLock()
-        self._reader: Reader | None = reader
-        self._calibration: Calibration | None = calibration
+        self._ranker: Ranker | None = ranker
         self.search_config = search or SearchConfig()
         self.answer_config = answer or AnswerConfig()
         self.chunking = chunking or ChunkingConfig()
@@ -196,24 +194,17 @@ class Engine:
         return self._embedder
 
     @property
-    def reader(self) -> Reader | None:
-        """The reading model (loaded on first use), or None when the configuration has none."""
-        if self._reader is None and self.answer_config.reader is not None:
+    def ranker(self) -> Ranker | None:
+        """The learned ranker (read on first use), or None when the configuration has none."""
+        if self._ranker is None and self.answer_config.ranker is not None:
             with self._embedder_lock:
-                if self._reader is None:
-                    directory = reader_dir(self.answer_config.reader)
-                    self._reader = OnnxReader(directory, threads=self.answer_config.reader_threads)
-                    self._calibration = Calibration.load(directory)
-        return self._reader
-
-    @property
-    def calibration(self) -> Calibration | None:
-        """The reader's fitted weights (None without a reader)."""
-        return self._calibration if self.reader is not None else None
+                if self._ranker is None:
+                    self._ranker = Ranker.load(ranker_dir(self.answer_config.ranker))
+        return self._ranker
 
     def load_model(self) -> None:
-        """Load the embedding model and the reader now (a service does this before it starts answering)."""
-        _ = self.embedder, self.reader
+        """Load the embedding model and the ranker now (a service does this before it starts answering)."""
+        _ = self.embedder, self.ranker
 
     @property
     def model_name(self) -> str:
@@ -257,15 +248,8 @@ class Engine:
         """Make ``index`` the one questions are answered from (one atomic assignment)."""
         self._live = _Live(
             index,
-            Retriever(
-                index,
-                self.embedder,
-                self.search_config,
-                reader=self.reader,
-                calibration=self.calibration,
-                reader_budget=self.answer_config.reader_budget,
-            ),
-            Answerer(index.lexical, self.answer_config, self.calibration if self.reader is not None else None),
+            Retriever(index, self.embedder, self.search_config, ranker=self.ranker),
+            Answerer(index.lexical, self.answer_config, self.ranker),
         )
 
     @property
@@ -380,7 +364,10 @@ class Engine:
         embedded = time.perf_counter()
         hits = live.retriever.search(query, k)
         found = time.perf_counter()
-        composed = live.answerer.compose(searched, hits)
+        window = query.window.dates if query.window is not None else None
+        composed = live.answerer.compose(
+            searched, hits, Context(searched, as_of.toordinal() if as_of else None, window)
+        )
         done = time.perf_counter()
         if composed.abstained:
             text = ABSTAIN_TEXT.format(question=question)
@@ -402,7 +389,7 @@ class Engine:
             },
             searched=searched if searched != question else "",
             as_of=as_of,
-            window=query.window.dates if query.window is not None else None,
+            window=window,
         )
         if (answerer or self.llm_config.answerer) == "llm":
             answer = self.write(answer, as_of=as_of, on_sentence=on_sentence)

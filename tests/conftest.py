@@ -60,6 +60,7 @@ def hermetic(
 
         monkeypatch.setattr(SentenceTransformerEmbedder, "__init__", refuse)
         monkeypatch.setattr(OnnxEmbedder, "__init__", refuse)
+
         def refuse_reader(self: object, model_dir: Path, *args: object, **kwargs: object) -> None:
             read_meta(Path(model_dir))  # the checks made before any weights are read run as usual
             refuse(self)
@@ -188,7 +189,7 @@ def make_engine(
     default, which is calibrated for MiniLM's cosines.
     """
     answer.setdefault("min_confidence", 0.3)
-    answer.setdefault("reader", None)  # the deterministic embedder's engines read with the sentence score alone
+    answer.setdefault("ranker", None)  # the ranker was fitted on MiniLM cosines, not the hash embedder's
     return Engine(
         IndexStore(index_dir, vectors),
         embedder,

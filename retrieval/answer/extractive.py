@@ -12,7 +12,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from retrieval.answer.calibration import Calibration
+import numpy as np
+
+from retrieval.answer.features import Context, question_features, sentence_features
+from retrieval.answer.ranker import Ranker
 from retrieval.answer.sentences import Candidate, SentenceScorer
 from retrieval.config import AnswerConfig
 from retrieval.index.lexical import LexicalIndex, tokenize
@@ -50,15 +53,15 @@ class Composition:
 class Answerer:
     """Scores passage sentences against the question and keeps the best few.
 
-    With a reader (the hits carry ``reader_scores``) the sentences are ordered by the reader's
-    probability and the confidence is the calibrated one (``Calibration``); without, by the
-    hand-weighted sentence score and its logistic confidence.
+    With the learned ranker (``retrieval.answer.ranker``) sentences are ordered by its sentence
+    probability and the confidence is its question model's; without, by the hand-weighted sentence
+    score and its logistic confidence.
     """
 
-    def __init__(self, lexical: LexicalIndex, config: AnswerConfig, calibration: Calibration | None = None) -> None:
+    def __init__(self, lexical: LexicalIndex, config: AnswerConfig, ranker: Ranker | None = None) -> None:
         self.scorer = SentenceScorer(lexical)
         self.config = config
-        self.calibration = calibration
+        self.ranker = ranker
 
     def candidates(self, question: str, hits: Sequence[Hit]) -> list[Candidate]:
         """Every sentence of the top passages, scored, a little less the lower its passage ranks."""
@@ -87,35 +90,13 @@ class Answerer:
         )
         return 1.0 / (1.0 + math.exp(-z))
 
-    def readings(self, question: str, hits: Sequence[Hit]) -> list[Candidate]:
-        """The sentences the reader read in the top passages, each scored by its probability, best first."""
-        scored = self.scorer.score(question, hits[:PASSAGES_READ])
-        read = [
-            (probability, candidate.score, replace(candidate, score=probability))
-            for hit, sentences in zip(hits, scored, strict=False)
-            for candidate, probability in zip(sentences, hit.reader_scores, strict=True)
-            if not math.isnan(probability)
-        ]
-        read.sort(key=lambda item: (-item[0], -item[1]))
-        return [candidate for _, _, candidate in read]
+    def compose(self, question: str, hits: Sequence[Hit], context: Context | None = None) -> Composition:
+        """Pick up to ``max_sentences`` sentences, cite each, or abstain below the threshold.
 
-    def read_features(self, question: str, read: Sequence[Candidate], hits: Sequence[Hit]) -> list[float]:
-        """The question-level signals of ``calibration.FEATURES``, in that order."""
-        best = read[0]
-        second = next((c.score for c in read[1:] if c.hit.article.id != best.hit.article.id), 0.0)
-        sentence = max((c.score for s in self.scorer.score(question, hits[:1]) for c in s), default=0.0)
-        return [
-            best.score,
-            second,
-            sentence,
-            max((h.dense_score or 0.0 for h in hits[:PASSAGES_READ]), default=0.0),
-            hits[0].fused_score or 0.0,
-        ]
-
-    def compose(self, question: str, hits: Sequence[Hit]) -> Composition:
-        """Pick up to ``max_sentences`` sentences, cite each, or abstain below the threshold."""
-        if self.calibration is not None and any(h.reader_scores for h in hits[:PASSAGES_READ]):
-            return self._compose_read(question, hits, self.calibration)
+        ``context`` (the question's as-of day and window) feeds the learned ranker's features.
+        """
+        if self.ranker is not None:
+            return self._compose_ranked(hits, context or Context(question, None, None), self.ranker)
         candidates = sorted(self.candidates(question, hits), key=lambda c: -c.score)
         if not candidates:
             return Composition((), (), True, 0.0)
@@ -127,15 +108,32 @@ class Answerer:
         kept = [c for c in candidates if c.score >= KEEP_RATIO * best.score]
         return self._compose(kept, confidence)
 
-    def _compose_read(self, question: str, hits: Sequence[Hit], calibration: Calibration) -> Composition:
-        read = self.readings(question, hits)
-        if not read:
+    def rank_sentences(self, hits: Sequence[Hit], context: Context, ranker: Ranker) -> list[Candidate]:
+        """The sentences of the top passages, each scored by the ranker's sentence probability, best first."""
+        top = list(hits[:PASSAGES_READ])
+        candidates = [c for sentences in self.scorer.score(context.question, top) for c in sentences]
+        scores = {h.passage.id: h.score for h in top}
+        ranks = {h.passage.id: i for i, h in enumerate(top)}
+        probabilities = ranker.sentences.probabilities(sentence_features(context, candidates, scores, ranks))
+        ranked = [replace(c, score=float(p)) for c, p in zip(candidates, probabilities, strict=True)]
+        return sorted(ranked, key=lambda c: -c.score)
+
+    def question_row(self, hits: Sequence[Hit], ranked: Sequence[Candidate], context: Context) -> np.ndarray:
+        """The confidence model's features of a question whose top passages are ``hits``."""
+        top = list(hits[:PASSAGES_READ])
+        return question_features(
+            context, top, [h.score for h in top], [c.score for c in ranked], ranked[0] if ranked else None
+        )
+
+    def _compose_ranked(self, hits: Sequence[Hit], context: Context, ranker: Ranker) -> Composition:
+        ranked = self.rank_sentences(hits, context, ranker)
+        if not ranked:
             return Composition((), (), True, 0.0)
-        confidence = calibration.confidence(self.read_features(question, read, hits))
-        threshold = self.config.min_confidence if self.config.min_confidence is not None else calibration.min_confidence
+        confidence = float(ranker.confidence.probabilities(self.question_row(hits, ranked, context)[None, :])[0])
+        threshold = self.config.min_confidence if self.config.min_confidence is not None else ranker.min_confidence
         if confidence < threshold:
             return Composition((), (), True, confidence)
-        kept = [read[0], *(c for c in read[1:] if c.score >= calibration.second_sentence)]
+        kept = [ranked[0], *(c for c in ranked[1:] if c.score >= ranker.second_sentence)]
         return self._compose(kept, confidence)
 
     def _compose(self, ranked: Sequence[Candidate], confidence: float) -> Composition:

@@ -93,6 +93,8 @@ class Candidate:
     """Idf-weighted share of the question's terms found in this sentence."""
     similarity: float
     """Cosine of the question to this sentence."""
+    context: float = 0.0
+    """Idf-weighted share of the question's terms found in the sentence's passage and title."""
 
 
 class SentenceScorer:
@@ -137,6 +139,6 @@ class SentenceScorer:
                     + W_ANSWER_TYPE * type_match(kind, text)
                     + W_SENTENCE_DENSE * similarity
                 )
-                scored.append(Candidate(hit, start, end, text, score, sentence_coverage, similarity))
+                scored.append(Candidate(hit, start, end, text, score, sentence_coverage, similarity, around))
             out.append(scored)
         return out

@@ -9,9 +9,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from retrieval.answer.calibration import Calibration
-from retrieval.answer.reader import Reader
-from retrieval.answer.reading import best_reading, read
+from retrieval.answer.features import Context, passage_features
+from retrieval.answer.ranker import Ranker
 from retrieval.answer.sentences import SentenceScorer
 from retrieval.config import SearchConfig
 from retrieval.embedding.base import Embedder
@@ -66,9 +65,7 @@ class Retriever:
         embedder: Embedder,
         config: SearchConfig,
         *,
-        reader: Reader | None = None,
-        calibration: Calibration | None = None,
-        reader_budget: int = 24,
+        ranker: Ranker | None = None,
     ) -> None:
         if config.mode not in MODES:
             raise ValueError(f"unknown search mode '{config.mode}' (use {', '.join(MODES)})")
@@ -78,9 +75,7 @@ class Retriever:
         self.embedder = embedder
         self.config = config
         self.scorer = SentenceScorer(index.lexical)
-        self.reader = reader
-        self.calibration = calibration or Calibration()
-        self.reader_budget = reader_budget
+        self.ranker = ranker
 
     def query(self, question: str, dates: DateRange = DateRange(), as_of: dt.date | None = None) -> Query:
         """Embed the question once (unless the mode is purely lexical) and read its time words."""
@@ -188,14 +183,12 @@ class Retriever:
         """The top ``k`` passages for ``query``, best first, no two near-duplicates."""
         k = k or self.config.k
         config = self.config
-        fused, lexical = self.fused(query, max(config.candidates, k * 4, config.rerank_depth))
-        prior = self.prior(query, list(fused))
-        order = sorted(fused, key=lambda pid: -(fused[pid] + prior.get(pid, 0.0)))
+        fused, lexical, prior, order = self._order(query, max(config.candidates, k * 4, config.rerank_depth))
 
         # Re-rank the first candidates, then drop near-duplicates (keeping the better-ranked copy);
         # only if too few are left, go further down the fused order.
         pool = order[: max(k, config.rerank_depth)]
-        hits = self.rerank(query.text, self._hits(query, pool, fused, lexical), prior)
+        hits = self.rerank(query, self._hits(query, pool, fused, lexical), prior)
         distinct = _Distinct(self.index, config.duplicate_overlap)
         chosen: list[Hit] = []
         for hit in hits:
@@ -208,10 +201,23 @@ class Retriever:
                     more.append(pid)
                     if len(chosen) + len(more) >= k:
                         break
-            chosen += self.rerank(query.text, self._hits(query, more, fused, lexical), prior)
+            chosen += self.rerank(query, self._hits(query, more, fused, lexical), prior)
             chosen.sort(key=lambda hit: -hit.score)
         chosen = distinct.with_copies(chosen)
         return [replace(hit, rank=rank) for rank, hit in enumerate(chosen, start=1)]
+
+    def _order(
+        self, query: Query, depth: int
+    ) -> tuple[dict[int, float], dict[int, float], dict[int, float], list[int]]:
+        """Fused scores, BM25 scores, date priors, and the candidates in fused order (prior included)."""
+        fused, lexical = self.fused(query, depth)
+        prior = self.prior(query, list(fused))
+        return fused, lexical, prior, sorted(fused, key=lambda pid: -(fused[pid] + prior.get(pid, 0.0)))
+
+    def pool(self, query: Query, size: int) -> list[Hit]:
+        """The first ``size`` fused candidates as hits, in fused order (what ``rerank`` re-orders)."""
+        fused, lexical, _, order = self._order(query, max(self.config.candidates, size))
+        return self._hits(query, order[:size], fused, lexical)
 
     def _hits(self, query: Query, pids: list[int], fused: dict[int, float], lexical: dict[int, float]) -> list[Hit]:
         """Hits for passages ``pids``, scored by the fusion, with each sentence's cosine to the question."""
@@ -230,43 +236,35 @@ class Retriever:
             for passage, scores in zip(passages, self.sentence_scores(query, passages), strict=True)
         ]
 
-    def passage_features(
-        self, question: str, hits: list[Hit], prior: dict[int, float] | None = None
-    ) -> tuple[list[Hit], list[tuple[float, float, float, float]]]:
-        """The hits (read by the reader, if there is one) and each one's (reader, sentence, fused, prior)."""
-        prior = prior or {}
-        scored = self.scorer.score(question, hits)
-        if self.reader is not None:
-            hits = read(self.reader, question, hits, scored, self.reader_budget)
-        features = [
-            (
-                best_reading(hit),
-                max((c.score for c in sentences), default=0.0),
-                hit.fused_score or 0.0,
-                prior.get(hit.passage.id, 0.0),
-            )
-            for hit, sentences in zip(hits, scored, strict=True)
-        ]
-        return hits, features
+    def features(self, query: Query, hits: list[Hit]) -> np.ndarray:
+        """The learned ranker's features of each hit (``retrieval.answer.features.PASSAGE_FEATURES``)."""
+        context = Context(query.text, query.as_of.toordinal() if query.as_of else None, _window(query))
+        return passage_features(context, hits, self.scorer.score(query.text, hits))
 
-    def rerank(self, question: str, hits: list[Hit], prior: dict[int, float] | None = None) -> list[Hit]:
+    def rerank(self, query: Query, hits: list[Hit], prior: dict[int, float] | None = None) -> list[Hit]:
         """The hits ordered by how likely they hold the answer, which becomes their score.
 
-        Without a reader: by their best sentence's score as an answer (a passage whose single sentence
-        holds the question's terms and meaning together beats one that spreads them thinly). With one:
-        the reader reads the most promising sentences and the passage score combines its best
-        probability, the best sentence score and the fused score (weights fitted on train). The date
-        prior is added either way. With ``rerank_depth`` 0 the hits stay as they are.
+        With the learned ranker: its passage probability (the date signals are among its features).
+        Without: the best sentence's score as an answer (a passage whose single sentence holds the
+        question's terms and meaning together beats one that spreads them thinly) plus the date
+        prior. With ``rerank_depth`` 0 the hits stay as they are.
         """
         if self.config.rerank_depth <= 0 or not hits:
             return hits
-        hits, features = self.passage_features(question, hits, prior)
-        if self.reader is None:
-            best = [sentence + boost for _, sentence, _, boost in features]
+        if self.ranker is not None:
+            best = list(self.ranker.passages.probabilities(self.features(query, hits)))
         else:
-            best = [self.calibration.passage_score(r, s, f) + boost for r, s, f, boost in features]
+            prior = prior or {}
+            best = [
+                max((c.score for c in sentences), default=0.0) + prior.get(hit.passage.id, 0.0)
+                for hit, sentences in zip(hits, self.scorer.score(query.text, hits), strict=True)
+            ]
         order = sorted(range(len(hits)), key=lambda i: -best[i])
-        return [replace(hits[i], score=best[i]) for i in order]
+        return [replace(hits[i], score=float(best[i])) for i in order]
+
+
+def _window(query: Query) -> DateRange | None:
+    return query.window.dates if query.window is not None else None
 
 
 class _Distinct:

@@ -84,7 +84,7 @@ def hash_embedder(monkeypatch: pytest.MonkeyPatch) -> HashEmbedder:
     """The CLI's engines embed with one deterministic HashEmbedder (the model is not the point here)."""
     embedder = HashEmbedder()
     monkeypatch.setattr("retrieval.embedding.factory.make_embedder", lambda config: embedder)
-    monkeypatch.setenv("NEWSDESK_READER", "off")  # nor is the reader
+    monkeypatch.setenv("NEWSDESK_RANKER", "off")  # nor is the ranker (fitted on MiniLM scores)
     return embedder
 
 
@@ -98,7 +98,7 @@ def news_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
             patch.delenv(name)
         patch.chdir(root)
         patch.setattr("retrieval.embedding.factory.make_embedder", lambda config: HashEmbedder())
-        patch.setenv("NEWSDESK_READER", "off")
+        patch.setenv("NEWSDESK_RANKER", "off")
         assert main(["index", "--index", str(root / "index"), "--seeds", str(seeds)]) == 0
     yield seeds, root / "index"
 

@@ -14,7 +14,7 @@ from retrieval.embedding import factory
 from tests.conftest import HashEmbedder
 
 factory.make_embedder = lambda config: HashEmbedder()
-os.environ.setdefault("NEWSDESK_READER", "off")  # nor is the reader
+os.environ.setdefault("NEWSDESK_RANKER", "off")  # nor is the ranker (fitted on MiniLM scores)
 
 
 def _crash(ctx: object) -> int:

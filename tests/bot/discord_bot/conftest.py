@@ -109,7 +109,7 @@ def make_engine(tmp_path: Path, embedder: HashEmbedder | None = None) -> Engine:
     engine = Engine(
         IndexStore(tmp_path / "index"),
         embedder or HashEmbedder(),
-        answer=AnswerConfig(min_confidence=0.2, max_question_chars=300, reader=None),
+        answer=AnswerConfig(min_confidence=0.2, max_question_chars=300, ranker=None),
         chunking=ChunkingConfig(max_tokens=200),
     )
     engine.build(write_seeds(tmp_path / "seeds"), full=True)
@@ -153,7 +153,7 @@ def engine(tmp_path: Path, built_index: Path) -> Engine:
     engine = Engine(
         IndexStore(tmp_path / "index"),
         HashEmbedder(),
-        answer=AnswerConfig(min_confidence=0.2, max_question_chars=300, reader=None),
+        answer=AnswerConfig(min_confidence=0.2, max_question_chars=300, ranker=None),
         chunking=ChunkingConfig(max_tokens=200),
     )
     engine.load()

@@ -429,7 +429,7 @@ def docks_engine(tmp_path):
     engine = Engine(
         IndexStore(tmp_path / "docks-index"),
         HashEmbedder(),
-        answer=AnswerConfig(min_confidence=0.2, max_question_chars=300, reader=None, max_sentences=3),
+        answer=AnswerConfig(min_confidence=0.2, max_question_chars=300, ranker=None, max_sentences=3),
         chunking=ChunkingConfig(max_tokens=200),
     )
     engine.build(seeds, full=True)

@@ -132,7 +132,7 @@ async def test_twenty_questions_at_once_without_blocking_the_loop(fake, tmp_path
     engine = Engine(
         IndexStore(tmp_path / "slow-index"),
         embedder,
-        answer=AnswerConfig(min_confidence=0.2, max_question_chars=300, reader=None),
+        answer=AnswerConfig(min_confidence=0.2, max_question_chars=300, ranker=None),
         chunking=ChunkingConfig(max_tokens=200),
     )
     engine.load()
@@ -206,7 +206,7 @@ async def test_reindex_shows_progress_and_questions_are_answered_meanwhile(
     engine = Engine(
         IndexStore(tmp_path / "slow-index"),
         SlowBuildEmbedder(build_work=1.0),
-        answer=AnswerConfig(min_confidence=0.2, max_question_chars=300, reader=None),
+        answer=AnswerConfig(min_confidence=0.2, max_question_chars=300, ranker=None),
         chunking=ChunkingConfig(max_tokens=200),
     )
     engine.load()

@@ -1,0 +1,115 @@
+"""The learned ranker: three small logistic models fitted on news_train_2024 by ``scripts/train_ranker.py``.
+
+- **passages**: how likely a candidate passage holds the answer (``features.PASSAGE_FEATURES``); the
+  re-ranked order of the search.
+- **sentences**: how likely a sentence of the top passages is the answer (``SENTENCE_FEATURES``); the
+  answer leads with the best one.
+- **confidence**: how likely the question is answered by the articles at all (``QUESTION_FEATURES``);
+  below ``min_confidence`` the answer abstains.
+
+They ship as ``ranker.json`` in ``models/newsdesk-ranker/`` with a model card; the JSON names every
+feature, so a model that does not match this code is refused with one line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES
+from retrieval.errors import ModelLoadError
+
+RANKER_FILE = "ranker.json"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """Standardised features in, a logistic probability out."""
+
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    def logits(self, rows: np.ndarray) -> np.ndarray:
+        """One logit per row of features (in ``features`` order)."""
+        if rows.size == 0:
+            return np.zeros(len(rows))
+        z = (rows - np.asarray(self.mean)) / np.asarray(self.scale)
+        return z @ np.asarray(self.weights) + self.bias
+
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """One probability per row of features."""
+        return 1.0 / (1.0 + np.exp(-np.clip(self.logits(rows), -30, 30)))
+
+    def check(self, expected: Sequence[str], name: str, where: Path) -> None:
+        """Refuse a model fitted on other features than this code computes."""
+        if tuple(self.features) != tuple(expected):
+            raise ModelLoadError(f"ranker model {where}: its {name} model was fitted on other features; refit it")
+        sizes = {len(self.weights), len(self.mean), len(self.scale)}
+        if sizes != {len(expected)} or not all(math.isfinite(w) for w in self.weights):
+            raise ModelLoadError(f"ranker model {where}: its {name} model is malformed")
+
+
+@dataclass(frozen=True)
+class Ranker:
+    """The three fitted models and the thresholds that turn their probabilities into an answer."""
+
+    passages: LinearModel
+    sentences: LinearModel
+    confidence: LinearModel
+    min_confidence: float
+    """Abstain when the question's probability of being answered falls below this."""
+    second_sentence: float
+    """A second sentence joins the answer only with at least this probability."""
+    format_version: int = FORMAT_VERSION
+    fitted_on: dict[str, object] = field(default_factory=dict)
+    """Provenance and metrics for people (data, command, seed, scores); never read by the engine."""
+
+    def save(self, directory: Path) -> None:
+        """Write ``ranker.json`` into ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / RANKER_FILE).write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> Ranker:
+        """The ranker in ``directory``; ModelLoadError (one line) if it is missing, damaged or mismatched."""
+        path = Path(directory) / RANKER_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            models = {key: _linear(data.pop(key)) for key in ("passages", "sentences", "confidence")}
+            ranker = cls(**models, **data)
+        except FileNotFoundError:
+            raise ModelLoadError(f"ranker model {directory}: no {RANKER_FILE}") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelLoadError(f"ranker model {directory}: {RANKER_FILE} is unreadable ({exc})") from None
+        if ranker.format_version != FORMAT_VERSION:
+            raise ModelLoadError(
+                f"ranker model {directory}: format {ranker.format_version}, this newsdesk reads {FORMAT_VERSION}"
+            )
+        ranker.passages.check(PASSAGE_FEATURES, "passage", directory)
+        ranker.sentences.check(SENTENCE_FEATURES, "sentence", directory)
+        ranker.confidence.check(QUESTION_FEATURES, "confidence", directory)
+        return ranker
+
+
+def _linear(data: dict[str, object]) -> LinearModel:
+    return LinearModel(
+        features=tuple(str(f) for f in data["features"]),  # type: ignore[attr-defined]
+        weights=tuple(float(w) for w in data["weights"]),  # type: ignore[attr-defined]
+        bias=float(data["bias"]),  # type: ignore[arg-type]
+        mean=tuple(float(m) for m in data["mean"]),  # type: ignore[attr-defined]
+        scale=tuple(float(s) for s in data["scale"]),  # type: ignore[attr-defined]
+    )
+
+
+def default_ranker_dir() -> Path:
+    """The ranker shipped with newsdesk: ``models/newsdesk-ranker`` at the root of the repository."""
+    return Path(__file__).resolve().parents[2] / "models" / "newsdesk-ranker"

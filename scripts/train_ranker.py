@@ -1,0 +1,332 @@
+"""Fit newsdesk's learned ranker on news_train_2024 (and only there): passages, sentences, confidence.
+
+    .venv/bin/python scripts/train_ranker.py --corpus ../shared/bench/news_train_2024/corpus.jsonl.gz \\
+        --index /tmp/newsdesk-train-index --out models/newsdesk-ranker
+
+builds (or reuses) an index of the training corpus with the shipped embedder, runs the search on every
+training question as of the day it was asked (``meta.asked_on``), and fits three logistic models on
+what the engine saw, each on the features ``retrieval/answer/features.py`` computes at serving time:
+
+1. passages — "this candidate passage holds a gold answer" over the first ``rerank_depth`` fused
+   candidates of each answerable question;
+2. sentences — "this sentence holds a gold answer" over the sentences of the top five passages once
+   re-ranked by (1);
+3. confidence — "the articles answer this question" over every question, answerable or not.
+
+The regularisation of each is chosen by cross-validation over whole weeks of questions (a week's
+news never on both sides), and so are the thresholds: ``min_confidence`` refuses at most
+``--max-wrong`` of the answerable questions' out-of-fold confidences, ``second_sentence`` keeps the
+median answer under ``--max-words``. Deterministic (``--seed`` orders the folds); a few minutes once
+the index exists. Writes ``ranker.json`` and prints the cross-validated metrics for the model card.
+Never point it at the dev questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from retrieval.answer.extractive import PASSAGES_READ  # noqa: E402
+from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES, Context  # noqa: E402
+from retrieval.answer.ranker import LinearModel, Ranker, default_ranker_dir  # noqa: E402
+from retrieval.config import AnswerConfig, EngineConfig  # noqa: E402
+from retrieval.engine import Engine  # noqa: E402
+from retrieval.evaluation import EvalQuestion, auroc, holds_gold, load_questions  # noqa: E402
+from retrieval.types import Hit  # noqa: E402
+
+log = logging.getLogger("train_ranker")
+GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+"""Inverse regularisation strengths tried for each model."""
+FOLDS = 5
+
+
+@dataclass
+class Question:
+    """A training question and what the engine saw for it."""
+
+    item: EvalQuestion
+    week: str
+    context: Context
+    pool: list[Hit]
+    passage_x: np.ndarray
+    passage_y: np.ndarray
+
+
+def fit_linear(x: np.ndarray, y: np.ndarray, features: Sequence[str], c: float, seed: int) -> LinearModel:
+    """A standardised logistic regression as a ``LinearModel``."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit((x - mean) / scale, y)
+    return LinearModel(
+        features=tuple(features),
+        weights=tuple(float(w) for w in model.coef_[0]),
+        bias=float(model.intercept_[0]),
+        mean=tuple(float(m) for m in mean),
+        scale=tuple(float(s) for s in scale),
+    )
+
+
+def folds_of(questions: Sequence[Question], seed: int) -> list[int]:
+    """Each question's fold: whole weeks per fold, shuffled by ``seed``."""
+    weeks = sorted({q.week for q in questions})
+    random.Random(seed).shuffle(weeks)
+    fold_of_week = {week: i % FOLDS for i, week in enumerate(weeks)}
+    return [fold_of_week[q.week] for q in questions]
+
+
+def choose_c(
+    questions: Sequence[Question],
+    folds: Sequence[int],
+    fit: Callable[[list[Question], float], LinearModel],
+    score: Callable[[list[Question], LinearModel], float],
+) -> tuple[float, float]:
+    """The C of ``GRID`` with the best mean out-of-fold ``score``, and that score."""
+    results = []
+    for c in GRID:
+        values = []
+        for fold in range(FOLDS):
+            train = [q for q, f in zip(questions, folds, strict=True) if f != fold]
+            held = [q for q, f in zip(questions, folds, strict=True) if f == fold]
+            if held:
+                values.append(score(held, fit(train, c)))
+        results.append((float(np.mean(values)), c))
+        log.info("  C=%g: %.4f", c, results[-1][0])
+    best_score, best_c = max(results)
+    return best_c, best_score
+
+
+# -- 1. passages -------------------------------------------------------------------------------
+
+
+def collect(engine: Engine, items: Sequence[EvalQuestion], weeks: dict[str, str]) -> list[Question]:
+    """The engine's candidate pool for every question, with the passage features and labels."""
+    retriever = engine._state().retriever  # a training script may look inside; the fronts never do
+    depth = max(retriever.config.rerank_depth, 20)
+    out: list[Question] = []
+    started = time.perf_counter()
+    for number, item in enumerate(items, start=1):
+        query = retriever.query(item.question, as_of=item.as_of)
+        pool = retriever.pool(query, depth)
+        x = retriever.features(query, pool)
+        y = np.array([item.answerable and holds_gold(h.passage.text, item.answers) for h in pool], dtype=int)
+        window = query.window.dates if query.window is not None else None
+        context = Context(item.question, item.as_of.toordinal() if item.as_of else None, window)
+        out.append(Question(item, weeks[item.id], context, pool, x, y))
+        if number % 100 == 0:
+            log.info("%d/%d questions searched (%.0f s)", number, len(items), time.perf_counter() - started)
+    return out
+
+
+def passage_mrr(questions: Sequence[Question], model: LinearModel) -> float:
+    """MRR@10 of the first pooled passage holding a gold answer, ordered by ``model`` (answerable only)."""
+    total, n = 0.0, 0
+    for q in questions:
+        if not q.item.answerable or not len(q.pool):
+            continue
+        n += 1
+        order = np.argsort(-model.logits(q.passage_x), kind="stable")
+        rank = next((r for r, i in enumerate(order[:10], 1) if q.passage_y[i]), None)
+        total += 1.0 / rank if rank else 0.0
+    return total / max(1, n)
+
+
+def fit_passages(questions: list[Question], c: float, seed: int) -> LinearModel:
+    """The passage model on the answerable questions' pools."""
+    rows = [q for q in questions if q.item.answerable and len(q.pool)]
+    return fit_linear(
+        np.vstack([q.passage_x for q in rows]), np.concatenate([q.passage_y for q in rows]), PASSAGE_FEATURES, c, seed
+    )
+
+
+# -- 2. sentences and 3. confidence ---------------------------------------------------------------
+
+
+@dataclass
+class Read:
+    """A question's top passages (re-ranked, scored) and their sentences with features."""
+
+    question: Question
+    hits: list[Hit]
+    candidates: list[object]
+    sentence_x: np.ndarray
+    sentence_y: np.ndarray
+
+
+def reranked(q: Question, passages: LinearModel) -> list[Hit]:
+    """The question's pool in the passage model's order, each hit scored by its probability."""
+    probabilities = passages.probabilities(q.passage_x)
+    order = np.argsort(-probabilities, kind="stable")
+    return [replace(q.pool[i], score=float(probabilities[i])) for i in order]
+
+
+def read_all(engine: Engine, questions: Sequence[Question], passages: LinearModel) -> list[Read]:
+    """Each question's top passages under ``passages`` and their sentences' features and labels."""
+    from retrieval.answer.features import sentence_features
+
+    answerer = engine._state().answerer
+    out = []
+    for q in questions:
+        hits = reranked(q, passages)[:PASSAGES_READ]
+        candidates = [c for s in answerer.scorer.score(q.item.question, hits) for c in s]
+        scores = {h.passage.id: h.score for h in hits}
+        ranks = {h.passage.id: i for i, h in enumerate(hits)}
+        x = sentence_features(q.context, candidates, scores, ranks)
+        y = np.array([q.item.answerable and holds_gold(c.text, q.item.answers) for c in candidates], dtype=int)
+        out.append(Read(q, hits, candidates, x, y))
+    return out
+
+
+def sentence_p1(reads: Sequence[Read], model: LinearModel) -> float:
+    """Share of answerable questions whose best sentence under ``model`` holds a gold answer."""
+    answerable = [r for r in reads if r.question.item.answerable and len(r.candidates)]
+    hits = sum(int(r.sentence_y[int(np.argmax(model.logits(r.sentence_x)))]) for r in answerable)
+    return hits / max(1, len(answerable))
+
+
+def fit_sentences(reads: list[Read], c: float, seed: int) -> LinearModel:
+    """The sentence model on the answerable questions' top-passage sentences."""
+    rows = [r for r in reads if r.question.item.answerable and len(r.candidates)]
+    x = np.vstack([r.sentence_x for r in rows])
+    return fit_linear(x, np.concatenate([r.sentence_y for r in rows]), SENTENCE_FEATURES, c, seed)
+
+
+def question_rows(engine: Engine, reads: Sequence[Read], sentences: LinearModel) -> np.ndarray:
+    """The confidence features of every question, its sentences ranked by ``sentences``."""
+    answerer = engine._state().answerer
+    rows = []
+    for r in reads:
+        probabilities = sentences.probabilities(r.sentence_x) if len(r.candidates) else np.zeros(0)
+        ranked = sorted(
+            (replace(c, score=float(p)) for c, p in zip(r.candidates, probabilities, strict=True)),  # type: ignore[type-var]
+            key=lambda c: -c.score,
+        )
+        rows.append(answerer.question_row(r.hits, ranked, r.question.context))
+    return np.vstack(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", type=Path, required=True, help="an index of the training corpus (built if missing)")
+    parser.add_argument("--corpus", type=Path, help="the training corpus, to build the index")
+    parser.add_argument("--questions", type=Path, default=ROOT.parent / "shared/bench/news_train_2024/questions.jsonl")
+    parser.add_argument("--out", type=Path, default=default_ranker_dir())
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--max-wrong", type=float, default=0.08, help="answerable questions refused at most (CV)")
+    parser.add_argument("--max-words", type=float, default=35.0, help="median answer length at most")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if "dev" in args.questions.parent.name:
+        parser.error("the ranker is fitted on the training questions only")
+    started = time.perf_counter()
+    records = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
+    weeks = {str(r["id"]): str((r.get("meta") or {}).get("week") or str(r["id"]).split("_")[0]) for r in records}
+    items = load_questions(args.questions)
+    engine = Engine.from_config(EngineConfig(index_dir=args.index, answer=AnswerConfig(ranker=None)))
+    if not engine.has_index():
+        if args.corpus is None:
+            parser.error(f"no index at {args.index}: give --corpus to build it")
+        engine.build(args.corpus, full=True)
+
+    questions = collect(engine, items, weeks)
+    folds = folds_of(questions, args.seed)
+    log.info("passages: %d pooled candidates", sum(len(q.pool) for q in questions))
+    c_p, mrr = choose_c(questions, folds, lambda qs, c: fit_passages(qs, c, args.seed), passage_mrr)
+    passages = fit_passages(questions, c_p, args.seed)
+    fused_only = LinearModel(
+        PASSAGE_FEATURES,
+        tuple(float(f == "rank") for f in PASSAGE_FEATURES),
+        0.0,
+        (0.0,) * len(PASSAGE_FEATURES),
+        (1.0,) * len(PASSAGE_FEATURES),
+    )
+    log.info("passage MRR@10 (CV) %.4f; the fused order alone %.4f", mrr, passage_mrr(questions, fused_only))
+
+    # The sentence and confidence models see the passages as the fitted passage model ranks them; out of
+    # fold, so a question's own labels never shaped the ranking its features come from.
+    reads: list[Read] = [None] * len(questions)  # type: ignore[list-item]
+    for fold in range(FOLDS):
+        train = [q for q, f in zip(questions, folds, strict=True) if f != fold]
+        model = fit_passages(train, c_p, args.seed)
+        for i, (q, f) in enumerate(zip(questions, folds, strict=True)):
+            if f == fold:
+                reads[i] = read_all(engine, [q], model)[0]
+    c_s, p1 = choose_c(reads, folds, lambda rs, c: fit_sentences(rs, c, args.seed), sentence_p1)  # type: ignore[arg-type]
+    sentences = fit_sentences(reads, c_s, args.seed)
+    log.info("sentence P@1 (CV) %.4f", p1)
+
+    answerable = np.array([r.question.item.answerable for r in reads])
+    oof = np.zeros(len(reads))
+    for fold in range(FOLDS):
+        train = [i for i, f in enumerate(folds) if f != fold]
+        held = [i for i, f in enumerate(folds) if f == fold]
+        s_model = fit_sentences([reads[i] for i in train], c_s, args.seed)
+        x_train = question_rows(engine, [reads[i] for i in train], s_model)
+        q_model = fit_linear(x_train, answerable[train].astype(int), QUESTION_FEATURES, 1.0, args.seed)
+        oof[held] = q_model.probabilities(question_rows(engine, [reads[i] for i in held], s_model))
+    x_all = question_rows(engine, reads, sentences)
+    confidence = fit_linear(x_all, answerable.astype(int), QUESTION_FEATURES, 1.0, args.seed)
+    threshold = float(np.quantile(oof[answerable], args.max_wrong))
+    refused = float(np.mean(oof[~answerable] < threshold))
+    area = auroc(list(oof[answerable]), list(oof[~answerable]))
+    log.info("confidence AUROC (CV) %.4f; at %.3f refuses %.3f of unanswerable", area, threshold, refused)
+
+    second = 1.0
+    for bar in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        words = []
+        for r in reads:
+            if len(r.candidates):
+                p = sentences.probabilities(r.sentence_x)
+                order = np.argsort(-p)
+                chosen = [order[0], *(i for i in order[1:2] if p[i] >= bar)]
+                words.append(sum(len(r.candidates[i].text.split()) for i in chosen))  # type: ignore[attr-defined]
+        if float(np.median(words)) <= args.max_words:
+            second = bar
+            log.info("second-sentence bar %.1f: median answer %.0f words (train)", bar, float(np.median(words)))
+            break
+
+    ranker = Ranker(
+        passages=passages,
+        sentences=sentences,
+        confidence=confidence,
+        min_confidence=threshold,
+        second_sentence=second,
+        fitted_on={
+            "data": "news_train_2024 (RealTime QA news quiz questions over the articles stored for them)",
+            "questions": len(items),
+            "answerable": int(answerable.sum()),
+            "command": " ".join(["scripts/train_ranker.py", *sys.argv[1:]]),
+            "seed": args.seed,
+            "date": dt.date.today().isoformat(),
+            "cv_folds": f"{FOLDS} folds of whole weeks",
+            "regularisation_C": {"passages": c_p, "sentences": c_s, "confidence": 1.0},
+            "cv_passage_mrr@10": round(mrr, 4),
+            "cv_sentence_p@1": round(p1, 4),
+            "cv_confidence_auroc": round(area, 4),
+            "cv_refused_unanswerable_at_threshold": round(refused, 4),
+            "seconds": round(time.perf_counter() - started, 1),
+        },
+    )
+    ranker.save(args.out)
+    log.info("wrote %s", args.out / "ranker.json")
+    print(json.dumps(ranker.fitted_on, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
