@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from retrieval.answer.extractive import PASSAGES_READ  # noqa: E402
 from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES, Context  # noqa: E402
 from retrieval.answer.ranker import LinearModel, Ranker, default_ranker_dir  # noqa: E402
-from retrieval.config import AnswerConfig, EngineConfig  # noqa: E402
+from retrieval.config import AnswerConfig, EngineConfig, SearchConfig  # noqa: E402
 from retrieval.engine import Engine  # noqa: E402
 from retrieval.evaluation import EvalQuestion, auroc, holds_gold, load_questions  # noqa: E402
 from retrieval.types import Hit  # noqa: E402
@@ -117,7 +117,7 @@ def choose_c(
 def collect(engine: Engine, items: Sequence[EvalQuestion], weeks: dict[str, str]) -> list[Question]:
     """The engine's candidate pool for every question, with the passage features and labels."""
     retriever = engine._state().retriever  # a training script may look inside; the fronts never do
-    depth = max(retriever.config.rerank_depth, 20)
+    depth = retriever.config.rerank_depth
     out: list[Question] = []
     started = time.perf_counter()
     for number, item in enumerate(items, start=1):
@@ -144,6 +144,20 @@ def passage_mrr(questions: Sequence[Question], model: LinearModel) -> float:
         rank = next((r for r, i in enumerate(order[:10], 1) if q.passage_y[i]), None)
         total += 1.0 / rank if rank else 0.0
     return total / max(1, n)
+
+
+def article_hits(questions: Sequence[Question], model: LinearModel) -> dict[str, float]:
+    """Hits@1 and Hits@5 of a gold article among the distinct articles of the pool in ``model``'s order."""
+    found = {1: 0, 5: 0}
+    answerable = [q for q in questions if q.item.answerable and len(q.pool)]
+    for q in answerable:
+        articles: list[str] = []
+        for i in np.argsort(-model.logits(q.passage_x), kind="stable"):
+            if q.pool[i].article.id not in articles:
+                articles.append(q.pool[i].article.id)
+        for k in found:
+            found[k] += any(a in q.item.gold_doc_ids for a in articles[:k])
+    return {f"hits@{k}": round(v / max(1, len(answerable)), 4) for k, v in found.items()}
 
 
 def fit_passages(questions: list[Question], c: float, seed: int) -> LinearModel:
@@ -227,6 +241,9 @@ def main() -> int:
     parser.add_argument("--questions", type=Path, default=ROOT.parent / "shared/bench/news_train_2024/questions.jsonl")
     parser.add_argument("--out", type=Path, default=default_ranker_dir())
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--depth", type=int, default=SearchConfig().rerank_depth, help="candidates re-ranked (NEWSDESK_RERANK_DEPTH)"
+    )
     parser.add_argument("--max-wrong", type=float, default=0.08, help="answerable questions refused at most (CV)")
     parser.add_argument("--max-words", type=float, default=35.0, help="median answer length at most")
     args = parser.parse_args()
@@ -237,7 +254,8 @@ def main() -> int:
     records = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
     weeks = {str(r["id"]): str((r.get("meta") or {}).get("week") or str(r["id"]).split("_")[0]) for r in records}
     items = load_questions(args.questions)
-    engine = Engine.from_config(EngineConfig(index_dir=args.index, answer=AnswerConfig(ranker=None)))
+    search = SearchConfig(rerank_depth=args.depth)
+    engine = Engine.from_config(EngineConfig(index_dir=args.index, search=search, answer=AnswerConfig(ranker=None)))
     if not engine.has_index():
         if args.corpus is None:
             parser.error(f"no index at {args.index}: give --corpus to build it")
@@ -256,6 +274,15 @@ def main() -> int:
         (1.0,) * len(PASSAGE_FEATURES),
     )
     log.info("passage MRR@10 (CV) %.4f; the fused order alone %.4f", mrr, passage_mrr(questions, fused_only))
+    held_hits = [
+        article_hits(
+            [q for q, f in zip(questions, folds, strict=True) if f == fold],
+            fit_passages([q for q, f in zip(questions, folds, strict=True) if f != fold], c_p, args.seed),
+        )
+        for fold in range(FOLDS)
+    ]
+    cv_hits = {k: round(float(np.mean([h[k] for h in held_hits])), 4) for k in held_hits[0]}
+    log.info("articles (CV) %s; the fused order alone %s", cv_hits, article_hits(questions, fused_only))
 
     # The sentence and confidence models see the passages as the fitted passage model ranks them; out of
     # fold, so a question's own labels never shaped the ranking its features come from.
@@ -312,10 +339,12 @@ def main() -> int:
             "answerable": int(answerable.sum()),
             "command": " ".join(["scripts/train_ranker.py", *sys.argv[1:]]),
             "seed": args.seed,
+            "rerank_depth": args.depth,
             "date": dt.date.today().isoformat(),
             "cv_folds": f"{FOLDS} folds of whole weeks",
             "regularisation_C": {"passages": c_p, "sentences": c_s, "confidence": 1.0},
             "cv_passage_mrr@10": round(mrr, 4),
+            "cv_articles": cv_hits,
             "cv_sentence_p@1": round(p1, 4),
             "cv_confidence_auroc": round(area, 4),
             "cv_refused_unanswerable_at_threshold": round(refused, 4),

@@ -56,10 +56,14 @@ SENTENCE_FEATURES = (
     "number",
     "quote",
     "echo",
+    "novel_names",
+    "novel_numbers",
 )
 """Per candidate sentence: cosine to the question, question-term coverage, answer-type match, its
 passage's ranker score and rank, share of the question's names in it, log position in its article,
-log length in words, holds a digit, holds a quotation, share of its words that the question has."""
+log length in words, holds a digit, holds a quotation, share of its words that the question has, and
+how many capitalised words and numbers it holds that the question does not (log) — quiz answers are
+names and numbers the question leaves out."""
 
 QUESTION_FEATURES = (
     "passage_top",
@@ -78,6 +82,8 @@ the best cosine, log of the best raw BM25 score, share of the question's names i
 in any, the best sentence's coverage, share of the pool inside the question's window."""
 
 _WORD = re.compile(r"\w+")
+_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]*")
+_NUMBER = re.compile(r"\b\d[\d,.]*\b")
 _QUOTE = re.compile(r"[“”\"]")
 
 
@@ -170,6 +176,8 @@ def sentence_features(
                 float(any(ch.isdigit() for ch in candidate.text)),
                 float(bool(_QUOTE.search(candidate.text))),
                 sum(1 for w in words if w in question_words) / len(words) if words else 0.0,
+                math.log1p(sum(1 for n in _CAPITALISED.findall(candidate.text) if n.lower() not in question_words)),
+                math.log1p(sum(1 for n in _NUMBER.findall(candidate.text) if n not in question_words)),
             ]
         )
     return np.asarray(rows, dtype=np.float64).reshape(len(candidates), len(SENTENCE_FEATURES))
