@@ -85,7 +85,7 @@ def decode_body(body: bytes, content_type: str = "") -> str:
 
     A byte-order mark wins; then valid UTF-8 (which text in another charset almost never is, so a page
     that says latin-1 but is UTF-8 reads right); then the declared charset if the bytes decode in it;
-    then charset_normalizer's guess; last, UTF-8 with replacement characters.
+    then charset_normalizer's guess; then windows-1252; last, UTF-8 with replacement characters.
     """
     for bom, encoding in _BOMS:
         if body.startswith(bom):
@@ -103,12 +103,15 @@ def decode_body(body: bytes, content_type: str = "") -> str:
     from charset_normalizer import from_bytes
 
     best = from_bytes(body[:200_000]).best()
-    if best is not None and best.encoding:
-        try:
+    if best is not None and best.encoding and not best.encoding.startswith("utf_16", 0) and "32" not in best.encoding:
+        try:  # (UTF-16 or -32 without a byte-order mark is a misguess on the web)
             return body.decode(best.encoding)
         except (UnicodeDecodeError, LookupError):
             pass
-    return body.decode("utf-8", errors="replace")
+    try:
+        return body.decode("windows-1252")  # what browsers fall back to for legacy Western pages
+    except UnicodeDecodeError:
+        return body.decode("utf-8", errors="replace")
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:

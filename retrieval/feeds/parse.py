@@ -104,20 +104,18 @@ def parse_feed(body: bytes, url: str, headers: Mapping[str, str] | None = None) 
     stripped = body.lstrip()[:1]
     if stripped in (b"{", b"[") or "json" in headers.get("content-type", ""):
         return parse_json_feed(body, url)
+    if not body.strip():
+        raise NotAFeedError("an empty document, not a feed")
+    if stripped != b"<" and not body.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        raise NotAFeedError("not a feed (neither XML nor JSON)")
     import feedparser
 
-    parsed = feedparser.parse(
-        body,
-        response_headers={**headers, "content-location": url},
-        sanitize_html=True,
-        resolve_relative_uris=True,
-    )
+    # No base URL for feedparser: it would turn a GUID like "item-7" into a link; links are resolved below.
+    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True, resolve_relative_uris=False)
     problem = parsed.get("bozo_exception")
-    if not parsed.version and not parsed.entries:
+    if not parsed.get("version") and not parsed.entries:
         if looks_like_html(body):
             raise NotAFeedError("an HTML page, not a feed", html=True)
-        if not body.strip():
-            raise NotAFeedError("an empty document, not a feed")
         if problem is not None and not isinstance(problem, feedparser.NonXMLContentType):
             raise NotAFeedError(f"malformed XML ({_short(problem)})")
         raise NotAFeedError("not a feed (no RSS, Atom or JSON Feed document)")
@@ -128,14 +126,14 @@ def parse_feed(body: bytes, url: str, headers: Mapping[str, str] | None = None) 
     raw_ttl = str(meta.get("ttl") or "").strip()
     if raw_ttl.isdigit():
         ttl = int(raw_ttl) * 60.0
-    items = tuple(_rss_item(entry) for entry in parsed.entries)
+    items = tuple(_rss_item(entry, url) for entry in parsed.entries)
     warning = ""
     if parsed.bozo and problem is not None and not isinstance(problem, feedparser.CharacterEncodingOverride):
         warning = f"recovered from {_short(problem)}"
     return ParsedFeed(
-        kind=parsed.version or "unknown",
+        kind=parsed.get("version") or "unknown",
         title=_tidy(str(meta.get("title") or "")),
-        site=str(meta.get("link") or ""),
+        site=urljoin(url, str(meta.get("link") or "")) if meta.get("link") else "",
         items=items,
         ttl=ttl,
         warning=warning,
@@ -146,7 +144,18 @@ def _short(problem: object) -> str:
     return " ".join(str(problem).split())[:160] or type(problem).__name__
 
 
-def _rss_item(entry: Any) -> ParsedItem:
+def _link(entry: Any, base: str) -> str:
+    """The entry's link made absolute; none for a GUID feedparser took for a link that is no URL."""
+    link = str(entry.get("link") or "").strip()
+    if not link:
+        return ""
+    if entry.get("guidislink") and not link.lower().startswith(("http://", "https://")):
+        return ""
+    absolute = urljoin(base, link)
+    return absolute if absolute.lower().startswith(("http://", "https://")) else ""
+
+
+def _rss_item(entry: Any, base: str) -> ParsedItem:
     content = ""
     for part in entry.get("content") or []:
         if part.get("value") and len(part["value"]) > len(content):
@@ -156,7 +165,7 @@ def _rss_item(entry: Any) -> ParsedItem:
     source = entry.get("source") or {}
     return ParsedItem(
         guid=str(entry.get("id") or entry.get("guid") or ""),
-        link=str(entry.get("link") or ""),
+        link=_link(entry, base),
         title=_tidy(html.unescape(str(entry.get("title") or ""))),
         published=_when(entry.get("published_parsed") or entry.get("updated_parsed")),
         author=_tidy(str(entry.get("author") or "")),

@@ -75,7 +75,7 @@ def _now() -> dt.datetime:
 
 
 def _iso(when: dt.datetime | None) -> str | None:
-    return when.isoformat(timespec="seconds") if when is not None else None
+    return when.isoformat(timespec="milliseconds") if when is not None else None
 
 
 def _when(value: str | None) -> dt.datetime | None:

@@ -234,7 +234,7 @@ class FeedUpdater:
     ) -> dt.datetime:
         interval = self.config.interval
         if failed:
-            interval = min(self.config.max_backoff, interval * 2 ** min(feed.failures, 20))
+            interval = min(self.config.max_backoff, interval * 2 ** min(max(feed.failures - 1, 0), 20))
         elif ttl:
             interval = min(self.config.max_backoff, max(interval, ttl))
         if wait:

@@ -378,7 +378,7 @@ def render_feed(spec: FeedSpec, stories: list[Story], base: str) -> tuple[bytes,
             f'<item rdf:about="{base}{s.path}"><title>{esc(s.title)}</title>'
             + (f"<link>{base}{s.path}</link>" if spec.links else "")
             + (f"<dc:date>{s.published.isoformat()}</dc:date>" if spec.dates else "")
-            + f"<description>{esc(s.summary)}</description></item>"
+            + f"<dc:creator>{s.author}</dc:creator><description>{esc(s.summary)}</description></item>"
             for s in stories
         )
         doc = (
