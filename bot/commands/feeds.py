@@ -55,17 +55,15 @@ def cmd_feeds_add(ctx: Context) -> int:
         feed = updater.add(ctx.args.url, ctx.args.name)
     finally:
         updater.close()
-    ctx.err.print(f"Following {feed.name!r}: {feed.url}", markup=False)
+    ctx.err.print(f"Following {feed.name!r}: {feed.url}", markup=False, highlight=False, soft_wrap=True)
     if feed.url.rstrip("/") != ctx.args.url.strip().rstrip("/"):
-        ctx.err.print(f"({ctx.args.url} announced this feed.)", markup=False)
-    ctx.err.print("Run `newsdesk update` to fetch it now.", markup=False)
+        ctx.err.print(f"({ctx.args.url} announced this feed.)", markup=False, highlight=False, soft_wrap=True)
+    ctx.err.print("Run `newsdesk update` to fetch it now.", markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
 def cmd_feeds_list(ctx: Context) -> int:
     """newsdesk feeds list [--json]"""
-    from rich.table import Table
-
     updater = _updater(ctx)
     feeds = updater.store.feeds()
     updater.close()
@@ -75,15 +73,18 @@ def cmd_feeds_list(ctx: Context) -> int:
     if not feeds:
         ctx.err.print("No feeds yet: add one with `newsdesk feeds add URL`.")
         return 0
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("name", "URL", "last fetched", "last status", "articles", "next poll"):
-        table.add_column(column, justify="right" if column == "articles" else "left", overflow="fold")
     for feed in feeds:
         status = feed.last_status or "not polled yet"
         if feed.failures:
             status = f"{status} ({feed.failures} failure{'s' if feed.failures != 1 else ''} in a row)"
-        table.add_row(feed.name, feed.url, _when(feed.last_polled), status, str(feed.articles), _when(feed.next_poll))
-    ctx.out.print(table)
+        ctx.out.print(f"{feed.name}  {feed.url}", markup=False, highlight=False, soft_wrap=True)
+        ctx.out.print(
+            f"  last fetched {_when(feed.last_polled)} · {status} · {feed.articles} article"
+            f"{'s' if feed.articles != 1 else ''} · next poll {_when(feed.next_poll)}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     return 0
 
 
@@ -93,7 +94,9 @@ def cmd_feeds_remove(ctx: Context) -> int:
     feed, deleted = updater.remove(ctx.args.feed, purge=ctx.args.purge)
     updater.close()
     note = f"; deleted {deleted} of its articles (run `newsdesk index` to drop them)" if ctx.args.purge else ""
-    ctx.err.print(f"No longer following {feed.name!r} ({feed.url}){note}.", markup=False)
+    ctx.err.print(
+        f"No longer following {feed.name!r} ({feed.url}){note}.", markup=False, highlight=False, soft_wrap=True
+    )
     return 0
 
 
@@ -114,13 +117,15 @@ def cmd_feeds_import(ctx: Context) -> int:
             updater.add_unchecked(sub.url, sub.title or sub.url)
             added += 1
         except FeedError as exc:
-            ctx.err.print(f"skipped {sub.url}: {exc}", markup=False)
+            ctx.err.print(f"skipped {sub.url}: {exc}", markup=False, highlight=False, soft_wrap=True)
             skipped += 1
     updater.close()
     ctx.err.print(
         f"Imported {added} feed{'s' if added != 1 else ''} from {ctx.args.file} ({skipped} skipped); "
         "`newsdesk update` fetches them.",
         markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
     return 0
 
@@ -140,7 +145,12 @@ def cmd_feeds_export(ctx: Context) -> int:
             ctx.args.out.write_text(document, encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"cannot write {ctx.args.out}: {exc.strerror or exc}") from exc
-        ctx.err.print(f"Exported {len(feeds)} feed{'s' if len(feeds) != 1 else ''} to {ctx.args.out}.", markup=False)
+        ctx.err.print(
+            f"Exported {len(feeds)} feed{'s' if len(feeds) != 1 else ''} to {ctx.args.out}.",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     return 0
 
 
@@ -182,11 +192,11 @@ def cmd_update(ctx: Context) -> int:
         report = updater.update(
             due_only=ctx.args.due,
             index=not ctx.args.no_index,
-            on_feed=lambda r: ctx.out.print(feed_line(r), markup=False, highlight=False),
+            on_feed=lambda r: ctx.out.print(feed_line(r), markup=False, highlight=False, soft_wrap=True),
         )
     finally:
         updater.close()
-    ctx.out.print(summary_line(report), markup=False, highlight=False)
+    ctx.out.print(summary_line(report), markup=False, highlight=False, soft_wrap=True)
     return 1 if report.index_error else 0
 
 
@@ -201,8 +211,8 @@ def cmd_watch(ctx: Context) -> int:
         if event.kind == "update" and event.update is not None:
             for feed in event.update.feeds:
                 if feed.status != "unchanged":
-                    ctx.out.print(feed_line(feed), markup=False, highlight=False)
-            ctx.out.print(summary_line(event.update), markup=False, highlight=False)
+                    ctx.out.print(feed_line(feed), markup=False, highlight=False, soft_wrap=True)
+            ctx.out.print(summary_line(event.update), markup=False, highlight=False, soft_wrap=True)
         elif event.kind == "build" and event.build is not None:
             b = event.build
             ctx.out.print(
@@ -210,9 +220,10 @@ def cmd_watch(ctx: Context) -> int:
                 f"({b.articles} articles, {b.passages} passages).",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
         elif event.kind == "error":
-            ctx.err.print(f"newsdesk: {event.message}", markup=False, highlight=False)
+            ctx.err.print(f"newsdesk: {event.message}", markup=False, highlight=False, soft_wrap=True)
 
     if not ctx.seeds_dir.exists():
         ctx.seeds_dir.mkdir(parents=True)
@@ -224,19 +235,24 @@ def cmd_watch(ctx: Context) -> int:
         force_polling=ctx.settings.watch_polling,
         poll_seconds=ctx.settings.watch_poll_seconds,
     )
-    what = "the feeds and " if updater is not None else ""
-    ctx.err.print(f"Watching {what}{ctx.seeds_dir} (index {ctx.index_dir}); Ctrl-C stops.", markup=False)
-    thread = watcher.start()
     try:
+        what = "the feeds and " if updater is not None else ""
+        ctx.err.print(
+            f"Watching {what}{ctx.seeds_dir} (index {ctx.index_dir}); Ctrl-C stops.",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        thread = watcher.start()
         while thread.is_alive():
             thread.join(0.5)
     except KeyboardInterrupt:
-        ctx.err.print("Stopping (finishing the requests in flight)…")
+        ctx.err.print("Stopping (finishing the requests in flight)…", soft_wrap=True)
         watcher.stop()
     finally:
         if updater is not None:
             updater.close()
-    ctx.err.print("Stopped; the index is as the last update left it.")
+    ctx.err.print("Stopped; the index is as the last update left it.", soft_wrap=True)
     return 0
 
 
