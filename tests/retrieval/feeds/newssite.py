@@ -153,17 +153,21 @@ class NewsSite:
         """Set when a request to a stalled path arrives."""
         self.robots = "User-agent: *\nDisallow: /private/\n"
         self.slow_seconds = 3.0
+        self.cpu_seconds = 0.0
+        """CPU time the site's request threads spent serving (benchmarks subtract it from the process's)."""
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._server: ThreadingHTTPServer | None = None
 
     # -- content ---------------------------------------------------------------------------
 
-    def publish(self, feed: str, story: Story) -> None:
-        """Put a story on the site and at the top of a feed."""
+    def publish(self, feed: str, story: Story, *, keep: int | None = None) -> None:
+        """Put a story on the site and at the top of a feed (which then lists only its ``keep`` newest)."""
         with self._lock:
             self.stories[story.slug] = story
             self.feeds[feed].slugs.insert(0, story.slug)
+            if keep is not None:
+                del self.feeds[feed].slugs[keep:]
 
     def add_feed(self, name: str, kind: str, title: str, **options: bool) -> str:
         """A new (empty) feed; its URL."""
@@ -228,8 +232,13 @@ class NewsSite:
         if event is not None:
             self.stalled.set()
             event.wait(60)
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self._route(h, path)
+        started = time.thread_time()
+        try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._route(h, path)
+        finally:
+            with self._lock:
+                self.cpu_seconds += time.thread_time() - started
 
     def _send(self, h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str, **headers: str) -> None:
         h.send_response(status)
