@@ -127,3 +127,15 @@ def test_watch_stops_cleanly_on_ctrl_c(site: NewsSite, tmp_path: Path) -> None:
             child.kill()
     assert child.returncode == 0, err
     assert "Stopped" in err and "Traceback" not in err
+
+
+def test_feed_settings_reach_the_engine_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.settings import Settings
+
+    monkeypatch.setenv("NEWSDESK_FEEDS_HOST_DELAY", "2.5")
+    monkeypatch.setenv("NEWSDESK_FEEDS_CONTACT", "ops@example.org")
+    config = Settings().feeds()
+    assert config.host_delay == 2.5 and config.agent == "newsdesk/0.1.0 (news feed reader; +ops@example.org)"
+    monkeypatch.setenv("NEWSDESK_FEEDS_HOST_DELAY", "-1")
+    code = main(["feeds", "list"])
+    assert code == 2
