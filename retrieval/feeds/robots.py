@@ -14,6 +14,9 @@ from retrieval.feeds.http import Fetcher, decode_body
 
 log = logging.getLogger(__name__)
 
+UNREACHABLE_TTL = 900.0
+"""A robots.txt that could not be fetched (5xx, timeout) is asked again after this many seconds."""
+
 
 @dataclass(frozen=True)
 class RobotsRules:
@@ -63,14 +66,14 @@ class Robots:
         self._lock = threading.Lock()
 
     def allowed(self, url: str) -> bool:
-        """True if robots.txt lets this agent fetch ``url``."""
+        """True if robots.txt lets this agent fetch ``url``; FetchError while the host's robots.txt is unreachable."""
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}".lower()
         rules = self._rules_for(origin)
         if rules.kind == "allow_all":
             return True
         if rules.kind == "deny_all":
-            return False
+            raise FetchError(f"robots.txt of {origin} unreachable ({rules.text}): the page waits")
         parser = self._parser(origin, rules)
         allowed = bool(parser.can_fetch(url, self._agent))  # type: ignore[attr-defined]
         delay = parser.crawl_delay(self._agent)  # type: ignore[attr-defined]
@@ -94,7 +97,8 @@ class Robots:
             rules = self._rules.get(origin)
             if rules is None and self._load is not None:
                 rules = self._load(origin)
-            if rules is None or now - rules.fetched_at > self._ttl:
+            ttl = min(self._ttl, UNREACHABLE_TTL) if rules is not None and rules.kind == "deny_all" else self._ttl
+            if rules is None or now - rules.fetched_at > ttl:
                 rules = rules_from_fetch(lambda: self._get(origin), now)
                 log.info("robots.txt of %s: %s", origin, rules.kind)
                 if self._save is not None:

@@ -52,6 +52,10 @@ CREATE INDEX IF NOT EXISTS items_link ON items (link);
 CREATE INDEX IF NOT EXISTS items_canonical ON items (canonical);
 CREATE INDEX IF NOT EXISTS items_fingerprint ON items (fingerprint);
 CREATE INDEX IF NOT EXISTS items_state ON items (feed_id, state);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS robots (
     origin TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -374,6 +378,18 @@ class FeedStore:
     def count_items(self) -> dict[str, int]:
         """How many items are in each state."""
         return {r["state"]: r["n"] for r in self._query("SELECT state, COUNT(*) AS n FROM items GROUP BY state")}
+
+    # -- flags -----------------------------------------------------------------------------
+
+    def flag(self, key: str) -> bool:
+        """A yes/no the state keeps (``index_pending``: articles stored that no build has indexed yet)."""
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return bool(rows) and rows[0]["value"] == "1"
+
+    def set_flag(self, key: str, value: bool) -> None:
+        """Set a yes/no."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, "1" if value else "0"))
 
     # -- robots.txt ------------------------------------------------------------------------
 

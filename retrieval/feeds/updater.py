@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 FeedCallback = Callable[[FeedReport], None]
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "")
+INDEX_PENDING = "index_pending"
 
 
 def item_key(feed: Feed, item: ParsedItem) -> str:
@@ -59,6 +60,8 @@ class _Tally:
     pages: int = 0
     page_failures: int = 0
     notes: list[str] | None = None
+    seen: set[str] = field(default_factory=set)
+    """Items handled in this poll (a page that failed now is not retried in the same poll)."""
 
     def note(self, text: str) -> None:
         if self.notes is None:
@@ -209,10 +212,12 @@ class FeedUpdater:
                 finally:
                     self._claimed.clear()
                 build, index_error = None, ""
-                if index and self.engine is not None and (articles or not self.engine.has_index()):
+                engine = self.engine if index else None
+                if engine is not None and (articles or self.store.flag(INDEX_PENDING) or not engine.has_index()):
                     try:
-                        build, _ = self.engine.build(self.seeds_dir)
-                    except NewsdeskError as exc:
+                        build, _ = engine.build(self.seeds_dir)
+                        self.store.set_flag(INDEX_PENDING, False)
+                    except NewsdeskError as exc:  # the articles are stored: the next update indexes them
                         index_error = str(exc)
                         log.warning("indexing after the feed update failed: %s", exc)
                 order = {f.id: n for n, f in enumerate(feeds)}
@@ -258,7 +263,13 @@ class FeedUpdater:
                 self._retry_pages(feed, None, tally)
                 status = "new" if tally.new else "unchanged"
                 next_poll = self._next_poll(feed, failed=False)
-                self.store.polled(feed.id, status="unchanged", failed=False, next_poll=next_poll)
+                validators = {}
+                if response.status != 304:  # same body, maybe new validators
+                    validators = {
+                        "etag": response.headers.get("etag", ""),
+                        "last_modified": response.headers.get("last-modified", ""),
+                    }
+                self.store.polled(feed.id, status="unchanged", failed=False, next_poll=next_poll, **validators)
                 return self._report(feed, status, tally, started, next_poll), tally.new
             parsed = parse_feed(response.body, response.url, response.headers)
         except (FetchError, NotAFeedError) as exc:
@@ -328,13 +339,14 @@ class FeedUpdater:
                     fingerprint=str(meta.get("fingerprint", "")),
                 )  # fmt: skip
                 return
+        tally.seen.add(key)
         if not item.link:
             tally.note("items without links: kept with the feed's text")
         self._store(feed, parsed.title, item, key, article_id, rel, attempts=0, tally=tally)
 
     def _retry_pages(self, feed: Feed, parsed: ParsedFeed | None, tally: _Tally) -> None:
         for record in self.store.retries(feed.id):
-            if record.item is None:
+            if record.item is None or record.key in tally.seen:
                 continue
             article_id, rel = article_location(record.key, host_of(record.item.link) or host_of(feed.url))
             title = parsed.title if parsed is not None else feed.name
@@ -358,8 +370,12 @@ class FeedUpdater:
         page_problem = ""
         permanent = False
         if self.config.fetch_pages and item.link:
-            if not self.robots.allowed(item.link):
-                page_problem, permanent = "robots.txt disallows the page", True
+            try:
+                allowed = self.robots.allowed(item.link)
+            except FetchError as exc:  # robots.txt unreachable: not now, maybe on the next poll
+                allowed, page_problem = False, exc.reason
+            if not allowed:
+                page_problem, permanent = page_problem or "robots.txt disallows the page", not page_problem
             else:
                 try:
                     response = self.fetcher.get(item.link, accept=PAGE_ACCEPT)
@@ -422,6 +438,8 @@ class FeedUpdater:
             extra["guid"] = item.guid
         if item.source and item.source != source:
             extra["credited_source"] = item.source
+        if not self.store.flag(INDEX_PENDING):
+            self.store.set_flag(INDEX_PENDING, True)  # before the file: a crash after it still gets it indexed
         write_atomically(self.seeds_dir / rel, render(article, published=item.published, fetched=now, extra=extra))
         self.store.record(
             key, feed.id, item, state=st.RETRY if retry else st.STORED, link=link, canonical=canonical,

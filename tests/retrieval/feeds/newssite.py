@@ -152,6 +152,7 @@ class NewsSite:
         self.stalled = threading.Event()
         """Set when a request to a stalled path arrives."""
         self.robots = "User-agent: *\nDisallow: /private/\n"
+        self.robots_status = 200
         self.slow_seconds = 3.0
         self.cpu_seconds = 0.0
         """CPU time the site's request threads spent serving (benchmarks subtract it from the process's)."""
@@ -251,7 +252,7 @@ class NewsSite:
 
     def _route(self, h: BaseHTTPRequestHandler, path: str) -> None:
         if path == "/robots.txt":
-            return self._send(h, 200, self.robots.encode(), "text/plain")
+            return self._send(h, self.robots_status, self.robots.encode(), "text/plain")
         if path == "/":
             links = "".join(
                 f'<link rel="alternate" type="application/rss+xml" title="{f.title}" href="/feeds/{n}.rss">'
@@ -303,6 +304,12 @@ class NewsSite:
             return self._send(h, 503, b"Service Unavailable", "text/plain", Retry_After="120")
         if what == "gone.rss":
             return self._send(h, 404, b"not found", "text/plain")
+        if what == "moved.rss":  # moved for good to the top stories feed
+            h.send_response(301)
+            h.send_header("Location", "/feeds/top.rss")
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return None
         if what in ("loop-a.rss", "loop-b.rss"):
             other = "loop-b.rss" if what == "loop-a.rss" else "loop-a.rss"
             h.send_response(302)

@@ -316,3 +316,53 @@ def test_removing_a_feed_with_purge_deletes_its_articles(
     feed, deleted = updater.remove("Top stories", purge=True)
     assert feed.url == url and deleted == 1 and not stored(tmp_path / "seeds")
     assert FeedStore(tmp_path / "feeds.sqlite3").feeds() == []
+
+
+def test_an_unreachable_robots_txt_delays_the_page_it_does_not_forbid_it(
+    site: NewsSite, stories: list[Story], make_updater: MakeUpdater, tmp_path: Path
+) -> None:
+    url = site.add_feed("top", "rss", "Top stories")
+    site.publish("top", stories[0])
+    site.robots_status = 503
+    updater = make_updater()
+    updater.add(url)
+    first = updater.update()
+    assert first.new == 1 and first.feeds[0].page_failures == 1 and not site.page_requests()
+    (post,) = stored(tmp_path / "seeds").values()
+    assert post.metadata["origin"] == "feed"  # the summary meanwhile
+    site.robots_status = 200
+    import retrieval.feeds.robots
+
+    retrieval.feeds.robots.UNREACHABLE_TTL = 0.0  # (ask robots.txt again at once)
+    try:
+        updater.update()
+    finally:
+        retrieval.feeds.robots.UNREACHABLE_TTL = 900.0
+    (post,) = stored(tmp_path / "seeds").values()
+    assert post.metadata["origin"] == "page" and site.page_requests()[stories[0].path] == 1
+    assert a_sentence(stories[0]) in post.content
+
+
+def test_a_feed_moved_for_good_is_followed_at_its_new_url(
+    site: NewsSite, stories: list[Story], make_updater: MakeUpdater
+) -> None:
+    url = site.add_feed("top", "rss", "Top stories")
+    site.publish("top", stories[0])
+    updater = make_updater()
+    updater.add_unchecked(site.base + "/bad/moved.rss", "moved")
+    report = updater.update()
+    assert "moved permanently" in report.feeds[0].reason
+    assert updater.store.feed("moved").url == url
+
+
+def test_articles_stored_without_indexing_are_indexed_by_the_next_update(
+    site: NewsSite, stories: list[Story], make_updater: MakeUpdater, feeds_engine: Engine
+) -> None:
+    url = site.add_feed("top", "rss", "Top stories")
+    site.publish("top", stories[0])
+    updater = make_updater(feeds_engine)
+    updater.add(url)
+    assert updater.update(index=False).build is None
+    again = updater.update()  # nothing new on the feed, but what is stored is not indexed yet
+    assert again.new == 0 and again.build is not None and again.build.added == 1
+    assert updater.update().build is None
