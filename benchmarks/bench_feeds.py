@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import random
 import resource
 import statistics
 import sys
@@ -41,13 +42,19 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def main() -> None:  # noqa: PLR0915 — a script
+def cpu_seconds() -> float:
+    """User + system CPU of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--feeds", type=int, default=100)
     parser.add_argument("--items", type=int, default=50, help="items each feed lists (the newest)")
-    parser.add_argument("--rounds", type=int, default=100, help="rounds; each publishes one item per feed")
-    parser.add_argument("--round-seconds", type=float, default=6.0, help="a round's items are spread over this")
-    parser.add_argument("--interval", type=float, default=6.0, help="feed poll interval (NEWSDESK_FEEDS_INTERVAL)")
+    parser.add_argument("--latency-rounds", type=int, default=5, help="freshness phase: rounds of one item per feed")
+    parser.add_argument("--interval", type=float, default=10.0, help="freshness phase: the watcher's poll interval")
+    parser.add_argument("--updates", type=int, default=100, help="growth phase: updates of one new item per feed")
     parser.add_argument("--real", action="store_true", help="the real embedding model instead of the hash embedder")
     parser.add_argument("--dir", type=Path, default=None, help="work directory (default: a temporary one)")
     args = parser.parse_args()
@@ -67,10 +74,8 @@ def main() -> None:  # noqa: PLR0915 — a script
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench-feeds-", dir="/tmp"))
     work.mkdir(parents=True, exist_ok=True)
-    total = args.feeds * args.rounds
     corpus = real_articles(2000, min_chars=800, max_chars=8000)
-    print(f"{len(corpus)} real articles, {total} items to publish; work dir {work}", flush=True)
-
+    print(f"{len(corpus)} real articles (cycled, each copy with its own lead line); work dir {work}", flush=True)
     if args.real:
         from retrieval.embedding.factory import make_embedder
 
@@ -91,139 +96,127 @@ def main() -> None:  # noqa: PLR0915 — a script
     updater = FeedUpdater(FeedStore(work / "feeds.sqlite3"), seeds, config, engine=engine)
     for n, url in enumerate(feed_urls):
         updater.add_unchecked(url, f"Feed {n}")
-
+    updater.update()  # every feed polled once, empty
     published: dict[str, float] = {}
-    answerable: dict[str, float] = {}
-    cycles: list[dict[str, float]] = []
-    retrains: list[int] = []
-    last_trained: list[object] = [None]
     lock = threading.Lock()
-    pages_before = [0]
+    counter = [0]
+
+    def publish(feed: int) -> str:
+        number = counter[0]
+        counter[0] += 1
+        record = corpus[number % len(corpus)]
+        text = f"Loopback bulletin {number}.\n{record['text']}"
+        story = Story(f"s{number}", f"{record['title']} ({number})", record["date"][:10], text)
+        site.publish(f"f{feed}", story, keep=args.items)
+        url = site.base + story.path
+        with lock:
+            published[url] = time.monotonic()
+        return url
+
+    # -- freshness: a watcher polls every interval while items are published at random times ----------------
+    answerable: dict[str, float] = {}
+    cycles: list[tuple[int, int, float]] = []
+    pages_seen = [0]
 
     def on_event(event: WatchEvent) -> None:
-        now = time.monotonic()
         if event.kind == "update" and event.update is not None:
-            report = event.update
+            now = time.monotonic()
             with lock:
-                for article in report.articles:
+                for article in event.update.articles:
                     answerable.setdefault(article.url, now)
             pages = sum(site.page_requests().values())
-            params = engine.store.read_manifest().vector_params if engine.has_index() else {}
-            trained = params.get("trained")
-            if trained != last_trained[0]:
-                retrains.append(len(cycles))
-                last_trained[0] = trained
-            cycles.append(
-                {
-                    "feeds": len(report.feeds),
-                    "new": report.new,
-                    "pages": pages - pages_before[0],
-                    "requests": report.requests,
-                    "seconds": report.seconds,
-                    "build_seconds": report.build.seconds if report.build else 0.0,
-                }
-            )
-            pages_before[0] = pages
+            cycles.append((len(event.update.feeds), pages - pages_seen[0], event.update.seconds))
+            pages_seen[0] = pages
         elif event.kind == "error":
             print("  error:", event.message, flush=True)
 
-    def publisher() -> None:
-        start = time.monotonic()
-        spacing = args.round_seconds / args.feeds
-        for number in range(total):
-            round_, feed = divmod(number, args.feeds)
-            due = start + number * spacing
-            time.sleep(max(0.0, due - time.monotonic()))
-            record = corpus[number % len(corpus)]
-            text = f"Loopback bulletin {round_}-{feed}.\n{record['text']}"
-            story = Story(f"r{round_}f{feed}", f"{record['title']} ({round_}-{feed})", record["date"][:10], text)
-            site.publish(f"f{feed}", story, keep=args.items)
-            with lock:
-                published[site.base + story.path] = time.monotonic()
-
-    cpu_start = resource.getrusage(resource.RUSAGE_SELF)
-    wall_start = time.monotonic()
     watcher = Watcher(engine, seeds, updater, on_event=on_event, watch_files=False, poll_seconds=1.0)
-    pub = threading.Thread(target=publisher, daemon=True)
-    pub.start()
     watcher.start()
-    checkpoints = []
-    questions: list[str] = []
-    next_check = 10
-    while pub.is_alive() or len(answerable) < len(published):
-        time.sleep(1.0)
-        if time.monotonic() - wall_start > 3 * 3600:
-            print("giving up after 3 hours", flush=True)
-            break
-        if len(cycles) >= next_check:
-            next_check += 10
-            with lock:
-                done = [u for u in answerable]
-            for url in done[-5:]:
-                story = site.stories[url.rsplit("/", 1)[-1][: -len(".html")]]
-                questions.append(" ".join(story.text.split("\n")[1].split()[:14]))
-            latencies = []
-            for question in questions[-20:]:
-                t0 = time.perf_counter()
-                engine.ask(question)
-                latencies.append((time.perf_counter() - t0) * 1000)
-            manifest = engine.store.read_manifest()
-            checkpoints.append(
+    rng = random.Random(7)
+    total = args.latency_rounds * args.feeds
+    moments = sorted(rng.uniform(0, args.latency_rounds * args.interval) for _ in range(total))
+    started = time.monotonic()
+    for number, moment in enumerate(moments):
+        time.sleep(max(0.0, started + moment - time.monotonic()))
+        publish(number % args.feeds)
+    deadline = time.monotonic() + 10 * args.interval + 600
+    while len(answerable) < total and time.monotonic() < deadline:
+        time.sleep(0.5)
+    watcher.stop(120)
+    delays = [answerable[u] - published[u] for u in answerable if u in published]
+    print(f"\nfreshness ({embedder.name}, dim {embedder.dimension}): {args.feeds} feeds, poll interval "
+          f"{args.interval:g}s, {total} items published at random moments over {moments[-1]:.0f}s")  # fmt: skip
+    print(f"  published → answerable: p50 {pct(delays, 50):.1f}s, p95 {pct(delays, 95):.1f}s, max {max(delays):.1f}s "
+          f"({len(answerable)}/{total} answerable)")  # fmt: skip
+    print(f"  {len(cycles)} polls of due feeds: feeds per poll mean {statistics.mean(c[0] for c in cycles):.1f}, "
+          f"pages fetched per poll mean {statistics.mean(c[1] for c in cycles):.1f} (max {max(c[1] for c in cycles)}), "
+          f"cycle p50 {pct([c[2] for c in cycles], 50):.2f}s p95 {pct([c[2] for c in cycles], 95):.2f}s")  # fmt: skip
+
+    # -- growth: updates of one new item per feed, until 10k more articles -------------------------------------
+    print(f"\ngrowth: {args.updates} updates × {args.feeds} new items", flush=True)
+    rows = []
+    trained_at: list[int] = []
+    last_trained: object = None
+    growth_cpu = 0.0
+    growth_new = 0
+    questions: list[tuple[str, str]] = []
+    for number in range(1, args.updates + 1):
+        urls = [publish(feed) for feed in range(args.feeds)]
+        pages_before = sum(site.page_requests().values())
+        cpu_before, site_before = cpu_seconds(), site.cpu_seconds
+        t0 = time.monotonic()
+        report = updater.update()
+        seconds = time.monotonic() - t0
+        growth_cpu += (cpu_seconds() - cpu_before) - (site.cpu_seconds - site_before)
+        growth_new += report.new
+        pages = sum(site.page_requests().values()) - pages_before
+        manifest = engine.store.read_manifest()
+        params = manifest.vector_params
+        trained = (manifest.vector_index, params.get("trained"))
+        if trained != last_trained:
+            trained_at.append(number)
+            last_trained = trained
+        url = urls[number % len(urls)]
+        story = site.stories[url.rsplit("/", 1)[-1][: -len(".html")]]
+        questions.append((" ".join(story.text.split("\n")[1].split()[:14]), url))
+        if number % 10 == 0 or number == 1:
+            latencies, hits = [], 0
+            for question, wanted in questions[-20:]:
+                q0 = time.perf_counter()
+                answer = engine.ask(question)
+                latencies.append((time.perf_counter() - q0) * 1000)
+                hits += any(c.url == wanted for c in answer.citations)
+            rows.append(
                 (
-                    len(cycles),
+                    number,
                     len(manifest.articles),
                     manifest.n_vectors,
                     manifest.vector_index,
+                    pages,
+                    seconds,
+                    report.build.seconds if report.build else 0.0,
                     statistics.median(latencies),
                     pct(latencies, 95),
+                    hits,
+                    len(latencies),
                     rss_mib(),
+                    len(params.get("parts") or []),
+                    params.get("trained"),
+                    params.get("appended"),
                 )  # fmt: skip
             )
-            print(
-                f"  after {len(cycles)} updates: {len(manifest.articles):,} articles, {manifest.n_vectors:,} vectors "
-                f"({manifest.vector_index}), ask p50 {checkpoints[-1][4]:.1f} ms p95 {checkpoints[-1][5]:.1f} ms, "
-                f"RSS {checkpoints[-1][6]:,.0f} MiB",
-                flush=True,
-            )
-    watcher.stop(120)
-    wall = time.monotonic() - wall_start
-    cpu_end = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (cpu_end.ru_utime + cpu_end.ru_stime) - (cpu_start.ru_utime + cpu_start.ru_stime) - site.cpu_seconds
-    delays = [answerable[u] - published[u] for u in answerable if u in published]
-    productive = [c for c in cycles if c["new"]]
-    manifest = engine.store.read_manifest()
-    print()
-    print(f"embedder: {embedder.name} (dim {embedder.dimension}); {args.feeds} feeds × {args.items} items listed, "
-          f"{args.rounds} rounds over {args.round_seconds:g}s each, poll interval {args.interval:g}s")  # fmt: skip
-    print(f"articles published {len(published):,}, answerable {len(answerable):,}; wall {wall:,.0f}s")
-    print(f"published → answerable: p50 {pct(delays, 50):.1f}s, p95 {pct(delays, 95):.1f}s, max {max(delays):.1f}s")
-    print(
-        f"update cycles {len(cycles)} ({len(productive)} with new articles): pages fetched per poll "
-        f"mean {statistics.mean(c['pages'] for c in cycles):.1f}, max {max(c['pages'] for c in cycles):.0f}; "
-        f"requests per poll mean {statistics.mean(c['requests'] for c in cycles):.1f}; "
-        f"pages fetched in all {sum(site.page_requests().values()):,} for {len(site.page_requests()):,} pages "
-        f"(max per page {max(site.page_requests().values())})"
-    )
-    cycle_s = [c["seconds"] for c in productive]
-    build_s = [c["build_seconds"] for c in productive]
-    print(
-        f"cycle seconds p50 {pct(cycle_s, 50):.1f}, p95 {pct(cycle_s, 95):.1f} "
-        f"(index build p50 {pct(build_s, 50):.2f}s, p95 {pct(build_s, 95):.2f}s)"
-    )
-    print(f"CPU seconds per new article: {cpu / max(1, len(answerable)):.3f} (newsdesk's share: {cpu:,.0f}s in all, "
-          f"site {site.cpu_seconds:,.0f}s excluded)")  # fmt: skip
-    params = manifest.vector_params
-    print(
-        f"final index: {len(manifest.articles):,} articles, {manifest.n_passages:,} passages, {manifest.n_vectors:,} "
-        f"vectors, {manifest.vector_index}, {len(manifest.segments)} segments, vector params "
-        f"{ {k: v for k, v in params.items() if k in ('trained', 'appended', 'appends')} }, "
-        f"parts {len(params.get('parts') or [])}"
-    )
-    print(f"vector index (re)trained at update(s) {retrains} — {len(retrains)} times in {len(cycles)} updates")
-    print("growth (updates, articles, vectors, index, ask p50 ms, ask p95 ms, RSS MiB):")
-    for row in checkpoints:
-        print("  ", row)
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB; finished "
+            r = rows[-1]
+            print(f"  update {r[0]:3d}: {r[1]:,} articles, {r[2]:,} vectors ({r[3]}), {r[4]} pages fetched, "
+                  f"update {r[5]:.1f}s (build {r[6]:.1f}s), ask p50 {r[7]:.0f} ms p95 {r[8]:.0f} ms, "
+                  f"cited {r[9]}/{r[10]}, RSS {r[11]:,.0f} MiB, parts {r[12]}, trained {r[13]}, appended {r[14]}",
+                  flush=True)  # fmt: skip
+    requests = site.page_requests()
+    print(f"  pages fetched in all: {sum(requests.values()):,} for {len(requests):,} pages (most for one page: "
+          f"{max(requests.values())})")  # fmt: skip
+    print(f"  CPU seconds per new article: {growth_cpu / max(1, growth_new):.3f} ({growth_cpu:,.0f}s for "
+          f"{growth_new:,} articles; the site's own CPU excluded)")  # fmt: skip
+    print(f"  vector index built/retrained at update(s) {trained_at} ({len(trained_at)} of {args.updates})")
+    print(f"  peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB; finished "
           f"{dt.datetime.now().isoformat(timespec='seconds')}")  # fmt: skip
     updater.close()
     site.stop()

@@ -155,6 +155,8 @@ class NewsSite:
         self.robots_status = 200
         self.slow_seconds = 3.0
         self.cpu_seconds = 0.0
+        self.gzipped = 0
+        """Responses sent gzip-compressed."""
         """CPU time the site's request threads spent serving (benchmarks subtract it from the process's)."""
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -242,6 +244,11 @@ class NewsSite:
                 self.cpu_seconds += time.thread_time() - started
 
     def _send(self, h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str, **headers: str) -> None:
+        if ctype.startswith("text/html") and len(body) > 1000 and "gzip" in h.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+            with self._lock:
+                self.gzipped += 1
         h.send_response(status)
         h.send_header("Content-Type", ctype)
         h.send_header("Content-Length", str(len(body)))
@@ -333,6 +340,8 @@ class NewsSite:
                 sent += len(chunk)
             h.wfile.write(b"0\r\n\r\n")
             return None
+        if what == "bomb.rss":  # 20 MB of zeros in 20 kB of gzip: the cap counts what it inflates to
+            return self._send(h, 200, gzip.compress(b"\0" * 20_000_000), "application/rss+xml", Content_Encoding="gzip")
         if what == "huge-declared.rss":  # announces 100 MB: refused without reading
             h.send_response(200)
             h.send_header("Content-Type", "application/rss+xml")

@@ -68,6 +68,7 @@ def fetcher(config: FeedsConfig) -> Fetcher:
         ("/bad/loop-a.rss", "redirect loop"),
         ("/bad/huge.rss", "over the 1,000,000-byte limit (stopped reading)"),
         ("/bad/huge-declared.rss", "over the 1,000,000-byte limit (not read)"),
+        ("/bad/bomb.rss", "over the 1,000,000-byte limit (stopped reading)"),
     ],
 )
 def test_faults_become_one_line_reasons(site: NewsSite, fetcher: Fetcher, path: str, reason: str) -> None:

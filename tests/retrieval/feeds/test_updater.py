@@ -31,6 +31,7 @@ FAULTS = {
     "/bad/page.html": "an HTML page, not a feed",
     "/bad/huge.rss": "byte limit",
     "/bad/huge-declared.rss": "byte limit",
+    "/bad/bomb.rss": "byte limit",
 }
 
 
@@ -82,6 +83,7 @@ def test_every_kind_of_feed_is_stored_with_the_page_text_and_indexed(
         assert not any(bit in post.content for bit in FURNITURE)
     answer = feeds_engine.ask(a_sentence(stories[5]))
     assert answer.citations and answer.citations[0].url == site.base + stories[5].path
+    assert site.gzipped >= 8  # the pages came gzip-compressed
 
 
 def test_re_polling_fetches_no_page_twice_and_asks_conditionally(
