@@ -183,9 +183,9 @@ def main() -> None:
             latencies, hits = [], 0
             for question, wanted in questions[-20:]:
                 q0 = time.perf_counter()
-                answer = engine.ask(question)
+                engine.ask(question)
                 latencies.append((time.perf_counter() - q0) * 1000)
-                hits += any(c.url == wanted for c in answer.citations)
+                hits += any(h.article.url == wanted for h in engine.search(question, k=10))
             rows.append(
                 (
                     number,
@@ -208,7 +208,7 @@ def main() -> None:
             r = rows[-1]
             print(f"  update {r[0]:3d}: {r[1]:,} articles, {r[2]:,} vectors ({r[3]}), {r[4]} pages fetched, "
                   f"update {r[5]:.1f}s (build {r[6]:.1f}s), ask p50 {r[7]:.0f} ms p95 {r[8]:.0f} ms, "
-                  f"cited {r[9]}/{r[10]}, RSS {r[11]:,.0f} MiB, parts {r[12]}, trained {r[13]}, appended {r[14]}",
+                  f"found {r[9]}/{r[10]}, RSS {r[11]:,.0f} MiB, parts {r[12]}, trained {r[13]}, appended {r[14]}",
                   flush=True)  # fmt: skip
     requests = site.page_requests()
     print(f"  pages fetched in all: {sum(requests.values()):,} for {len(requests):,} pages (most for one page: "

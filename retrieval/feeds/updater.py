@@ -25,6 +25,7 @@ from retrieval.feeds.parse import NotAFeedError, discover_feeds, parse_feed
 from retrieval.feeds.robots import Robots
 from retrieval.feeds.state import FeedStore
 from retrieval.feeds.storage import (
+    FEEDS_SUBDIR,
     article_location,
     fingerprint,
     normalize_url,
@@ -183,6 +184,7 @@ class FeedUpdater:
             raise FeedError(f"another newsdesk is updating the feeds in {self.store.path} right now") from None
         try:
             with self._cycle:
+                self._clear_leftovers()
                 now = dt.datetime.now(dt.UTC)
                 feeds = self.store.feeds(due_before=now if due_only else None)
                 reports: list[FeedReport] = []
@@ -233,6 +235,13 @@ class FeedUpdater:
                 )
         finally:
             self._lock_file.release()
+
+    def _clear_leftovers(self) -> None:
+        """Delete the temporary files a killed update left (this process holds the lock: none is being written)."""
+        root = self.seeds_dir / FEEDS_SUBDIR
+        if root.is_dir():
+            for leftover in root.rglob(".*.tmp"):
+                leftover.unlink(missing_ok=True)
 
     def _next_poll(
         self, feed: Feed, *, failed: bool, ttl: float | None = None, wait: float | None = None

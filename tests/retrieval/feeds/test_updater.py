@@ -294,6 +294,8 @@ def test_a_kill_mid_update_loses_nothing_and_refetches_nothing(
     assert child.returncode == -signal.SIGKILL
     before = stored(seeds)
     assert len(before) == 3  # the three pages fetched before the kill are all on disk, whole
+    leftover = seeds / "feeds" / "127.0.0.1" / ".half-written.md.123.1.tmp"
+    leftover.write_text("---\ntitle: half", encoding="utf-8")  # as a kill mid-write would leave one
     for post in before.values():
         assert post.metadata["origin"] == "page"
     del site.stall[stalled_path]
@@ -305,6 +307,7 @@ def test_a_kill_mid_update_loses_nothing_and_refetches_nothing(
     assert all(pages[s.path] == 1 for s in stories[:6] if s.path != stalled_path)
     assert len(stored(seeds)) == 6
     assert len(load_articles(seeds).articles) == 6
+    assert not leftover.exists()
 
 
 def test_removing_a_feed_with_purge_deletes_its_articles(
