@@ -24,7 +24,7 @@ def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[NewsSite]:
     if corpus_path() is None:
         pytest.skip(f"the real news corpus ../{CORPUS_NAME} is not here")
     monkeypatch.setenv("NEWSDESK_FEEDS_HOST_DELAY", "0")
-    monkeypatch.setenv("NEWSDESK_FEEDS_TIMEOUT", "0.5")
+    monkeypatch.setenv("NEWSDESK_FEEDS_TIMEOUT", "2")
     with NewsSite() as running:
         running.add_feed("top", "rss", "Top stories")
         for story in stories_from(real_articles(2)):

@@ -45,7 +45,7 @@ def config() -> FeedsConfig:
         max_backoff=5.0,
         host_delay=0.0,
         connect_timeout=2.0,
-        read_timeout=0.5,
+        read_timeout=2.0,
         total_timeout=5.0,
         max_bytes=1_000_000,
         workers=4,

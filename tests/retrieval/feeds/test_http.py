@@ -76,7 +76,7 @@ def test_faults_become_one_line_reasons(site: NewsSite, fetcher: Fetcher, path: 
     with pytest.raises(FetchError, match=reason.replace("(", r"\(").replace(")", r"\)")) as caught:
         fetcher.get(site.base + path)
     assert "\n" not in str(caught.value)
-    assert time.monotonic() - started < 4  # the 100 MB body is cut off, the slow server not waited for
+    assert time.monotonic() - started < 5.5  # the 100 MB body is cut off, the slow server not waited for
 
 
 def test_busy_server_says_when_to_come_back(site: NewsSite, fetcher: Fetcher) -> None:
