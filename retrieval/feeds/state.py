@@ -252,12 +252,13 @@ class FeedStore:
 
     def known(self, key: str, feed_id: int, guid: str, link: str) -> bool:
         """True if this item was handled before: same key, same GUID in this feed, or same link or canonical URL."""
-        rows = self._query(
-            "SELECT 1 FROM items WHERE key = ? OR (? != '' AND feed_id = ? AND guid = ?) "
-            "OR (? != '' AND (link = ? OR canonical = ?)) LIMIT 1",
-            (key, guid, feed_id, guid, link, link, link),
-        )
-        return bool(rows)
+        checks: list[tuple[str, tuple[object, ...]]] = [("SELECT 1 FROM items WHERE key = ? LIMIT 1", (key,))]
+        if guid:
+            checks.append(("SELECT 1 FROM items WHERE feed_id = ? AND guid = ? LIMIT 1", (feed_id, guid)))
+        if link:  # one indexed lookup each (an OR across columns would scan the table)
+            checks.append(("SELECT 1 FROM items WHERE link = ? LIMIT 1", (link,)))
+            checks.append(("SELECT 1 FROM items WHERE canonical = ? LIMIT 1", (link,)))
+        return any(self._query(sql, args) for sql, args in checks)
 
     def stored_with_canonical(self, canonical: str) -> str | None:
         """The article id already stored for this canonical URL, if any."""
