@@ -178,7 +178,8 @@ def main() -> None:
             last_trained = trained
         url = urls[number % len(urls)]
         story = site.stories[url.rsplit("/", 1)[-1][: -len(".html")]]
-        questions.append((" ".join(story.text.split("\n")[1].split()[:14]), url))
+        paragraphs = [line for line in story.text.split("\n")[1:] if len(line) > 120] or [story.text]
+        questions.append((" ".join(paragraphs[len(paragraphs) // 2].split()[:14]), url))
         if number % 10 == 0 or number == 1:
             latencies, hits = [], 0
             for question, wanted in questions[-20:]:
