@@ -49,8 +49,8 @@ def _visible(path: str, root: Path) -> bool:
 class Watcher:
     """Polls the feeds when they are due and indexes seed files added, changed or removed, until stopped.
 
-    File changes come from ``watchfiles`` (inotify and the like; ``force_polling`` or a failing
-    watcher falls back to stat polling every ``poll_seconds``). Each change is indexed incrementally
+    File changes come from ``watchfiles`` (inotify and the like); with ``force_polling``, or if the
+    native watcher fails, the seeds are polled every ``poll_seconds`` instead. Each change is indexed incrementally
     through ``Engine.build``, which swaps the new generation in while questions keep being answered.
     Run it with ``run(stop)`` in a thread of your own, or ``start()``/``stop()``.
     """
@@ -181,11 +181,15 @@ class Watcher:
         self._wake.set()
 
     def _watch_files(self) -> None:
-        """Feed file changes to the loop: watchfiles, then its polling mode, then plain stat polling."""
-        from watchfiles import watch
+        """Feed file changes to the loop: native events from watchfiles, else stat polling.
 
-        root = self.seeds_dir.resolve()
-        for polling in [True] if self.force_polling else [False, True]:
+        Polling asks ``Engine.build`` every ``poll_seconds``: its seed cache compares each file's size,
+        times and inode, so an unchanged tree costs a directory walk and writes nothing.
+        """
+        if not self.force_polling:
+            from watchfiles import watch
+
+            root = self.seeds_dir.resolve()
             try:
                 for changes in watch(
                     root,
@@ -193,14 +197,13 @@ class Watcher:
                     debounce=self.debounce_ms,
                     step=50,
                     stop_event=self._stop,
-                    force_polling=polling,
-                    poll_delay_ms=int(self.poll_seconds * 1000),
                     yield_on_timeout=False,
                     raise_interrupt=False,
                 ):
                     self._note_change(len(changes))
-                return
             except Exception as exc:  # no inotify watches left, a filesystem it cannot watch…
-                log.warning("watching %s %s failed (%s)", root, "by polling" if polling else "natively", exc)
-        while not self._stop.wait(self.poll_seconds):  # last resort: the build's own stat check
+                log.warning("watching %s failed (%s): polling it every %gs instead", root, exc, self.poll_seconds)
+            if self._stop.is_set():
+                return
+        while not self._stop.wait(self.poll_seconds):
             self._note_change(0)
