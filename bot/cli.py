@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.commands import ask, chat, discord_bot, evaluate, feedback, index, search, stats
+from bot.commands import ask, chat, discord_bot, evaluate, feedback, feeds, index, search, stats
 from bot.context import (
     EXIT_ERROR,
     EXIT_INTERNAL,
@@ -27,7 +27,7 @@ from retrieval.ingest.textclean import scrub
 log = logging.getLogger(__name__)
 
 SAMPLE_QUESTION = "Why won't Turkey sanction Russia?"
-COMMANDS = (index, ask, chat, search, evaluate, stats, discord_bot, feedback)
+COMMANDS = (index, ask, chat, search, evaluate, stats, feeds, discord_bot, feedback)
 """Each module adds its subcommand(s) with ``register(sub, parents)``, in the order ``--help`` lists them."""
 
 

@@ -19,6 +19,7 @@ from retrieval.config import (
     SearchConfig,
     VectorConfig,
 )
+from retrieval.feeds.config import FeedsConfig
 
 _ANSWER = AnswerConfig()
 _SEARCH = SearchConfig()
@@ -28,6 +29,7 @@ _VECTORS = VectorConfig()
 _INGEST = IngestConfig()
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _LLM = LLMConfig()
+_FEEDS = FeedsConfig()
 
 
 class Settings(BaseSettings):
@@ -107,6 +109,24 @@ class Settings(BaseSettings):
     discord_mentions: bool = True
     discord_workers: int = Field(4, ge=1, le=32)
     feedback_db: Path = Path("feedback.sqlite3")
+    # following feeds (`newsdesk feeds`, `update`, `watch`)
+    feeds_db: Path = Path("feeds.sqlite3")
+    feeds_interval: float = Field(_FEEDS.interval, ge=1)
+    feeds_max_backoff: float = Field(_FEEDS.max_backoff, ge=1)
+    feeds_connect_timeout: float = Field(_FEEDS.connect_timeout, gt=0)
+    feeds_timeout: float = Field(_FEEDS.read_timeout, gt=0)
+    feeds_total_timeout: float = Field(_FEEDS.total_timeout, gt=0)
+    feeds_max_bytes: int = Field(_FEEDS.max_bytes, ge=10_000)
+    feeds_max_redirects: int = Field(_FEEDS.max_redirects, ge=0, le=20)
+    feeds_host_delay: float = Field(_FEEDS.host_delay, ge=0)
+    feeds_host_connections: int = Field(_FEEDS.host_connections, ge=1, le=16)
+    feeds_workers: int = Field(_FEEDS.workers, ge=1, le=64)
+    feeds_fetch_pages: bool = _FEEDS.fetch_pages
+    feeds_page_attempts: int = Field(_FEEDS.page_attempts, ge=1, le=20)
+    feeds_contact: str = _FEEDS.contact
+    feeds_user_agent: str = _FEEDS.user_agent
+    watch_polling: bool = False
+    watch_poll_seconds: float = Field(2.0, gt=0)
 
     @field_validator("discord_channels", mode="before")
     @classmethod
@@ -274,6 +294,25 @@ class Settings(BaseSettings):
             passages=self.llm_passages,
             support_threshold=self.llm_support_threshold,
             show_unverified=self.llm_show_unverified,
+        )
+
+    def feeds(self) -> FeedsConfig:
+        """The feed follower's config."""
+        return FeedsConfig(
+            interval=self.feeds_interval,
+            max_backoff=self.feeds_max_backoff,
+            connect_timeout=self.feeds_connect_timeout,
+            read_timeout=self.feeds_timeout,
+            total_timeout=self.feeds_total_timeout,
+            max_bytes=self.feeds_max_bytes,
+            max_redirects=self.feeds_max_redirects,
+            host_delay=self.feeds_host_delay,
+            host_connections=self.feeds_host_connections,
+            workers=self.feeds_workers,
+            fetch_pages=self.feeds_fetch_pages,
+            page_attempts=self.feeds_page_attempts,
+            contact=self.feeds_contact,
+            user_agent=self.feeds_user_agent,
         )
 
     def engine_config(self, index_dir: Path | None = None) -> EngineConfig:

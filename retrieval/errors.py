@@ -43,3 +43,20 @@ class LLMError(NewsdeskError):
 
 class LLMTimeoutError(LLMError):
     """The language model did not finish its answer in time."""
+
+
+class FeedError(NewsdeskError):
+    """A feed cannot be added, read or found (not a feed, unreachable, not subscribed)."""
+
+
+class FetchError(FeedError):
+    """An HTTP fetch failed: the reason in one line, the status if the server answered, and whether to retry."""
+
+    def __init__(
+        self, reason: str, *, status: int | None = None, retry_after: float | None = None, permanent: bool = False
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+        self.permanent = permanent

@@ -1,0 +1,108 @@
+"""The polite fetcher against the loopback site: limits, redirects, timeouts, pacing, charsets."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from retrieval.errors import FetchError
+from retrieval.feeds.config import FeedsConfig
+from retrieval.feeds.http import Fetcher, HostGate, decode_body, retry_after
+from tests.retrieval.feeds.newssite import NewsSite
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "expected"),
+    [
+        ("café “quoted”".encode(), "text/html; charset=iso-8859-1", "café “quoted”"),  # says latin-1, is UTF-8
+        ("café".encode("windows-1252"), "text/html; charset=utf-8", "café"),  # says UTF-8, is not
+        ("naïve".encode("windows-1252"), "text/html; charset=windows-1252", "naïve"),
+        ('<meta charset="koi8-r"><p>привет</p>'.encode("koi8-r"), "text/html", '<meta charset="koi8-r"><p>привет</p>'),
+        (b"\xef\xbb\xbfplain", "", "plain"),
+    ],
+)
+def test_bodies_decode_right_whatever_charset_they_claim(body: bytes, ctype: str, expected: str) -> None:
+    assert decode_body(body, ctype) == expected
+
+
+def test_retry_after_takes_seconds_or_a_date() -> None:
+    assert retry_after("120") == 120.0
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480.0 - 60) == pytest.approx(60.0)
+    assert retry_after("soon") is None and retry_after(None) is None
+
+
+def test_the_host_gate_spaces_requests_to_one_host() -> None:
+    gate = HostGate(connections=4, delay=0.1)
+    starts: list[float] = []
+
+    def hit() -> None:
+        with gate.slot("example.org"):
+            starts.append(time.monotonic())
+
+    threads = [threading.Thread(target=hit) for _ in range(4)]
+    before = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert max(starts) - before >= 0.3 - 1e-3  # the fourth start waited for three delays
+    started = time.monotonic()
+    with gate.slot("other.org"):  # another host does not wait
+        assert time.monotonic() - started < 0.05
+
+
+@pytest.fixture
+def fetcher(config: FeedsConfig) -> Fetcher:
+    with Fetcher(config) as made:
+        yield made
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/bad/slow.rss", "timed out"),
+        ("/bad/error500.rss", "HTTP 500"),
+        ("/bad/gone.rss", "HTTP 404"),
+        ("/bad/loop-a.rss", "redirect loop"),
+        ("/bad/huge.rss", "over the 1,000,000-byte limit (stopped reading)"),
+        ("/bad/huge-declared.rss", "over the 1,000,000-byte limit (not read)"),
+        ("/bad/bomb.rss", "over the 1,000,000-byte limit (stopped reading)"),
+    ],
+)
+def test_faults_become_one_line_reasons(site: NewsSite, fetcher: Fetcher, path: str, reason: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=reason.replace("(", r"\(").replace(")", r"\)")) as caught:
+        fetcher.get(site.base + path)
+    assert "\n" not in str(caught.value)
+    assert time.monotonic() - started < 5.5  # the 100 MB body is cut off, the slow server not waited for
+
+
+def test_busy_server_says_when_to_come_back(site: NewsSite, fetcher: Fetcher) -> None:
+    with pytest.raises(FetchError) as caught:
+        fetcher.get(site.base + "/bad/busy.rss")
+    assert caught.value.status == 503 and caught.value.retry_after == 120.0 and not caught.value.permanent
+
+
+def test_too_many_redirects(site: NewsSite, config: FeedsConfig) -> None:
+    from dataclasses import replace
+
+    with Fetcher(replace(config, max_redirects=0)) as strict, pytest.raises(FetchError, match="more than 0 redirects"):
+        strict.get(site.base + "/bad/loop-a.rss")
+
+
+def test_a_clear_user_agent_and_gzip(site: NewsSite, fetcher: Fetcher) -> None:
+    response = fetcher.get(site.base + "/robots.txt")
+    assert response.status == 200 and b"Disallow" in response.body
+    assert any(agent.startswith("newsdesk/") for agent in site.agents)
+
+
+def test_unreachable_host(fetcher: Fetcher) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(FetchError, match="cannot connect"):
+        fetcher.get(f"http://127.0.0.1:{port}/feed")
