@@ -10,7 +10,6 @@ bm25s's default ("lucene": idf = log(1 + (N - df + 0.5) / (df + 0.5)), k1 = 1.5,
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -21,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from retrieval.index.arrays import open_npz
+
 log = logging.getLogger(__name__)
 
 TOKENIZER = "bm25s/en_plus/snowball-english"
@@ -28,7 +29,6 @@ TOKENIZER = "bm25s/en_plus/snowball-english"
 K1 = 1.5
 B = 0.75
 POSTINGS = "terms.npz"
-TERMS = "terms.json"
 
 
 @lru_cache(maxsize=1)
@@ -53,9 +53,9 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
 class TermSegment:
     """The postings of one index segment: term frequencies of its passages, by term id.
 
-    ``tf`` is passages × terms (CSC: a term's postings are one column); it knows the terms that
-    existed when the segment was written, and ``new_terms`` are the ones this segment introduced
-    (the vocabulary is every segment's ``new_terms`` in order, so old term ids never change).
+    ``tf`` is passages × terms (CSC: a term's postings are one column; counts as uint16); it knows the
+    terms that existed when the segment was written, and ``new_terms`` are the ones this segment
+    introduced (the vocabulary is every segment's ``new_terms`` in order, so old term ids never change).
     """
 
     tf: sp.csc_matrix
@@ -68,9 +68,12 @@ class TermSegment:
         return int(self.tf.shape[0])
 
     def save(self, directory: Path) -> None:
-        """Write ``terms.npz`` and ``terms.json`` into ``directory``."""
+        """Write ``terms.npz`` into ``directory``."""
         directory.mkdir(parents=True, exist_ok=True)
         tf = self.tf
+        joined = "\n".join(self.new_terms)
+        if joined.count("\n") != max(0, len(self.new_terms) - 1):
+            raise ValueError("a BM25 term holds a line break")
         np.savez(
             directory / POSTINGS,
             data=tf.data.astype(np.uint16),
@@ -78,45 +81,97 @@ class TermSegment:
             indptr=tf.indptr.astype(np.int64),
             shape=np.array(tf.shape, dtype=np.int64),
             lengths=self.lengths.astype(np.int32),
+            terms=np.frombuffer(joined.encode("utf-8"), dtype=np.uint8),
+            n_terms=np.array([len(self.new_terms)], dtype=np.int64),
         )
-        (directory / TERMS).write_text(json.dumps(list(self.new_terms), ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path) -> TermSegment:
-        """Read a segment written by :meth:`save`."""
-        with np.load(directory / POSTINGS) as data:
+        """Read a segment written by :meth:`save`; ValueError if it does not hold together."""
+        with open_npz(directory / POSTINGS) as data:
             shape = tuple(int(n) for n in data["shape"])
-            tf = sp.csc_matrix((data["data"].astype(np.float32), data["indices"], data["indptr"]), shape=shape)
+            indptr, indices, counts = data["indptr"], data["indices"], data["data"]
             lengths = data["lengths"].astype(np.float32)
-        terms = json.loads((directory / TERMS).read_text(encoding="utf-8"))
-        if not isinstance(terms, list) or len(lengths) != shape[0]:
+            joined = data["terms"].tobytes().decode("utf-8")
+            n_terms = int(data["n_terms"][0])
+        terms = tuple(joined.split("\n")) if n_terms else ()
+        rows, columns = shape
+        if (
+            len(terms) != n_terms
+            or len(lengths) != rows
+            or len(indptr) != columns + 1
+            or indptr[0] != 0
+            or indptr[-1] != len(indices)
+            or len(counts) != len(indices)
+            or np.any(np.diff(indptr) < 0)
+            or (len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= rows))
+        ):
             raise ValueError("inconsistent BM25 segment")
-        return cls(tf, lengths, tuple(str(t) for t in terms))
+        tf = sp.csc_matrix((counts, indices, indptr), shape=shape)
+        return cls(tf, lengths, terms)
+
+    def deleted_df(self, dead: np.ndarray) -> np.ndarray:
+        """For each term this segment knows, in how many of the ``dead`` passages (a row mask) it occurs."""
+        hits = np.flatnonzero(dead[self.tf.indices])
+        columns = np.searchsorted(self.tf.indptr, hits, side="right") - 1
+        return np.bincount(columns, minlength=self.tf.shape[1])
+
+    @classmethod
+    def concat(cls, segments: Sequence[TermSegment], width: int) -> TermSegment:
+        """One segment holding ``segments``' passages in order (their terms must be consecutive in the
+        vocabulary, as those of consecutive segments are); no re-tokenizing."""
+        parts = [sp.csr_matrix(_widen(s.tf, width)) for s in segments]
+        tf = sp.csc_matrix(sp.vstack(parts, format="csr")) if parts else sp.csc_matrix((0, width), dtype=np.uint16)
+        lengths = np.concatenate([s.lengths for s in segments]) if segments else np.zeros(0, np.float32)
+        return cls(tf, lengths.astype(np.float32), tuple(t for s in segments for t in s.new_terms))
 
 
 class LexicalIndex:
     """BM25 over passage texts, in segments; also the document frequencies the answerer weighs terms by.
 
-    Passage ids run through the segments in order (segment 0's passages first).
+    Passage ids run through the segments in order (segment 0's passages first). ``dead`` marks each
+    segment's tombstoned passages: they keep their ids but never score, and the statistics (number of
+    passages, document frequencies, average length) are those of the live passages alone, so scores
+    stay exactly those of one bm25s index over the live passages.
     """
 
-    def __init__(self, segments: Sequence[TermSegment]) -> None:
+    def __init__(self, segments: Sequence[TermSegment], dead: Sequence[np.ndarray | None] | None = None) -> None:
         self.segments = tuple(segments)
+        self.dead = tuple(dead) if dead is not None else (None,) * len(self.segments)
+        if len(self.dead) != len(self.segments):
+            raise ValueError(f"{len(self.dead)} tombstone masks for {len(self.segments)} BM25 segments")
         self.terms: list[str] = [term for segment in self.segments for term in segment.new_terms]
         self._vocab = {term: i for i, term in enumerate(self.terms)}
         self.n_docs = sum(s.size for s in self.segments)
+        """Passage rows, tombstoned ones included (ids 0..n_docs-1)."""
         self._df = np.zeros(len(self.terms), dtype=np.int64)
         total = 0.0
-        for segment in self.segments:
+        deleted = 0
+        for segment, dead_rows in zip(self.segments, self.dead, strict=True):
             columns = segment.tf.shape[1]
             if columns > len(self.terms):
                 raise ValueError("a BM25 segment knows more terms than the vocabulary")
             self._df[:columns] += np.diff(segment.tf.indptr)
             total += float(segment.lengths.sum())
-        average = total / self.n_docs if self.n_docs else 1.0
+            if dead_rows is not None and dead_rows.any():
+                self._df[:columns] -= segment.deleted_df(dead_rows)
+                total -= float(segment.lengths[dead_rows].sum())
+                deleted += int(np.count_nonzero(dead_rows))
+        self.n_live = self.n_docs - deleted
+        """Passages that score (not tombstoned)."""
+        average = total / self.n_live if self.n_live else 1.0
         # The length part of each passage's BM25 denominator, with the current average length.
         self._norms = [K1 * ((1 - B) + B * s.lengths / max(average, 1e-9)) for s in self.segments]
         self._offsets = np.cumsum([0] + [s.size for s in self.segments])
+        self.live: np.ndarray | None = None
+        """All passages' liveness (None when nothing is tombstoned)."""
+        if deleted:
+            self.live = ~np.concatenate(
+                [
+                    d if d is not None else np.zeros(s.size, dtype=bool)
+                    for s, d in zip(self.segments, self.dead, strict=True)
+                ]
+            )
 
     # -- building --------------------------------------------------------------------------
 
@@ -125,19 +180,21 @@ class LexicalIndex:
         """Index ``texts`` (one per passage, in passage-id order) as one segment."""
         return cls([_segment(texts, {})])
 
+    def new_segment(self, texts: Sequence[str]) -> TermSegment:
+        """A segment holding ``texts`` (the next passage ids), its new terms after this vocabulary."""
+        return _segment(texts, self._vocab)
+
     def extend(self, texts: Sequence[str]) -> LexicalIndex:
         """A new index: these segments plus one holding ``texts`` (the next passage ids)."""
-        return LexicalIndex([*self.segments, _segment(texts, self._vocab)])
+        return LexicalIndex([*self.segments, self.new_segment(texts)], [*self.dead, None])
 
     def select(self, passage_ids: Sequence[int]) -> LexicalIndex:
         """One segment holding the given passages (in that order), with no re-tokenizing."""
         ids = np.asarray(passage_ids, dtype=np.int64)
         width = len(self.terms)
-        parts = [sp.csr_matrix(_widen(s.tf, width)) for s in self.segments]
-        stacked = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, width), dtype=np.float32)
-        lengths = np.concatenate([s.lengths for s in self.segments]) if self.segments else np.zeros(0)
-        tf = sp.csc_matrix(stacked[ids]) if len(ids) else sp.csc_matrix((0, width), dtype=np.float32)
-        return LexicalIndex([TermSegment(tf, lengths[ids].astype(np.float32), tuple(self.terms))])
+        whole = TermSegment.concat(self.segments, width)
+        tf = sp.csc_matrix(sp.csr_matrix(whole.tf)[ids]) if len(ids) else sp.csc_matrix((0, width), dtype=np.uint16)
+        return LexicalIndex([TermSegment(tf, whole.lengths[ids].astype(np.float32), tuple(self.terms))])
 
     # -- disk ------------------------------------------------------------------------------
 
@@ -153,20 +210,20 @@ class LexicalIndex:
     # -- scoring ---------------------------------------------------------------------------
 
     def idf(self, token: str) -> float:
-        """Inverse document frequency of a (stemmed) token; unseen tokens weigh most."""
+        """Inverse document frequency of a (stemmed) token among live passages; unseen tokens weigh most."""
         index = self._vocab.get(token)
         df = int(self._df[index]) if index is not None else 0
-        return math.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
+        return math.log(1.0 + (self.n_live - df + 0.5) / (df + 0.5))
 
     def scores(self, query: str) -> np.ndarray | None:
-        """BM25 score of every passage for ``query`` (None if no query term is indexed)."""
+        """BM25 score of every passage for ``query``, 0 for tombstoned ones (None if no query term is indexed)."""
         ids = [self._vocab[t] for t in tokenize([query])[0] if t in self._vocab]
-        if not ids or self.n_docs == 0:
+        if not ids or self.n_live == 0:
             return None
         scores = np.zeros(self.n_docs, dtype=np.float32)
         for term in ids:
             df = int(self._df[term])
-            weight = math.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
+            weight = math.log(1.0 + (self.n_live - df + 0.5) / (df + 0.5))
             for segment, norms, offset in zip(self.segments, self._norms, self._offsets, strict=False):
                 if term >= segment.tf.shape[1]:
                     continue
@@ -174,12 +231,14 @@ class LexicalIndex:
                 if start == end:
                     continue
                 rows = segment.tf.indices[start:end]
-                tf = segment.tf.data[start:end]
+                tf = segment.tf.data[start:end].astype(np.float32)
                 scores[offset + rows] += weight * tf / (tf + norms[rows])
+        if self.live is not None:
+            scores[~self.live] = 0.0
         return scores
 
     def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top ``k`` (passage id, BM25 score) with a positive score, among passages the mask admits."""
+        """Top ``k`` (passage id, BM25 score) with a positive score, among live passages the mask admits."""
         scores = self.scores(query)
         if scores is None:
             return []
@@ -220,4 +279,5 @@ def _segment(texts: Sequence[str], vocab: dict[str, int]) -> TermSegment:
         shape=(len(lengths), width),
     )
     tf.sum_duplicates()
+    tf = sp.csc_matrix((tf.data.astype(np.uint16), tf.indices, tf.indptr), shape=tf.shape)
     return TermSegment(tf, lengths.astype(np.float32), tuple(new_terms))
