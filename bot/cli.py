@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bot.commands import ask, chat, discord_bot, evaluate, feedback, index, search, stats
 from bot.context import Context
-from retrieval.errors import ModelLoadError, NewsdeskError
+from retrieval.errors import BuildInterrupted, ModelLoadError, NewsdeskError, Remedy, SettingError
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,21 @@ def _offline_environment() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
 
 
+REMEDIES = {
+    Remedy.BUILD: " — run `newsdesk index` to build it",
+    Remedy.REBUILD: " — run `newsdesk index --full` to rebuild it",
+    Remedy.WAIT: "; wait for it to finish",
+}
+"""How the command line words an engine error's remedy."""
+
+
 def hint(exc: NewsdeskError) -> str:
     """What the command line adds to an engine error: the setting or command that fixes it."""
     if isinstance(exc, ModelLoadError):
         return " — set NEWSDESK_MODEL to a sentence-transformers model name or a local model directory"
-    return ""
+    if exc.remedy is Remedy.FIX_SETTING and exc.setting:
+        return f" — check NEWSDESK_{exc.setting.upper()}"
+    return REMEDIES.get(exc.remedy, "") if exc.remedy is not None else ""
 
 
 def _settings_error(exc: Exception) -> str:
@@ -118,9 +128,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(ctx) or 0)
     except NewsdeskError as exc:
         ctx.err.print(f"newsdesk: {exc}{hint(exc)}", markup=False, highlight=False, soft_wrap=True)
-        return 1
+        return 2 if isinstance(exc, SettingError) else 1
+    except BuildInterrupted as exc:
+        if exc.live:
+            ctx.err.print("newsdesk: interrupted after the new index went live (the seed cache was not saved)")
+        else:
+            ctx.err.print("newsdesk: interrupted; the previous index is untouched")
+        return 130
     except KeyboardInterrupt:
-        ctx.err.print("newsdesk: interrupted; the previous index is untouched")
+        ctx.err.print("newsdesk: interrupted")
         return 130
     except BrokenPipeError:
         return 0

@@ -81,7 +81,13 @@ class Context:
         """The engine with an index: built from the seeds first if there is none yet."""
         engine = self.engine
         if not engine.has_index():
-            self.err.print(f"No index at {self.index_dir} yet: building it from {self.seeds_dir} first.")
+            absence = engine.missing_index()
+            if absence is not None and absence.damaged:  # one was built: say what happened
+                self.err.print(
+                    f"newsdesk: {absence.message}; rebuilding it from {self.seeds_dir}.", markup=False, soft_wrap=True
+                )
+            else:
+                self.err.print(f"No index at {self.index_dir} yet: building it from {self.seeds_dir} first.")
             self.build(full=True)
         return engine
 

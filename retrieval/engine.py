@@ -13,7 +13,7 @@ from retrieval.config import AnswerConfig, ChunkingConfig, EmbeddingConfig, Engi
 from retrieval.embedding.base import Embedder, embedding_info
 from retrieval.errors import BadQuestionError, BuildInterrupted, IndexMissingError, SeedsNotFoundError
 from retrieval.index.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
-from retrieval.index.store import IndexCheck, IndexData, IndexStore, Manifest
+from retrieval.index.store import Absence, IndexCheck, IndexData, IndexStore, Manifest
 from retrieval.ingest.files import IngestCache, IngestResult, load_articles
 from retrieval.search.retriever import Retriever
 from retrieval.types import Answer, DateRange, Hit
@@ -163,7 +163,7 @@ class Engine:
         """Every file of the live index against its checksum, its structure, every article text (no model)."""
         return self.store.verify()
 
-    def missing_index_reason(self) -> str | None:
+    def missing_index(self) -> Absence | None:
         """Why there is no usable index — none built yet, or what is broken — or None if there is one."""
         return self.store.absence()
 
@@ -267,7 +267,8 @@ class Engine:
     def _state(self) -> _Live:
         if self._live is None:
             if not self.store.exists():
-                raise IndexMissingError(self.store.absence() or f"no index at {self.store.root}")
+                absence = self.store.absence()
+                raise IndexMissingError(absence.message if absence else f"no index at {self.store.root}")
             self.load()
         assert self._live is not None
         return self._live

@@ -403,8 +403,9 @@ def _base(
     """The live index to update: the caller's, if it is still the live one, else read (no texts)."""
     live = store.live_generation()
     if live is None:
-        if store.absence() != f"no index at {store.root}":
-            log.warning("%s: building it anew", store.absence())
+        absence = store.absence()
+        if absence is not None and absence.damaged:
+            log.warning("%s: building it anew", absence.message)
         return None
     if loaded is not None and loaded.path == live:
         base = loaded

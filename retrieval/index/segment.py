@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.errors import IndexCorruptError
 from retrieval.index.arrays import load_npy, open_npz
 from retrieval.index.chunking import Chunk
 from retrieval.index.lexical import POSTINGS, TermSegment
@@ -305,6 +306,8 @@ class SegmentTables:
         ):
             raise SegmentDamage("the article columns differ in length")
         _check_offsets(self.text_at, text_bytes, "article text")
+        if np.any(np.diff(self.text_at) < self.text_chars):  # UTF-8 takes a byte or more per character
+            raise SegmentDamage("an article's text is shorter than its length")
         _check_offsets(self.p_sent_at, n_s, "passage sentences")
         _check_offsets(self.u_pass_at, len(self.u_pass), "unit passages")
         if not (len(self.p_start) == len(self.p_end) == n_p == len(self.p_sent_at) - 1):
@@ -430,6 +433,8 @@ class Segment:
     terms: TermSegment
     deleted: np.ndarray
     """Sorted tombstoned article rows."""
+    index: str = ""
+    """The index directory, for messages."""
 
     def __post_init__(self) -> None:
         t = self.tables
@@ -447,19 +452,21 @@ class Segment:
         """Open the segment in ``directory``; ``reuse``: the same segment already open (only its
         tombstones are read again)."""
         deleted = deleted_rows(directory)
+        where = str(directory.parent.parent)
         if reuse is not None:
-            return cls(reuse.name, reuse.tables, reuse.texts, reuse.terms, deleted)
+            return cls(reuse.name, reuse.tables, reuse.texts, reuse.terms, deleted, where)
         return cls(
             directory.name,
             SegmentTables.load(directory),
             TextBlock(directory / TEXTS),
             TermSegment.load(directory),
             deleted,
+            where,
         )
 
     def with_deleted(self, rows: np.ndarray) -> Segment:
         """The same segment with these article rows tombstoned."""
-        return Segment(self.name, self.tables, self.texts, self.terms, np.asarray(rows, dtype=np.int64))
+        return Segment(self.name, self.tables, self.texts, self.terms, np.asarray(rows, dtype=np.int64), self.index)
 
     @functools.cached_property
     def dead_articles(self) -> np.ndarray:
@@ -481,11 +488,17 @@ class Segment:
     def _decode(self, row: int) -> str:
         t = self.tables
         raw = self.texts.raw(int(t.text_at[row]), int(t.text_at[row + 1]))
-        if zlib.crc32(raw) != int(t.text_crc[row]):
-            raise SegmentDamage(f"the text of article {row} in {self.name} fails its checksum")
-        text = bytes(raw).decode("utf-8")
-        if len(text) != int(t.text_chars[row]):
-            raise SegmentDamage(f"the text of article {row} in {self.name} has the wrong length")
+        try:
+            if zlib.crc32(raw) != int(t.text_crc[row]):
+                raise SegmentDamage("fails its checksum")
+            text = bytes(raw).decode("utf-8")
+            if len(text) != int(t.text_chars[row]):
+                raise SegmentDamage("has the wrong length")
+        except (SegmentDamage, UnicodeDecodeError) as exc:
+            problem = exc if isinstance(exc, SegmentDamage) else "is not UTF-8"
+            raise IndexCorruptError(
+                f"the index at {self.index} is damaged: the text of article {row} in {self.name} {problem}"
+            ) from exc
         return text
 
     def text(self, row: int) -> str:

@@ -118,6 +118,14 @@ class IndexCheck:
         return not self.problems
 
 
+@dataclass(frozen=True)
+class Absence:
+    """Why there is no usable index: ``damaged`` if one was built (a link or manifest is broken)."""
+
+    message: str
+    damaged: bool
+
+
 class _Damage(Exception):
     """Internal: what is wrong with a generation, in a few words."""
 
@@ -149,30 +157,32 @@ class IndexStore:
         """True if a generation has been swapped in (and has its manifest)."""
         return self.live_generation() is not None
 
-    def absence(self) -> str | None:
+    def absence(self) -> Absence | None:
         """Why there is no usable index (None if there is one): nothing built yet, or what is broken."""
         link = self.current
-        gens = sorted(p.name for p in self._glob("gen-*"))
+        damaged = f"the index at {self.root} is damaged:"
         if link.is_symlink():
             target = os.readlink(link)
             gen = (self.root / target) if not os.path.isabs(target) else Path(target)
             if not gen.is_dir():
-                return f"the index at {self.root} is damaged: `current` points to {target}, which does not exist"
+                return Absence(f"{damaged} `current` points to {target}, which does not exist", True)
             if not (gen / MANIFEST).is_file():
-                return f"the index at {self.root} is damaged: {gen.name} has no manifest"
+                return Absence(f"{damaged} {gen.name} has no manifest", True)
             return None
         if link.is_dir():
-            return None if (link / MANIFEST).is_file() else f"the index at {self.root} is damaged: it has no manifest"
+            return None if (link / MANIFEST).is_file() else Absence(f"{damaged} it has no manifest", True)
         if link.exists():
-            return f"the index at {self.root} is damaged: `current` is a file, not a link"
+            return Absence(f"{damaged} `current` is a file, not a link", True)
+        gens = self._glob("gen-*")
         if gens:
-            return f"the index at {self.root} is damaged: `current` is missing ({len(gens)} generations are there)"
-        return f"no index at {self.root}"
+            count = f"{len(gens)} generation{'s' * (len(gens) != 1)} on disk"
+            return Absence(f"{damaged} `current` is missing ({count})", True)
+        return Absence(f"no index at {self.root}", False)
 
     def _resolve(self) -> Path:
         gen = self.live_generation()
         if gen is None:
-            raise IndexMissingError(self.absence() or f"no index at {self.root}")
+            raise IndexMissingError(_absent(self))
         return gen
 
     # -- reading ---------------------------------------------------------------------------
@@ -190,7 +200,7 @@ class IndexStore:
         try:
             text = (gen / MANIFEST).read_text(encoding="utf-8")
         except FileNotFoundError as exc:
-            raise IndexMissingError(self.absence() or f"no index at {self.root}") from exc
+            raise IndexMissingError(_absent(self)) from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise IndexCorruptError(f"the index at {self.root} has an unreadable manifest ({_reason(exc)})") from exc
         try:
@@ -345,7 +355,7 @@ class IndexStore:
         article text's checksum. Never raises for damage: it is listed in ``problems``."""
         gen = self.live_generation()
         if gen is None:
-            return IndexCheck(self.root, 0, 0, (self.absence() or f"no index at {self.root}",))
+            return IndexCheck(self.root, 0, 0, (_absent(self),))
         try:
             manifest = self._manifest_at(gen)
         except NewsdeskError as exc:
@@ -506,6 +516,11 @@ class IndexStore:
         self._point_current(gen.name)
         log.info("index %s is live", gen.name)
         self._retire_generations()
+
+
+def _absent(store: IndexStore) -> str:
+    absence = store.absence()
+    return absence.message if absence is not None else f"no index at {store.root}"
 
 
 def _write_segment(tmp: Path, segment: SegmentWrite, previous: IndexData | None) -> None:

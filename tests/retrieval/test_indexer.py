@@ -306,3 +306,34 @@ def test_an_exact_index_or_milvus_is_rebuilt_not_appended(tmp_path: Path) -> Non
     milvus = MilvusBackend(VectorConfig(backend="milvus"), tmp_path)
     assert milvus.growth(hnsw, 1, 5) is Growth.REBUILD
     assert not milvus.capabilities.tombstones and FaissBackend(VectorConfig()).capabilities.tombstones
+
+
+def test_tombstones_past_the_threshold_compact_the_index(
+    tmp_path: Path, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import retrieval.index.indexer
+    from retrieval.index.indexer import COMPACT_DELETED_FRACTION
+
+    assert 0 < COMPACT_DELETED_FRACTION < 1
+    monkeypatch.setattr(retrieval.index.indexer, "COMPACT_DELETED_FRACTION", 0.3)
+    config = VectorConfig(exact_max=5, params={"M": 8})
+    engine = make_engine(tmp_path / "index", HashEmbedder(), config)
+    engine.build(seeds_dir, full=True)
+    engine.load()
+    trained = engine.store.read_manifest().vector_params["trained"]
+    (seeds_dir / "harbour.txt").unlink()  # a few vectors: tombstoned
+    summary, _ = engine.build(seeds_dir)
+    manifest = engine.store.read_manifest()
+    assert not summary.compacted and manifest.deleted_units and manifest.vector_params["trained"] == trained
+    (seeds_dir / "wire.jsonl").unlink()  # now past the threshold: one segment of the live rows, vectors anew
+    (seeds_dir / "zoo.txt").write_text(" date 2023-10-10 The zoo welcomed a baby giraffe on Monday.")
+    summary, _ = engine.build(seeds_dir)
+    manifest = engine.store.read_manifest()
+    assert summary.compacted and summary.embedded == 1  # kept sentences are not embedded again
+    assert len(manifest.segments) == 1 and manifest.deleted_units == 0
+    assert manifest.vector_params["trained"] == manifest.n_vectors == engine.index.vectors.size
+    assert set(engine.index.articles) == {"election.md", "wildlife.html", "zoo.txt"}
+    assert len(engine.index.passages) == engine.index.n_live_passages == manifest.n_passages
+    assert engine.search("baby giraffe zoo")[0].article.id == "zoo.txt"
+    assert engine.search("wolves valley")[0].article.id == "wildlife.html"
+    _same_index(engine.index, IndexStore(engine.store.root, config).load())
