@@ -106,3 +106,23 @@ def test_ctrl_c_during_a_build_says_where_the_index_stands(
     monkeypatch.setattr(Context, "build", interrupted)
     code, _, err = run(capsys, "index", "--index", str(index_dir))
     assert code == 130 and words in err
+
+
+def test_milvus_unreachable_is_one_line(
+    tmp_path: Path,
+    seeds_dir: Path,
+    milvus_uri: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from retrieval.config import VectorConfig
+
+    config = VectorConfig(backend="milvus", milvus_uri=milvus_uri, milvus_collection="unreachable")
+    make_engine(tmp_path / "index", HashEmbedder(), config).build(seeds_dir)
+    monkeypatch.setenv("NEWSDESK_VECTOR_BACKEND", "milvus")
+    monkeypatch.setenv("NEWSDESK_MILVUS_COLLECTION", "unreachable")
+    monkeypatch.setenv("NEWSDESK_MILVUS_URI", "http://127.0.0.1:1")  # nothing listens there
+    code, _, err = run(capsys, "ask", "Who won the election?", "--index", str(tmp_path / "index"))
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("newsdesk: Milvus at http://127.0.0.1:1 failed: ")
