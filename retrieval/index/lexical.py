@@ -10,15 +10,17 @@ bm25s's default ("lucene": idf = log(1 + (N - df + 0.5) / (df + 0.5)), k1 = 1.5,
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from retrieval.index.arrays import open_npz
 
@@ -29,6 +31,8 @@ TOKENIZER = "bm25s/en_plus/snowball-english"
 K1 = 1.5
 B = 0.75
 POSTINGS = "terms.npz"
+_WORDS = re.compile(r"(?u)\b\w\w+\b").findall
+"""bm25s's token pattern (scikit-learn's CountVectorizer's)."""
 
 
 @lru_cache(maxsize=1)
@@ -38,48 +42,94 @@ def _stemmer():  # type: ignore[no-untyped-def]
     return Stemmer.Stemmer("english")
 
 
-def _bm25s_tokenize(texts: Sequence[str], *, ids: bool):  # type: ignore[no-untyped-def]
-    import bm25s
-
-    return bm25s.tokenize(list(texts), stopwords="en_plus", stemmer=_stemmer(), return_ids=ids, show_progress=False)
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    """bm25s's ``en_plus`` stop words (NLTK's English list), read from its ``stopwords`` module alone:
+    importing the bm25s package would import scipy, which a question does not otherwise need."""
+    package = importlib.util.find_spec("bm25s")
+    if package is None or not package.submodule_search_locations:
+        raise ImportError("bm25s is not installed")
+    path = Path(next(iter(package.submodule_search_locations))) / "stopwords.py"
+    spec = importlib.util.spec_from_file_location("_bm25s_stopwords", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return frozenset(module.STOPWORDS_EN_PLUS)
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-cased, stop-word-free, stemmed word tokens, as BM25 and the answerer see them."""
-    return [list(tokens) for tokens in _bm25s_tokenize(texts, ids=False)]
+    """Lower-cased, stop-word-free, stemmed word tokens, as BM25 and the answerer see them: what
+    ``bm25s.tokenize(texts, stopwords="en_plus", stemmer=<Snowball English>)`` gives (a test checks)."""
+    stop = _stopwords()
+    docs = [[token for token in _WORDS(text.lower()) if token not in stop] for text in texts]
+    unique = list(dict.fromkeys(token for doc in docs for token in doc))
+    stems = dict(zip(unique, _stemmer().stemWords(unique), strict=True))
+    return [[stems[token] for token in doc] for doc in docs]
 
 
 @dataclass(frozen=True)
 class TermSegment:
     """The postings of one index segment: term frequencies of its passages, by term id.
 
-    ``tf`` is passages × terms (CSC: a term's postings are one column; counts as uint16); it knows the
-    terms that existed when the segment was written, and ``new_terms`` are the ones this segment
-    introduced (the vocabulary is every segment's ``new_terms`` in order, so old term ids never change).
+    A passages × terms matrix kept as its CSC arrays (a term's postings are one column: ``indices``
+    holds their rows, ``data`` the counts, uint16); it knows the terms that existed when the segment
+    was written, and ``new_terms`` are the ones this segment introduced (the vocabulary is every
+    segment's ``new_terms`` in order, so old term ids never change). Scoring reads the arrays;
+    scipy is imported only to build, select or merge segments.
     """
 
-    tf: sp.csc_matrix
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    rows: int
     lengths: np.ndarray
     new_terms: tuple[str, ...]
 
     @property
     def size(self) -> int:
         """Passages in the segment."""
-        return int(self.tf.shape[0])
+        return self.rows
+
+    @property
+    def columns(self) -> int:
+        """Terms the segment knows."""
+        return len(self.indptr) - 1
+
+    @property
+    def tf(self) -> Any:
+        """The postings as a scipy CSC matrix."""
+        import scipy.sparse as sp
+
+        return sp.csc_matrix((self.data, self.indices, self.indptr), shape=(self.rows, self.columns))
+
+    @classmethod
+    def of(cls, tf: Any, lengths: np.ndarray, new_terms: Sequence[str]) -> TermSegment:
+        """A segment from a scipy sparse matrix of term counts."""
+        import scipy.sparse as sp
+
+        tf = sp.csc_matrix(tf)
+        tf.sort_indices()
+        return cls(
+            tf.data.astype(np.uint16),
+            tf.indices.astype(np.int32),
+            tf.indptr.astype(np.int64),
+            int(tf.shape[0]),
+            np.asarray(lengths, dtype=np.float32),
+            tuple(new_terms),
+        )
 
     def save(self, directory: Path) -> None:
         """Write ``terms.npz`` into ``directory``."""
         directory.mkdir(parents=True, exist_ok=True)
-        tf = self.tf
         joined = "\n".join(self.new_terms)
         if joined.count("\n") != max(0, len(self.new_terms) - 1):
             raise ValueError("a BM25 term holds a line break")
         np.savez(
             directory / POSTINGS,
-            data=tf.data.astype(np.uint16),
-            indices=tf.indices.astype(np.int32),
-            indptr=tf.indptr.astype(np.int64),
-            shape=np.array(tf.shape, dtype=np.int64),
+            data=self.data.astype(np.uint16),
+            indices=self.indices.astype(np.int32),
+            indptr=self.indptr.astype(np.int64),
+            shape=np.array([self.rows, self.columns], dtype=np.int64),
             lengths=self.lengths.astype(np.int32),
             terms=np.frombuffer(joined.encode("utf-8"), dtype=np.uint8),
             n_terms=np.array([len(self.new_terms)], dtype=np.int64),
@@ -107,23 +157,32 @@ class TermSegment:
             or (len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= rows))
         ):
             raise ValueError("inconsistent BM25 segment")
-        tf = sp.csc_matrix((counts, indices, indptr), shape=shape)
-        return cls(tf, lengths, terms)
+        return cls(counts, indices, indptr, rows, lengths, terms)
 
     def deleted_df(self, dead: np.ndarray) -> np.ndarray:
         """For each term this segment knows, in how many of the ``dead`` passages (a row mask) it occurs."""
-        hits = np.flatnonzero(dead[self.tf.indices])
-        columns = np.searchsorted(self.tf.indptr, hits, side="right") - 1
-        return np.bincount(columns, minlength=self.tf.shape[1])
+        hits = np.flatnonzero(dead[self.indices])
+        columns = np.searchsorted(self.indptr, hits, side="right") - 1
+        return np.bincount(columns, minlength=self.columns)
+
+    def widened(self, width: int) -> TermSegment:
+        """The same postings, knowing terms up to ``width`` (later terms have none here)."""
+        if width == self.columns:
+            return self
+        extra = np.full(width - self.columns, self.indptr[-1], dtype=np.int64)
+        indptr = np.concatenate([self.indptr, extra])
+        return TermSegment(self.data, self.indices, indptr, self.rows, self.lengths, self.new_terms)
 
     @classmethod
     def concat(cls, segments: Sequence[TermSegment], width: int) -> TermSegment:
         """One segment holding ``segments``' passages in order (their terms must be consecutive in the
         vocabulary, as those of consecutive segments are); no re-tokenizing."""
-        parts = [sp.csr_matrix(_widen(s.tf, width)) for s in segments]
-        tf = sp.csc_matrix(sp.vstack(parts, format="csr")) if parts else sp.csc_matrix((0, width), dtype=np.uint16)
+        import scipy.sparse as sp
+
+        parts = [sp.csr_matrix(s.widened(width).tf) for s in segments]
+        stacked = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, width), dtype=np.uint16)
         lengths = np.concatenate([s.lengths for s in segments]) if segments else np.zeros(0, np.float32)
-        return cls(tf, lengths.astype(np.float32), tuple(t for s in segments for t in s.new_terms))
+        return cls.of(stacked, lengths, [t for s in segments for t in s.new_terms])
 
 
 class LexicalIndex:
@@ -148,10 +207,10 @@ class LexicalIndex:
         total = 0.0
         deleted = 0
         for segment, dead_rows in zip(self.segments, self.dead, strict=True):
-            columns = segment.tf.shape[1]
+            columns = segment.columns
             if columns > len(self.terms):
                 raise ValueError("a BM25 segment knows more terms than the vocabulary")
-            self._df[:columns] += np.diff(segment.tf.indptr)
+            self._df[:columns] += np.diff(segment.indptr)
             total += float(segment.lengths.sum())
             if dead_rows is not None and dead_rows.any():
                 self._df[:columns] -= segment.deleted_df(dead_rows)
@@ -190,11 +249,13 @@ class LexicalIndex:
 
     def select(self, passage_ids: Sequence[int]) -> LexicalIndex:
         """One segment holding the given passages (in that order), with no re-tokenizing."""
+        import scipy.sparse as sp
+
         ids = np.asarray(passage_ids, dtype=np.int64)
         width = len(self.terms)
         whole = TermSegment.concat(self.segments, width)
-        tf = sp.csc_matrix(sp.csr_matrix(whole.tf)[ids]) if len(ids) else sp.csc_matrix((0, width), dtype=np.uint16)
-        return LexicalIndex([TermSegment(tf, whole.lengths[ids].astype(np.float32), tuple(self.terms))])
+        tf = sp.csr_matrix(whole.tf)[ids] if len(ids) else sp.csr_matrix((0, width), dtype=np.uint16)
+        return LexicalIndex([TermSegment.of(tf, whole.lengths[ids], self.terms)])
 
     # -- disk ------------------------------------------------------------------------------
 
@@ -225,13 +286,13 @@ class LexicalIndex:
             df = int(self._df[term])
             weight = math.log(1.0 + (self.n_live - df + 0.5) / (df + 0.5))
             for segment, norms, offset in zip(self.segments, self._norms, self._offsets, strict=False):
-                if term >= segment.tf.shape[1]:
+                if term >= segment.columns:
                     continue
-                start, end = segment.tf.indptr[term], segment.tf.indptr[term + 1]
+                start, end = segment.indptr[term], segment.indptr[term + 1]
                 if start == end:
                     continue
-                rows = segment.tf.indices[start:end]
-                tf = segment.tf.data[start:end].astype(np.float32)
+                rows = segment.indices[start:end]
+                tf = segment.data[start:end].astype(np.float32)
                 scores[offset + rows] += weight * tf / (tf + norms[rows])
         if self.live is not None:
             scores[~self.live] = 0.0
@@ -250,34 +311,24 @@ class LexicalIndex:
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
 
-def _widen(tf: sp.csc_matrix, width: int) -> sp.csc_matrix:
-    """``tf`` with columns up to ``width`` (terms added by later segments have no postings here)."""
-    if tf.shape[1] == width:
-        return tf
-    indptr = np.concatenate([tf.indptr, np.full(width - tf.shape[1], tf.indptr[-1], dtype=tf.indptr.dtype)])
-    return sp.csc_matrix((tf.data, tf.indices, indptr), shape=(tf.shape[0], width))
-
-
 def _segment(texts: Sequence[str], vocab: dict[str, int]) -> TermSegment:
     """Tokenize ``texts`` into a segment; terms not in ``vocab`` get the next ids, in first-seen order."""
-    tokenized = _bm25s_tokenize(texts, ids=True)
-    local_terms = sorted(tokenized.vocab, key=tokenized.vocab.__getitem__)
-    new_terms: list[str] = []
-    mapping = np.empty(len(local_terms), dtype=np.int64)
-    for local, term in enumerate(local_terms):
-        known = vocab.get(term)
-        if known is None:
-            known = len(vocab) + len(new_terms)
-            new_terms.append(term)
-        mapping[local] = known
-    width = len(vocab) + len(new_terms)
-    lengths = np.array([len(doc) for doc in tokenized.ids], dtype=np.int64)
-    flat = np.fromiter((t for doc in tokenized.ids for t in doc), dtype=np.int64, count=int(lengths.sum()))
-    rows = np.repeat(np.arange(len(lengths)), lengths)
-    tf = sp.csc_matrix(
-        (np.ones(len(flat), dtype=np.float32), (rows, mapping[flat] if len(flat) else flat)),
-        shape=(len(lengths), width),
+    import scipy.sparse as sp
+
+    docs = tokenize(texts)
+    new: dict[str, int] = {}
+    columns: list[int] = []
+    for doc in docs:
+        for term in doc:
+            known = vocab.get(term)
+            if known is None:
+                known = new.setdefault(term, len(vocab) + len(new))
+            columns.append(known)
+    lengths = np.array([len(doc) for doc in docs], dtype=np.int64)
+    rows = np.repeat(np.arange(len(docs)), lengths)
+    counts = sp.csc_matrix(
+        (np.ones(len(columns), dtype=np.float32), (rows, np.array(columns, dtype=np.int64))),
+        shape=(len(docs), len(vocab) + len(new)),
     )
-    tf.sum_duplicates()
-    tf = sp.csc_matrix((tf.data.astype(np.uint16), tf.indices, tf.indptr), shape=tf.shape)
-    return TermSegment(tf, lengths.astype(np.float32), tuple(new_terms))
+    counts.sum_duplicates()
+    return TermSegment.of(counts, lengths, list(new))

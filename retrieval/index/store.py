@@ -498,24 +498,33 @@ class IndexStore:
             os.rename(tmp, gen)
         except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            problem = _write_problem(exc)
-            if problem:
-                serving = "the previous index is still serving" if self.exists() else "no index was written"
-                raise IndexWriteError(f"{problem} while writing the index at {self.root}; {serving}") from exc
-            raise
-        self._swap(gen)
+            error = self._write_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        try:
+            self._point_current(gen.name)
+        except OSError as exc:  # the link could not be made (or synced)
+            if self.live_generation() != gen.resolve():  # it never went live
+                shutil.rmtree(gen, ignore_errors=True)
+            raise IndexWriteError(f"{_write_problem(exc)} while writing the index at {self.root}") from exc
+        log.info("index %s is live", gen.name)
+        self._retire_generations()
         return gen
+
+    def _write_error(self, exc: BaseException) -> BaseException:
+        """The one-line IndexWriteError for a failed write (disk full, read-only...), else ``exc`` itself."""
+        problem = _write_problem(exc)
+        if problem is None:
+            return exc
+        serving = "the previous index is still serving" if self.exists() else "no index was written"
+        return IndexWriteError(f"{problem} while writing the index at {self.root}; {serving}")
 
     def _point_current(self, name: str) -> None:
         link = self.root / f".current-{uuid.uuid4().hex[:8]}"
         os.symlink(name, link)
         os.replace(link, self.current)  # atomic: readers see the old or the new, never neither
         _fsync_dir(self.root)
-
-    def _swap(self, gen: Path) -> None:
-        self._point_current(gen.name)
-        log.info("index %s is live", gen.name)
-        self._retire_generations()
 
 
 def _absent(store: IndexStore) -> str:

@@ -95,3 +95,17 @@ def test_tombstoned_passages_never_score_and_the_statistics_are_the_live_ones() 
     dead[0][1] = True  # the best passage for "percent" gone: k=1 still brings one, the next best
     assert [pid for pid, _ in LexicalIndex(index.segments, dead).search("percent", 1)] == [3]
     assert tombstoned.idf("ferri") > index.idf("ferri")  # fewer live passages hold it
+
+
+def test_the_tokenizer_is_bm25s_s() -> None:
+    """newsdesk tokenizes as bm25s does (its pattern, en_plus stop words, Snowball), without importing it."""
+    import bm25s
+
+    texts = [
+        *TEXTS,
+        "Élysée: the Président's 2,000-strong “convoy” didn't stop; naïve café-owners cheered — 4x4s, Ö-Zürich!",
+        "Running runners ran; the RUNS were run by a runner's club. a I 1 22 333 _under_scores_",
+        "Ankara wouldn't impose sanctions on Russia, Kalin said.",
+    ]
+    expected = bm25s.tokenize(texts, stopwords="en_plus", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    assert tokenize(texts) == [list(doc) for doc in expected]

@@ -320,3 +320,19 @@ def test_tombstoned_rows_keep_their_ids_until_compaction(engine: Engine, seeds_d
     assert "wildlife.html" not in after.articles
     dead = np.flatnonzero(~after.passage_live)
     assert all(after.passages[int(p)].article_id == "wildlife.html" for p in dead)
+
+
+def test_answering_reads_no_more_than_it_needs(engine: Engine) -> None:
+    """A fresh process answering from an index imports neither scipy nor bm25s (~0.1 s of CPU each)."""
+    if engine.store.backend.name != "faiss":
+        pytest.skip("about the default backend")
+    script = (
+        "import sys; from pathlib import Path; sys.path[:0] = [sys.argv[2]]\n"
+        "from tests.conftest import HashEmbedder, make_engine\n"
+        "answer = make_engine(Path(sys.argv[1]), HashEmbedder()).ask('How many flights were cancelled?')\n"
+        "print(int(answer.abstained), *sorted(m for m in ('scipy', 'bm25s') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(engine.store.root), str(REPO)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["0"], done.stdout + done.stderr
