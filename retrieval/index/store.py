@@ -52,7 +52,7 @@ from retrieval.errors import (
 from retrieval.index.data import IndexData
 from retrieval.index.lexical import LexicalIndex, TermSegment
 from retrieval.index.manifest import MANIFEST, FileRecord, FormatError, Manifest, record_files, sha256_file
-from retrieval.index.segment import DELETED, SEGMENT_FILES, TEXTS, Segment, SegmentTables, write_texts
+from retrieval.index.segment import DELETED, SEGMENT_FILES, TABLES, TEXTS, Segment, SegmentTables, write_texts
 from retrieval.index.vectors.base import VectorBackend, VectorStore
 from retrieval.index.vectors.factory import make_backend
 from retrieval.types import Article
@@ -289,17 +289,9 @@ class IndexStore:
                 f"the index at {self.root} keeps its vectors in {manifest.vector_backend}, "
                 f"but the configured vector backend is {self.backend.name}"
             )
-        previous = {s.name: s for s in reuse.segments} if reuse is not None else {}
         segments = []
         for record in manifest.segments:
-            same = previous.get(record.name)
-            if same is not None and reuse is not None:
-                ours, theirs = (
-                    manifest.file(f"{record.name}/{SEGMENT_FILES[0]}"),
-                    reuse.manifest.file(f"{record.name}/{SEGMENT_FILES[0]}"),
-                )
-                same = same if ours is not None and ours == theirs else None
-            segment = Segment.load(gen / record.name, reuse=same)
+            segment = Segment.load(gen / record.name, reuse=_reusable(record.name, manifest, reuse))
             counts = (segment.tables.n_articles, segment.tables.n_passages, segment.tables.n_units)
             dead = (len(segment.deleted), int(segment.dead_passages.sum()), int(segment.dead_units.sum()))
             if counts != (record.articles, record.passages, record.units) or dead != (
@@ -525,6 +517,17 @@ class IndexStore:
         os.symlink(name, link)
         os.replace(link, self.current)  # atomic: readers see the old or the new, never neither
         _fsync_dir(self.root)
+
+
+def _reusable(name: str, manifest: Manifest, reuse: IndexData | None) -> Segment | None:
+    """The segment ``name`` of an index already open, if its tables are the same file's."""
+    if reuse is None:
+        return None
+    old = next((s for s in reuse.segments if s.name == name), None)
+    tables = f"{name}/{TABLES}"
+    if old is None or manifest.file(tables) is None or manifest.file(tables) != reuse.manifest.file(tables):
+        return None
+    return old
 
 
 def _absent(store: IndexStore) -> str:

@@ -153,10 +153,13 @@ def test_added_articles_go_to_a_new_segment_and_the_rest_is_linked(
 
     monkeypatch.setattr(IndexStore, "write", write)
     (seeds_dir / "bakery.txt").write_text(" date 2023-09-09 A new bakery opened on the high street.")
+    held = engine.index
     summary, _ = engine.build(seeds_dir)
     monkeypatch.undo()
     assert len(checked) == 1 and summary.added == 1 and summary.embedded == 1
-    assert summary.index is not None and engine.index is summary.index  # composed in memory, not read back
+    assert summary.index is not None and engine.index is summary.index  # opened sharing what it holds:
+    assert engine.index.segments[0].tables is held.segments[0].tables  # the old segment is not read again
+    assert engine.index.vectors.parts[0]._index is held.vectors.parts[0]._index  # nor the trained index
     second = engine.store.read_manifest()
     assert [s.name for s in second.segments[:1]] == [first.segments[0].name] and len(second.segments) == 2
     parts = second.vector_parts
