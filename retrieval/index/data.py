@@ -7,6 +7,7 @@ a tombstoned passage keeps its id (until a compaction) but no search returns it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,16 +68,29 @@ class Articles(Mapping[str, Article]):
 
     def __init__(self, segments: Sequence[Segment]) -> None:
         self._segments = list(segments)
-        self._where: dict[str, tuple[int, int]] = {}
-        for number, segment in enumerate(segments):
-            dead = segment.dead_articles
-            for row, article_id in enumerate(segment.tables.ids.tolist()):
-                if not dead[row]:
-                    self._where[article_id] = (number, row)
+        self._first = _offsets([s.tables.n_articles for s in segments])
+        self._where: dict[str, int] = {}
+        """Article id -> its row counted through all segments (a later segment's row wins)."""
+        for segment, first in zip(segments, self._first.tolist(), strict=False):
+            ids = segment.tables.ids.tolist()
+            self._where.update(zip(ids, itertools.count(first)))
+            for row in segment.deleted.tolist():
+                if self._where.get(ids[row]) == first + row:
+                    del self._where[ids[row]]
+
+    def where(self, article_id: str) -> tuple[int, int] | None:
+        """(segment number, row) of a live article, or None."""
+        at = self._where.get(article_id)
+        if at is None:
+            return None
+        number = int(np.searchsorted(self._first, at, side="right")) - 1
+        return number, at - int(self._first[number])
 
     def __getitem__(self, article_id: str) -> Article:
-        number, row = self._where[article_id]
-        return self._segments[number].article(row)
+        found = self.where(article_id)
+        if found is None:
+            raise KeyError(article_id)
+        return self._segments[found[0]].article(found[1])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._where)
@@ -87,13 +101,9 @@ class Articles(Mapping[str, Article]):
     def __contains__(self, article_id: object) -> bool:
         return article_id in self._where
 
-    def where(self, article_id: str) -> tuple[int, int] | None:
-        """(segment number, row) of a live article, or None."""
-        return self._where.get(article_id)
-
     def content_hash(self, article_id: str) -> str | None:
         """The live article's content hash (no text decoded), or None."""
-        found = self._where.get(article_id)
+        found = self.where(article_id)
         if found is None:
             return None
         return self._segments[found[0]].tables.hashes[found[1]]

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.index.arrays import open_npz
+from retrieval.index.arrays import map_npz
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +138,12 @@ class TermSegment:
     @classmethod
     def load(cls, directory: Path) -> TermSegment:
         """Read a segment written by :meth:`save`; ValueError if it does not hold together."""
-        with open_npz(directory / POSTINGS) as data:
-            shape = tuple(int(n) for n in data["shape"])
-            indptr, indices, counts = data["indptr"], data["indices"], data["data"]
-            lengths = data["lengths"].astype(np.float32)
-            joined = data["terms"].tobytes().decode("utf-8")
-            n_terms = int(data["n_terms"][0])
+        data = map_npz(directory / POSTINGS)
+        shape = tuple(int(n) for n in data["shape"])
+        indptr, indices, counts = data["indptr"], data["indices"], data["data"]
+        lengths = data["lengths"].astype(np.float32)
+        joined = data["terms"].tobytes().decode("utf-8")
+        n_terms = int(data["n_terms"][0])
         terms = tuple(joined.split("\n")) if n_terms else ()
         rows, columns = shape
         if (

@@ -1,7 +1,8 @@
 """The manifest of an index generation: a typed, checksummed record of what it holds and how it was built.
 
 ``manifest.json`` is one JSON object: the fields of :class:`Manifest` plus ``checksum``, the SHA-256
-of the rest (canonical JSON), so a damaged manifest is never mistaken for a valid one. It lists every
+of the rest (canonical JSON), so a damaged manifest is never mistaken for a valid one. msgspec
+checks every field against its type (strictly: no "3" for 3), in well under a millisecond. It lists every
 file of the generation with its size and SHA-256 (:class:`FileRecord`): sizes are checked on every
 load, contents of small files too, and all of them by ``verify`` (``newsdesk stats --check``).
 A manifest of another ``format_version`` is refused before anything else is read.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +129,9 @@ class Manifest:
 
     def to_json(self) -> str:
         """``manifest.json``: the fields plus their checksum, one line."""
-        data = _adapter().dump_python(self, mode="json")
+        import msgspec
+
+        data = msgspec.to_builtins(self)
         return json.dumps({**data, "checksum": _checksum(data)}, sort_keys=True, ensure_ascii=False)
 
     @classmethod
@@ -144,14 +146,12 @@ class Manifest:
         claimed = data.pop("checksum", None)
         if claimed != _checksum(data):
             raise ValueError("its checksum does not match its contents")
-        from pydantic import ValidationError
+        import msgspec
 
         try:
-            return _adapter().validate_python(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first.get("loc", ()))
-            raise ValueError(f"field {where}: {first.get('msg', 'invalid')}") from None
+            return msgspec.convert(data, cls)
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"a field is wrong: {exc}") from None
 
 
 class FormatError(ValueError):
@@ -160,21 +160,6 @@ class FormatError(ValueError):
     def __init__(self, version: object) -> None:
         super().__init__(f"format {version}, this newsdesk reads format {FORMAT_VERSION}")
         self.version = version
-
-
-_ADAPTER: list[Any] = []
-_ADAPTER_LOCK = threading.Lock()
-
-
-def _adapter() -> Any:
-    """pydantic's validator for ``Manifest``, made once (under a lock: threads may load at once)."""
-    if not _ADAPTER:
-        with _ADAPTER_LOCK:
-            if not _ADAPTER:
-                from pydantic import TypeAdapter
-
-                _ADAPTER.append(TypeAdapter(Manifest))
-    return _ADAPTER[0]
 
 
 def _checksum(data: dict[str, Any]) -> str:

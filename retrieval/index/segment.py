@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.errors import IndexCorruptError
-from retrieval.index.arrays import load_npy, open_npz
+from retrieval.index.arrays import load_npy, map_npz
 from retrieval.index.chunking import Chunk
 from retrieval.index.lexical import POSTINGS, TermSegment
 from retrieval.types import Article
@@ -287,13 +287,13 @@ class SegmentTables:
     @classmethod
     def load(cls, directory: Path) -> SegmentTables:
         """Read ``tables.npz``; SegmentDamage (or zipfile's errors) if it does not hold together."""
-        with open_npz(directory / TABLES) as data:
-            values: dict[str, object] = {}
-            for f in fields(cls):
-                if f.name in _STRINGS:
-                    values[f.name] = Strings.from_arrays(data[f.name], data[f"{f.name}_at"])
-                else:
-                    values[f.name] = data[f.name]
+        data = map_npz(directory / TABLES)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name in _STRINGS:
+                values[f.name] = Strings.from_arrays(data[f.name], data[f"{f.name}_at"])
+            else:
+                values[f.name] = data[f.name]
         tables = _typed(cls(**values))  # type: ignore[arg-type]
         tables.validate()
         return tables
