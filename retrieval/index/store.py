@@ -443,7 +443,7 @@ class IndexStore:
         and replaced ones whose successor went live ``GENERATION_GRACE_SECONDS`` ago; then retire the
         remote vectors (Milvus collections) of generations no longer on disk."""
         live = self.live_generation()
-        live_name = live.name if live is not None and live.parent == self.root else None
+        live_name = live.name if live is not None and live.parent == self.root.resolve() else None
         names = sorted(p.name for p in self._glob("gen-*") if p.is_dir())
         now = time.time()
         for number, name in enumerate(names):
@@ -502,7 +502,7 @@ class IndexStore:
             raise IndexWriteError(f"{_write_problem(exc)} while writing the index at {self.root}") from exc
         log.info("index %s is live", gen.name)
         self._retire_generations()
-        return gen
+        return gen.resolve()
 
     def _write_error(self, exc: BaseException) -> BaseException:
         """The one-line IndexWriteError for a failed write (disk full, read-only...), else ``exc`` itself."""

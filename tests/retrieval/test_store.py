@@ -215,6 +215,28 @@ def test_every_build_clears_what_killed_builds_left(tmp_path: Path, seeds_dir: P
     assert make_engine(root, HashEmbedder()).search("central bank rates")[0].article.id == "wire-1"
 
 
+def test_the_live_generation_is_never_removed(tmp_path: Path, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also with a relative index directory and a never-live generation just after the live one."""
+    import retrieval.index.store
+
+    monkeypatch.setattr(retrieval.index.store, "GENERATION_GRACE_SECONDS", 0.0)
+    monkeypatch.chdir(tmp_path)
+    engine = make_engine(Path("index"), HashEmbedder())
+    engine.build(seeds_dir)
+    live = engine.store.live_generation()
+    assert live is not None
+    stamp = int(live.name.removeprefix("gen-")[-6:]) + 1  # a few microseconds later, never swapped in
+    (Path("index") / f"{live.name[:-6]}{stamp:06d}").mkdir()
+    summary, _ = make_engine(Path("index"), HashEmbedder()).build(seeds_dir)
+    assert summary.embedded == 0 and [g.name for g in Path("index").glob("gen-*")] == [live.name]
+    assert make_engine(Path("index"), HashEmbedder()).search("wolves valley")[0].article.id == "wildlife.html"
+    engine.load()  # serving from the relative directory: an update shares what it holds
+    (seeds_dir / "new.txt").write_text(" date 2023-09-09 A new bakery opened on the high street.")
+    held = engine.index
+    summary, _ = engine.build(seeds_dir)
+    assert summary.index is engine.index and engine.index.segments[0].tables is held.segments[0].tables
+
+
 def test_ctrl_c_after_the_swap_says_the_new_index_is_live(
     engine: Engine, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch, vector_config: VectorConfig
 ) -> None:
