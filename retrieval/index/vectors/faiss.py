@@ -140,6 +140,8 @@ class FaissVectors:
                     quantizer, dimension, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
                 )
                 index.cp.max_points_per_centroid = 64  # k-means on a sample: 64 points per list
+                # (nlist fits the vectors; below 39 of them FAISS would still print a warning for its one list)
+                index.cp.min_points_per_centroid = min(IVF_MIN_POINTS, max(1, len(vectors) // nlist))
                 index.train(vectors)
             index.add(vectors)
         kind = f"{ann}-sq8-ip"
