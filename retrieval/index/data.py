@@ -7,6 +7,8 @@ a tombstoned passage keeps its id (until a compaction) but no search returns it.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,9 +23,12 @@ from retrieval.index.segment import Segment
 from retrieval.index.vectors.base import VectorStore
 from retrieval.types import Article, Passage
 
+PASSAGE_CACHE = 4096
+"""Passage objects kept once made (a question reads the same passages several times)."""
 
-def _offsets(sizes: Sequence[int]) -> np.ndarray:
-    return np.cumsum([0, *sizes]).astype(np.int64)
+
+def _offsets(sizes: Sequence[int]) -> list[int]:
+    return list(itertools.accumulate(sizes, initial=0))
 
 
 class Passages(Sequence[Passage]):
@@ -33,9 +38,10 @@ class Passages(Sequence[Passage]):
         self._segments = list(segments)
         self._first = _offsets([s.tables.n_passages for s in segments])
         self._first_unit = _offsets([s.tables.n_units for s in segments])
+        self._make = functools.lru_cache(maxsize=PASSAGE_CACHE)(self._passage)
 
     def __len__(self) -> int:
-        return int(self._first[-1])
+        return self._first[-1]
 
     @overload
     def __getitem__(self, pid: int) -> Passage: ...
@@ -51,14 +57,18 @@ class Passages(Sequence[Passage]):
             pid += len(self)
         if not 0 <= pid < len(self):
             raise IndexError(f"passage {pid} is not in the index")
-        number = int(np.searchsorted(self._first, pid, side="right")) - 1
-        segment, row = self._segments[number], pid - int(self._first[number])
+        return self._make(pid)  # type: ignore[no-any-return]
+
+    def _passage(self, pid: int) -> Passage:
+        number = bisect.bisect_right(self._first, pid) - 1
+        segment, row = self._segments[number], pid - self._first[number]
         t = segment.tables
-        article_row = int(t.p_article[row])
-        start, end = int(t.p_start[row]), int(t.p_end[row])
-        a, b = int(t.p_sent_at[row]), int(t.p_sent_at[row + 1])
+        article_row = t.p_article.item(row)
+        start, end = t.p_start.item(row), t.p_end.item(row)
+        a, b = t.p_sent_at.item(row), t.p_sent_at.item(row + 1)
         sentences = tuple(zip(t.s_start[a:b].tolist(), t.s_end[a:b].tolist(), strict=True))
-        units = tuple((t.s_unit[a:b].astype(np.int64) + self._first_unit[number]).tolist())
+        first_unit = self._first_unit[number]
+        units = tuple(unit + first_unit for unit in t.s_unit[a:b].tolist())
         text = segment.text(article_row)[start:end]
         return Passage(pid, t.ids[article_row], start, end, text, sentences, units)
 
@@ -71,7 +81,7 @@ class Articles(Mapping[str, Article]):
         self._first = _offsets([s.tables.n_articles for s in segments])
         self._where: dict[str, int] = {}
         """Article id -> its row counted through all segments (a later segment's row wins)."""
-        for segment, first in zip(segments, self._first.tolist(), strict=False):
+        for segment, first in zip(segments, self._first, strict=False):
             ids = segment.tables.ids.tolist()
             self._where.update(zip(ids, itertools.count(first)))
             for row in segment.deleted.tolist():
@@ -83,8 +93,8 @@ class Articles(Mapping[str, Article]):
         at = self._where.get(article_id)
         if at is None:
             return None
-        number = int(np.searchsorted(self._first, at, side="right")) - 1
-        return number, at - int(self._first[number])
+        number = bisect.bisect_right(self._first, at) - 1
+        return number, at - self._first[number]
 
     def __getitem__(self, article_id: str) -> Article:
         found = self.where(article_id)
@@ -118,7 +128,7 @@ class UnitPassages(Sequence[tuple[int, ...]]):
         self._first_passage = _offsets([s.tables.n_passages for s in segments])
 
     def __len__(self) -> int:
-        return int(self._first[-1])
+        return self._first[-1]
 
     @overload
     def __getitem__(self, unit: int) -> tuple[int, ...]: ...
@@ -132,10 +142,10 @@ class UnitPassages(Sequence[tuple[int, ...]]):
         unit = int(unit)
         if not 0 <= unit < len(self):
             raise IndexError(f"unit {unit} is not in the index")
-        number = int(np.searchsorted(self._first, unit, side="right")) - 1
-        t, row = self._segments[number].tables, unit - int(self._first[number])
-        holders = t.u_pass[int(t.u_pass_at[row]) : int(t.u_pass_at[row + 1])]
-        return tuple((holders.astype(np.int64) + self._first_passage[number]).tolist())
+        number = bisect.bisect_right(self._first, unit) - 1
+        t, row = self._segments[number].tables, unit - self._first[number]
+        first = self._first_passage[number]
+        return tuple(p + first for p in t.u_pass[t.u_pass_at.item(row) : t.u_pass_at.item(row + 1)].tolist())
 
 
 @dataclass(frozen=True)

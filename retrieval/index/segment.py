@@ -76,7 +76,7 @@ class Strings:
         return len(self.at) - 1
 
     def __getitem__(self, row: int) -> str:
-        return self.text[int(self.at[row]) : int(self.at[row + 1])]
+        return self.text[self.at.item(row) : self.at.item(row + 1)]
 
     def tolist(self) -> list[str]:
         """Every value."""
@@ -487,12 +487,12 @@ class Segment:
 
     def _decode(self, row: int) -> str:
         t = self.tables
-        raw = self.texts.raw(int(t.text_at[row]), int(t.text_at[row + 1]))
+        raw = self.texts.raw(t.text_at.item(row), t.text_at.item(row + 1))
         try:
-            if zlib.crc32(raw) != int(t.text_crc[row]):
+            if zlib.crc32(raw) != t.text_crc.item(row):
                 raise SegmentDamage("fails its checksum")
             text = bytes(raw).decode("utf-8")
-            if len(text) != int(t.text_chars[row]):
+            if len(text) != t.text_chars.item(row):
                 raise SegmentDamage("has the wrong length")
         except (SegmentDamage, UnicodeDecodeError) as exc:
             problem = exc if isinstance(exc, SegmentDamage) else "is not UTF-8"
@@ -511,10 +511,10 @@ class Segment:
         return Article(
             id=t.ids[row],
             title=t.titles[row],
-            date=date_of(int(t.days[row])),
+            date=date_of(t.days.item(row)),
             source=t.sources[row],
             text=self.text(row),
-            url=t.urls[row] if t.has_url[row] else None,
+            url=t.urls[row] if t.has_url.item(row) else None,
             content_hash=t.hashes[row],
         )
 
