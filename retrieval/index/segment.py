@@ -40,7 +40,7 @@ TEXTS = "texts.bin"
 DELETED = "deleted.npy"
 SEGMENT_FILES = (TABLES, TEXTS, POSTINGS)
 """Every segment has these; ``DELETED`` only once it has tombstones."""
-TEXT_CACHE = 1024
+TEXT_CACHE = 4096
 """Decoded article texts kept per segment (a passage read decodes its article once)."""
 
 
