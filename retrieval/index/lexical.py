@@ -312,9 +312,8 @@ class LexicalIndex:
 
 
 def _segment(texts: Sequence[str], vocab: dict[str, int]) -> TermSegment:
-    """Tokenize ``texts`` into a segment; terms not in ``vocab`` get the next ids, in first-seen order."""
-    import scipy.sparse as sp
-
+    """Tokenize ``texts`` into a segment; terms not in ``vocab`` get the next ids, in first-seen order.
+    (The CSC arrays are counted with numpy: adding an article imports no scipy.)"""
     docs = tokenize(texts)
     new: dict[str, int] = {}
     columns: list[int] = []
@@ -324,11 +323,11 @@ def _segment(texts: Sequence[str], vocab: dict[str, int]) -> TermSegment:
             if known is None:
                 known = new.setdefault(term, len(vocab) + len(new))
             columns.append(known)
+    rows, width = len(docs), len(vocab) + len(new)
     lengths = np.array([len(doc) for doc in docs], dtype=np.int64)
-    rows = np.repeat(np.arange(len(docs)), lengths)
-    counts = sp.csc_matrix(
-        (np.ones(len(columns), dtype=np.float32), (rows, np.array(columns, dtype=np.int64))),
-        shape=(len(docs), len(vocab) + len(new)),
-    )
-    counts.sum_duplicates()
-    return TermSegment.of(counts, lengths, list(new))
+    keys = np.array(columns, dtype=np.int64) * max(rows, 1) + np.repeat(np.arange(rows, dtype=np.int64), lengths)
+    cells, counts = np.unique(keys, return_counts=True)  # sorted by term, then passage: CSC order
+    indptr = np.zeros(width + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cells // max(rows, 1), minlength=width), out=indptr[1:])
+    indices = (cells % max(rows, 1)).astype(np.int32)
+    return TermSegment(counts.astype(np.uint16), indices, indptr, rows, lengths.astype(np.float32), tuple(new))

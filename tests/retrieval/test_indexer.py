@@ -340,3 +340,18 @@ def test_tombstones_past_the_threshold_compact_the_index(
     assert engine.search("baby giraffe zoo")[0].article.id == "zoo.txt"
     assert engine.search("wolves valley")[0].article.id == "wildlife.html"
     _same_index(engine.index, IndexStore(engine.store.root, config).load())
+
+
+def test_adding_an_article_in_a_new_process_imports_no_scipy(tmp_path: Path, seeds_dir: Path) -> None:
+    """scipy (~0.1 s of CPU to import) is for merging and compacting segments, not for adding one."""
+    make_engine(tmp_path / "index", HashEmbedder()).build(seeds_dir)
+    (seeds_dir / "bakery.txt").write_text(" date 2023-09-09 A new bakery opened on the high street.")
+    script = (
+        "import sys; from pathlib import Path; sys.path[:0] = [sys.argv[3]]\n"
+        "from tests.conftest import HashEmbedder, make_engine\n"
+        "summary, _ = make_engine(Path(sys.argv[1]), HashEmbedder()).build(Path(sys.argv[2]))\n"
+        "print(summary.added, 'scipy' in sys.modules)"
+    )
+    args = [sys.executable, "-c", script, str(tmp_path / "index"), str(seeds_dir), str(REPO)]
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["1", "False"], done.stdout + done.stderr
