@@ -6,6 +6,7 @@ The corpus is the 300 ABC news articles gensim ships in ``test/test_data/lee_bac
 ``pip install gensim==4.4.0``. Run from the repository root::
 
     .venv/bin/python benchmarks/bench_engine.py [--articles N] [--queries N] [--scale K] [--json] [--out FILE]
+        [--workdir DIR [--reuse-index]]
 
 See benchmarks/README.md for what each number means.
 """
@@ -294,29 +295,67 @@ def bench_full_build(engine: Any, seeds_dir: Path) -> dict[str, Any]:
     }
 
 
-def bench_update(engine: Any, seeds_dir: Path, new_records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """An incremental build after writing ``new_records`` (none: a no-op update) into the seeds."""
+def live_inodes(index_dir: Path) -> set[int]:
+    """The inodes of the live generation's files (a file of the next one with another is new)."""
+    return {f.stat().st_ino for f in (index_dir / "current").resolve().rglob("*") if f.is_file()}
+
+
+def written_since(index_dir: Path, before: set[int]) -> tuple[int, int]:
+    """(bytes written, bytes hard-linked) of the live generation against the inodes of an earlier one."""
+    files = [f for f in (index_dir / "current").resolve().rglob("*") if f.is_file()]
+    new = sum(f.stat().st_size for f in files if f.stat().st_ino not in before)
+    return new, sum(f.stat().st_size for f in files) - new
+
+
+def reuse_index(engine: Any, seeds_dir: Path) -> dict[str, Any]:
+    """An index kept from an earlier run (``--reuse-index``): one unmeasured update removes what that
+    run added, so the phases below start from the same articles a full build would have indexed."""
+    summary, ingest = engine.build(seeds_dir)
+    return {
+        "reused": True,
+        "articles": summary.articles,
+        "chunks": summary.passages,
+        "embedded": 0,
+        "skipped": len(ingest.skipped),
+        "duplicates": ingest.duplicates,
+        "peak_rss_mib": peak_rss_mib(),
+        **dict.fromkeys(
+            ("total_s", "build_index_s", "ingest_s", "chunking_s", "embedding_s", "writing_s", "load_s"), 0.0
+        ),
+        "chunks_per_s": 0.0,
+        "texts_per_s": 0.0,
+    }
+
+
+def bench_update(
+    engine: Any, seeds_dir: Path, new_records: Sequence[dict[str, Any]], name: str = "added"
+) -> dict[str, Any]:
+    """An incremental build after writing ``new_records`` (none: a no-op update) into the seeds as
+    ``<name>.jsonl`` (a record whose id is already indexed is a changed article)."""
     if new_records:
-        write_jsonl(new_records, seeds_dir / "added.jsonl")
-    before = {f.stat().st_ino for f in engine.store.current.resolve().rglob("*") if f.is_file()}
+        write_jsonl(new_records, seeds_dir / f"{name}.jsonl")
+    before = live_inodes(engine.store.root)
     clock = StageClock()
     summary, _ = engine.build(seeds_dir, full=False, progress=clock)
     total_s = time.perf_counter() - clock.started
     manifest = engine.store.read_manifest()
-    files = [f for f in engine.store.current.resolve().rglob("*") if f.is_file()]
+    written, linked = written_since(engine.store.root, before)
     return {
         "total_s": total_s,
         "vector_index": manifest.vector_index,
         "vector_appends": manifest.vector_params.get("appends"),
-        "vector_parts": len(manifest.vector_params.get("parts") or []),
+        "vector_parts": len(manifest.vector_parts),
         "segments": len(manifest.segments),
-        "bytes_written": sum(f.stat().st_size for f in files if f.stat().st_ino not in before),
-        "bytes_linked": sum(f.stat().st_size for f in files if f.stat().st_ino in before),
+        "tombstones": manifest.deleted_units,
+        "bytes_written": written,
+        "bytes_linked": linked,
+        "manifest_bytes": (engine.store.root / "current" / "manifest.json").stat().st_size,
         "build_index_s": summary.seconds,
         "ingest_s": clock.before("chunking"),
         "embedding_s": clock.seconds("embedding"),
         "writing_s": clock.seconds("writing"),
         "added": summary.added,
+        "changed": summary.changed,
         "embedded": summary.embedded,
         "chunks": summary.passages,
     }
@@ -497,25 +536,34 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(metric, value, note) rows of the results table."""
     build, update, noop = r["full_build"], r["update_one"], r["update_noop"]
     search, ask, cold = r["search"], r["ask"], r["cold"]
+    if build.get("reused"):
+        full_rows = [
+            ("full build: embedding rate", "-", "not measured: --reuse-index ran on an index kept from a full build"),
+            ("full build: total", "-", "not measured (--reuse-index)"),
+        ]
+    else:
+        full_rows = [
+            (
+                "full build: embedding rate",
+                fmt(build["chunks_per_s"], "chunks/s"),
+                f"{build['chunks']} chunks in {build['embedding_s']:.1f} s of embedding; "
+                f"{build['embedded']} texts embedded ({build['texts_per_s']:.1f}/s)",
+            ),
+            (
+                "full build: total",
+                fmt(build["total_s"], "s", 2),
+                f"ingest {build['ingest_s']:.1f} + chunk {build['chunking_s']:.1f}"
+                f" + embed {build['embedding_s']:.1f} + write {build['writing_s']:.1f}"
+                f" + load {build['load_s']:.1f}",
+            ),
+        ]
     return [
         (
             "model load (in process)",
             fmt(r["load"]["import_s"] + r["load"]["model_load_s"], "s", 2),
             f"imports {r['load']['import_s']:.2f} s + model {r['load']['model_load_s']:.2f} s",
         ),
-        (
-            "full build: embedding rate",
-            fmt(build["chunks_per_s"], "chunks/s"),
-            f"{build['chunks']} chunks in {build['embedding_s']:.1f} s of embedding; "
-            f"{build['embedded']} texts embedded ({build['texts_per_s']:.1f}/s)",
-        ),
-        (
-            "full build: total",
-            fmt(build["total_s"], "s", 2),
-            f"ingest {build['ingest_s']:.1f} + chunk {build['chunking_s']:.1f}"
-            f" + embed {build['embedding_s']:.1f} + write {build['writing_s']:.1f}"
-            f" + load {build['load_s']:.1f}",
-        ),
+        *full_rows,
         (
             "update: +1 article",
             fmt(update["total_s"], "s", 2),
@@ -524,10 +572,25 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
             + (", vectors appended" if update.get("vector_appends") else "")
             + (
                 f"; {update['segments']} segments, {update['vector_parts']} vector parts; "
-                f"{update['bytes_written'] / 2**20:.2f} MiB written, {update['bytes_linked'] / 2**20:.0f} MiB linked"
+                f"{update['bytes_written'] / 2**10:,.0f} KiB written "
+                f"(manifest {update.get('manifest_bytes', 0) / 2**10:,.0f} KiB), "
+                f"{update['bytes_linked'] / 2**20:.0f} MiB linked"
                 if "segments" in update
                 else ""
             ),
+        ),
+        *(
+            [
+                (
+                    "update: 1 article changed",
+                    fmt(r["update_change"]["total_s"], "s", 2),
+                    f"tombstone + add: texts embedded {r['update_change']['embedded']}; "
+                    f"{r['update_change']['bytes_written'] / 2**10:,.0f} KiB written; "
+                    f"{r['update_change']['tombstones']} tombstoned vectors",
+                )
+            ]
+            if r.get("update_change")
+            else []
         ),
         ("update: nothing changed", fmt(noop["total_s"], "s", 2), "fixed cost of an incremental build"),
         *(
@@ -535,7 +598,13 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                 (
                     "update: +1 article, cold",
                     fmt(r["cold_update"]["wall_s"], "s", 2),
-                    "`newsdesk index` as a whole process: start, imports, model, seeds, index head, adding",
+                    "`newsdesk index` as a whole process: start, imports, model, seeds, index, adding"
+                    + (
+                        f"; {r['cold_update']['bytes_written'] / 2**10:,.0f} KiB written, "
+                        f"peak RSS {r['cold_update']['peak_rss_mib']:,.0f} MiB"
+                        if "bytes_written" in r["cold_update"]
+                        else ""
+                    ),
                 )
             ]
             if r.get("cold_update")
@@ -654,6 +723,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--out", type=Path, metavar="FILE", help="also write the results as JSON to FILE")
     parser.add_argument(
+        "--reuse-index",
+        action="store_true",
+        help="with --workdir: measure on the index an earlier run kept there (no full build)",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         metavar="DIR",
@@ -699,11 +773,17 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     questions = make_questions(records, args.queries, args.seed)
     progress_line(f"{len(records)} articles, {len(questions)} queries; loading the model")
     engine, load = load_engine(index_dir, args.dtype, args.backend)
-    progress_line(f"full build of {len(records) - 2} articles")
-    build = bench_full_build(engine, seeds_dir)
+    if args.reuse_index and (index_dir / "current" / "manifest.json").is_file():
+        progress_line("reusing the index in --workdir: bringing it back to the seeds (not measured)")
+        build = reuse_index(engine, seeds_dir)
+    else:
+        progress_line(f"full build of {len(records) - 2} articles")
+        build = bench_full_build(engine, seeds_dir)
     first_ms, _ = time_call(lambda: engine.search(questions[0].text))
     progress_line(f"{build['chunks']} chunks at {build['chunks_per_s']:.1f}/s; incremental updates")
     update = bench_update(engine, seeds_dir, held_out[:1])
+    changed = [{**held_out[0], "text": held_out[0]["text"] + " (Corrected.)"}]
+    change = bench_update(engine, seeds_dir, changed)  # the same id with another text: a changed article
     noop = bench_update(engine, seeds_dir, [])
     index_bytes = engine.store.size_bytes()
     for question in questions[:3]:
@@ -715,6 +795,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     cold = bench_cold(index_dir, seeds_dir, questions[0].text, args.cold_runs, workdir, args.dtype, args.backend)
     progress_line("+1 article by a cold `newsdesk index` process")
     write_jsonl(held_out[1:], seeds_dir / "added-by-cli.jsonl")
+    before = live_inodes(index_dir)
     cold_update = run_cold(
         [*newsdesk_command(), "index", "--index", str(index_dir), "--seeds", str(seeds_dir)],
         workdir,
@@ -722,6 +803,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     )
     if cold_update["exit_code"] != 0:
         raise RuntimeError(f"`newsdesk index` failed ({cold_update['exit_code']}): {cold_update['stderr_tail']}")
+    cold_update["bytes_written"], cold_update["bytes_linked"] = written_since(index_dir, before)
     corpus.update(chunks=update["chunks"], queries=len(questions), query_seed=args.seed, k=engine.search_config.k)
     return {
         "machine": {**machine_facts(engine), "load_average_1min_before": load_before},
@@ -729,6 +811,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "load": load,
         "full_build": build,
         "update_one": update,
+        "update_change": change,
         "update_noop": noop,
         "cold_update": cold_update,
         "index_bytes": index_bytes,

@@ -12,6 +12,7 @@ the index's own — loads it the way newsdesk does (memory-mapped) and times sin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -133,12 +134,14 @@ def child_build(args: argparse.Namespace) -> dict[str, object]:
     built = time.perf_counter() - started
     store.save(Path(args.dir))
     files = sum(p.stat().st_size for p in Path(args.dir).rglob("*") if p.is_file())
-    return {"build_s": built, "kind": store.kind, "params": store.params, "bytes": files, **rss_mib()}
+    parts = [dataclasses.asdict(part) for part in store.part_records()]
+    return {"build_s": built, "kind": store.kind, "params": store.params, "parts": parts, "bytes": files, **rss_mib()}
 
 
 def child_search(args: argparse.Namespace) -> dict[str, object]:
     """Load the index like newsdesk (memory-mapped) and time single queries."""
     from retrieval.config import VectorConfig
+    from retrieval.index.manifest import VectorPart
     from retrieval.index.vectors.factory import make_backend
 
     queries = np.load(args.qfile)
@@ -155,7 +158,8 @@ def child_search(args: argparse.Namespace) -> dict[str, object]:
         )
         backend = make_backend(config, Path(args.dir))
         started = time.perf_counter()
-        store = backend.load(Path(args.dir), build["kind"], build["params"], days)
+        parts = [VectorPart(**part) for part in build.get("parts", [])]
+        store = backend.load(Path(args.dir), build["kind"], build["params"], parts, days)
         result.setdefault("load_s", time.perf_counter() - started)
         for query in queries[:10]:  # warm up
             store.search(query, 10)
@@ -237,7 +241,7 @@ def bench_size(
             days=work / "days.npy",
             qfile=files["queries"],
             truth=files["truth"],
-            params=json.dumps({"kind": built["kind"], "params": built["params"]}),
+            params=json.dumps({"kind": built["kind"], "params": built["params"], "parts": built.get("parts", [])}),
         )
         rows.append({"data": name, "n": len(vectors), "index": kind, **built, **searched})
         for leftover in target.rglob("*"):

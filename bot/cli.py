@@ -21,7 +21,7 @@ from bot.context import (
     Context,
 )
 from bot.render import printable
-from retrieval.errors import ModelLoadError, NewsdeskError
+from retrieval.errors import BuildInterrupted, ModelLoadError, NewsdeskError, Remedy, SettingError
 from retrieval.ingest.textclean import scrub
 
 log = logging.getLogger(__name__)
@@ -123,11 +123,21 @@ def _offline_environment() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
 
 
+REMEDIES = {
+    Remedy.BUILD: " — run `newsdesk index` to build it",
+    Remedy.REBUILD: " — run `newsdesk index --full` to rebuild it",
+    Remedy.WAIT: "; wait for it to finish",
+}
+"""How the command line words an engine error's remedy."""
+
+
 def hint(exc: NewsdeskError) -> str:
     """What the command line adds to an engine error: the setting or command that fixes it."""
     if isinstance(exc, ModelLoadError):
         return " — set NEWSDESK_MODEL to a sentence-transformers model name or a local model directory"
-    return ""
+    if exc.remedy is Remedy.FIX_SETTING and exc.setting:
+        return f" — check NEWSDESK_{exc.setting.upper()}"
+    return REMEDIES.get(exc.remedy, "") if exc.remedy is not None else ""
 
 
 def _settings_error(exc: Exception) -> str:
@@ -182,7 +192,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(ctx) or EXIT_OK)
     except NewsdeskError as exc:
         ctx.fail(f"{exc}{hint(exc)}")
-        return EXIT_ERROR
+        return EXIT_USAGE if isinstance(exc, SettingError) else EXIT_ERROR
+    except BuildInterrupted as exc:
+        if exc.live:
+            ctx.fail("interrupted after the new index went live (the seed cache was not saved)")
+        else:
+            ctx.fail("interrupted; the previous index is untouched")
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         ctx.fail("interrupted" + ("; the previous index is untouched" if ctx.building else ""))
         return EXIT_INTERRUPTED

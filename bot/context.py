@@ -195,7 +195,11 @@ class Context:
         """The engine with an index: built from the seeds first if there is none yet."""
         engine = self.engine
         if not engine.has_index():
-            self.note(f"No index at {self.index_dir} yet: building it from {self.seeds_dir} first.")
+            absence = engine.missing_index()
+            if absence is not None and absence.damaged:  # one was built: say what happened
+                self.fail(f"{absence.message}; rebuilding it from {self.seeds_dir}.")
+            else:
+                self.note(f"No index at {self.index_dir} yet: building it from {self.seeds_dir} first.")
             self.build(full=True)
         return engine
 

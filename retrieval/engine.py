@@ -24,10 +24,10 @@ from retrieval.config import (
     SearchConfig,
 )
 from retrieval.embedding.base import Embedder, embedding_info
-from retrieval.errors import BadQuestionError, IndexMissingError, SeedsNotFoundError
+from retrieval.errors import BadQuestionError, BuildInterrupted, IndexMissingError, SeedsNotFoundError
 from retrieval.index.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
 from retrieval.index.lexical import tokenize
-from retrieval.index.store import IndexData, IndexStore, Manifest
+from retrieval.index.store import Absence, IndexCheck, IndexData, IndexStore, Manifest
 from retrieval.ingest.files import IngestCache, IngestResult, ReadProgressFn, load_articles
 from retrieval.ingest.textclean import has_letters_or_digits, scrub
 from retrieval.search.followup import resolve as resolve_followup
@@ -63,26 +63,30 @@ class IndexStats:
     vector_index: str = ""
     vector_parts: int = 0
     segments: int = 0
+    tombstones: int = 0
+    """Sentence vectors of removed or changed articles, still stored until the next compaction."""
 
 
 def index_stats(store: IndexStore) -> IndexStats:
-    """Stats of the live index without loading vectors or the model."""
-    manifest: Manifest = store.read_manifest()
+    """Stats of the live index without loading vectors or the model; every file the manifest lists is
+    checked to be there with its size (a damaged index is an IndexCorruptError)."""
+    manifest: Manifest = store.read_manifest(check_files=True)
     return IndexStats(
         path=store.root,
-        articles=len(manifest.articles),
-        passages=manifest.n_passages,
+        articles=manifest.n_articles,
+        passages=manifest.live_passages,
         first_date=manifest.date_range[0],
         last_date=manifest.date_range[1],
         model=manifest.model,
         dimension=manifest.dimension,
-        size_bytes=store.size_bytes(),
+        size_bytes=manifest.size_bytes,
         built_at=manifest.built_at,
         format_version=manifest.format_version,
-        vectors=manifest.n_vectors,
+        vectors=manifest.n_vectors - manifest.deleted_units,
         vector_index=manifest.vector_index,
-        vector_parts=len(manifest.vector_params.get("parts") or []) or 1,
+        vector_parts=len(manifest.vector_parts) or 1,
         segments=len(manifest.segments),
+        tombstones=manifest.deleted_units,
     )
 
 
@@ -224,12 +228,20 @@ class Engine:
         """What is indexed, from the manifest alone (no model, no vectors)."""
         return index_stats(self.store)
 
+    def check_index(self) -> IndexCheck:
+        """Every file of the live index against its checksum, its structure, every article text (no model)."""
+        return self.store.verify()
+
+    def missing_index(self) -> Absence | None:
+        """Why there is no usable index — none built yet, or what is broken — or None if there is one."""
+        return self.store.absence()
+
     def describe(self) -> str:
         """One line on what is loaded, for a service's startup log."""
         index = self.index
         embedder = self.embedder
         return (
-            f"{len(index.articles):,} articles, {len(index.passages):,} passages, "
+            f"{len(index.articles):,} articles, {index.n_live_passages:,} passages, "
             f"model {embedder.name} (dim {embedder.dimension}), index {index.path}"
         )
 
@@ -237,7 +249,7 @@ class Engine:
 
     def load(self) -> IndexData:
         """(Re)load the live index from disk; raises if it is missing, damaged or mismatched."""
-        index = self.store.load()
+        index = self.store.load(reuse=self._live.index if self._live is not None else None)
         self.store.check(
             index.manifest, self.embedder.name, chunking_params(self.chunking), embedding_info(self.embedder)
         )
@@ -291,26 +303,35 @@ class Engine:
         reading: ReadProgressFn | None = None,
     ) -> tuple[BuildSummary, IngestResult]:
         """Ingest and index ``seeds_dir``, then swap the new index in for queries (``reading``: each
-        file as it is read, ``progress``: the build's stages)."""
+        file as it is read, ``progress``: the build's stages).
+
+        The build lock is taken first (a second build is refused before any work), and held while the
+        seed cache is saved. Ctrl-C is a ``BuildInterrupted`` that says whether the new index went live.
+        """
+        with self._build_lock, self.store.lock():
+            before = self.store.live_generation()
+            try:
+                return self._build_locked(seeds_dir, full, progress, reading)
+            except KeyboardInterrupt as exc:
+                raise BuildInterrupted(live=self.store.live_generation() != before) from exc
+
+    def _build_locked(
+        self, seeds_dir: Path, full: bool, progress: ProgressCallback | None, reading: ReadProgressFn | None
+    ) -> tuple[BuildSummary, IngestResult]:
+        for leftover in self.store.root.glob(f".{SEED_CACHE}.*.tmp"):  # a save killed midway (we hold the lock)
+            leftover.unlink(missing_ok=True)
         ingest = self.read_seeds(seeds_dir, reread=full, reading=reading)
-        with self._build_lock:
-            live = self._live.index if self._live is not None else None
-            summary = build_index(
-                ingest.articles,
-                self.store,
-                self.embedder,
-                self.chunking,
-                full=full,
-                progress=progress,
-                loaded=live,
-            )
-            if summary.index is not None:
-                self._install(summary.index)
-            elif self._live is not None and summary.path != self._live.index.path:
-                self.load()  # (also when a question loaded the old index while this build ran)
-            # With no index loaded yet (`newsdesk index`), the new one is read on the first question.
+        live = self._live.index if self._live is not None else None
+        summary = build_index(
+            ingest.articles, self.store, self.embedder, self.chunking, full=full, progress=progress, loaded=live
+        )
+        if summary.index is not None:
+            self._install(summary.index)
+        elif self._live is not None and summary.path != self._live.index.path:
+            self.load()  # (also when a question loaded the old index while this build ran)
+        # With no index loaded yet (`newsdesk index`), the new one is read on the first question.
         cache = self._seeds[1] if self._seeds is not None else None
-        if cache is not None and cache.worth_saving and self.store.root.is_dir():
+        if cache is not None and cache.worth_saving:
             cache.save(self.store.root / SEED_CACHE, seeds_dir)
         return summary, ingest
 
@@ -319,7 +340,8 @@ class Engine:
     def _state(self) -> _Live:
         if self._live is None:
             if not self.store.exists():
-                raise IndexMissingError(f"no index at {self.store.root}: run `newsdesk index` to build one")
+                absence = self.store.absence()
+                raise IndexMissingError(absence.message if absence else f"no index at {self.store.root}")
             self.load()
         assert self._live is not None
         return self._live

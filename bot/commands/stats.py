@@ -12,9 +12,11 @@ if TYPE_CHECKING:
 
 
 def cmd_stats(ctx: Context) -> int:
-    """newsdesk stats: read from the manifest, no model loaded."""
+    """newsdesk stats [--check]: read from the manifest, no model loaded; --check reads every file."""
     from bot.render import print_stats, stats_to_dict
 
+    if ctx.args.check:
+        return check_index(ctx)
     stats = ctx.engine.stats()
     if ctx.args.json:
         print_json(ctx, stats_to_dict(stats))
@@ -23,8 +25,37 @@ def cmd_stats(ctx: Context) -> int:
     return 0
 
 
+def check_index(ctx: Context) -> int:
+    """newsdesk stats --check: every file against its checksum; one line per problem, exit 1 if any."""
+    report = ctx.engine.check_index()
+    if ctx.args.json:
+        print_json(
+            ctx,
+            {
+                "path": str(report.path),
+                "ok": report.ok,
+                "files": report.files,
+                "bytes": report.bytes,
+                "problems": list(report.problems),
+            },
+        )
+    elif report.ok:
+        ctx.out.print(f"index at {report.path}: {report.files} files, {report.bytes / 1e6:.2f} MB, all sound")
+    for problem in report.problems:
+        ctx.err.print(f"newsdesk: {problem}", markup=False, highlight=False, soft_wrap=True)
+    if report.problems:
+        ctx.err.print(
+            f"newsdesk: {len(report.problems)} problem{'s' * (len(report.problems) != 1)}"
+            " — run `newsdesk index --full` to rebuild it",
+            markup=False,
+            highlight=False,
+        )
+    return 0 if report.ok else 1
+
+
 def register(sub: argparse._SubParsersAction, parents: dict[str, argparse.ArgumentParser]) -> None:
     """Add ``newsdesk stats``."""
     p = sub.add_parser("stats", parents=[parents["common"]], help="what is indexed")
     p.add_argument("--json", action="store_true", help="print the stats as JSON")
+    p.add_argument("--check", action="store_true", help="check every file of the index against its checksum")
     p.set_defaults(handler=cmd_stats)

@@ -11,7 +11,7 @@ import pytest
 
 from retrieval.config import SearchConfig
 from retrieval.engine import Engine
-from retrieval.errors import BadQuestionError, IndexMissingError
+from retrieval.errors import BadQuestionError, IndexMissingError, Remedy
 from retrieval.types import DateRange
 from tests.conftest import HashEmbedder, make_engine
 
@@ -51,8 +51,9 @@ def test_bad_questions_are_refused(engine: Engine, question: str) -> None:
 
 
 def test_ask_without_index_says_how_to_build(tmp_path: Path) -> None:
-    with pytest.raises(IndexMissingError, match="newsdesk index"):
+    with pytest.raises(IndexMissingError, match="no index at") as info:
         make_engine(tmp_path / "none", HashEmbedder()).ask("anything?")
+    assert info.value.remedy is Remedy.BUILD and "newsdesk" not in str(info.value)  # the front words the fix
 
 
 def test_questions_keep_being_answered_during_a_rebuild(engine: Engine, seeds_dir: Path) -> None:

@@ -74,3 +74,38 @@ def test_search_honours_the_mask() -> None:
     mask = np.ones(len(TEXTS), dtype=bool)
     mask[ferry[0]] = False
     assert ferry[0] not in [pid for pid, _ in index.search("ferry", 10, mask)]
+
+
+def test_tombstoned_passages_never_score_and_the_statistics_are_the_live_ones() -> None:
+    """Scores equal those of one bm25s index over the live passages alone; k results come back."""
+    index = LexicalIndex.build(TEXTS[:4]).extend(TEXTS[4:])
+    dead = [np.zeros(4, dtype=bool), np.zeros(len(TEXTS) - 4, dtype=bool)]
+    dead[0][0] = True  # the ferry terminal article
+    dead[1][3] = True  # "Ferry ferry ferry terminal..."
+    tombstoned = LexicalIndex(index.segments, dead)
+    live = [i for i in range(len(TEXTS)) if i not in (0, 7)]
+    assert tombstoned.n_live == len(live) and tombstoned.n_docs == len(TEXTS)
+    for query in QUERIES:
+        got = tombstoned.scores(query)
+        got = np.zeros(len(TEXTS), dtype=np.float32) if got is None else got
+        assert got[0] == got[7] == 0
+        assert np.allclose(got[live], bm25s_scores([TEXTS[i] for i in live], query), atol=1e-5), query
+    assert tombstoned.search("ferry terminal", 5) == []
+    assert index.search("percent", 1)[0][0] == 1
+    dead[0][1] = True  # the best passage for "percent" gone: k=1 still brings one, the next best
+    assert [pid for pid, _ in LexicalIndex(index.segments, dead).search("percent", 1)] == [3]
+    assert tombstoned.idf("ferri") > index.idf("ferri")  # fewer live passages hold it
+
+
+def test_the_tokenizer_is_bm25s_s() -> None:
+    """newsdesk tokenizes as bm25s does (its pattern, en_plus stop words, Snowball), without importing it."""
+    import bm25s
+
+    texts = [
+        *TEXTS,
+        "Élysée: the Président's 2,000-strong “convoy” didn't stop; naïve café-owners cheered — 4x4s, Ö-Zürich!",
+        "Running runners ran; the RUNS were run by a runner's club. a I 1 22 333 _under_scores_",
+        "Ankara wouldn't impose sanctions on Russia, Kalin said.",
+    ]
+    expected = bm25s.tokenize(texts, stopwords="en_plus", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    assert tokenize(texts) == [list(doc) for doc in expected]

@@ -12,7 +12,7 @@ import pytest
 from retrieval.config import VectorConfig
 from retrieval.index.store import IndexStore
 from retrieval.index.vectors.base import FLAT, VectorStore, day_mask
-from retrieval.index.vectors.faiss import FaissVectors
+from retrieval.index.vectors.faiss import FaissSegments, FaissVectors
 from retrieval.types import DateRange
 from tests.conftest import HashEmbedder, make_engine
 
@@ -152,3 +152,51 @@ def test_a_large_approximate_index_keeps_no_float16_copies(tmp_path: Path, data,
     grown = FaissVectors.appended(loaded, vectors[:5], np.concatenate([days, days[:5]]))
     assert grown.size == len(vectors) + 5 and grown._raw is None
     assert grown.search(vectors[2], 1)[0][1] == pytest.approx(1.0, abs=2e-2)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_tombstoned_units_are_skipped_inside_the_search(data, kind: str) -> None:  # noqa: ANN001
+    """k results come back from the live units, not what survived of k; with a date filter too."""
+    vectors, queries, days = data
+    built = FaissVectors.build(vectors, 64, days, ann=None if kind == "flat" else kind)
+    store = FaissSegments([built], ["vectors-x"], days)
+    live = np.ones(len(vectors), dtype=bool)
+    for query in queries[:5]:  # tombstone every query's ten best units
+        live[[unit for unit, _ in store.search(query, 10)]] = False
+    dead = FaissSegments([built], ["vectors-x"], days, live=live)
+    for query in queries[:10]:
+        hits = dead.search(query, 10)
+        assert len(hits) == 10 and all(live[unit] for unit, _ in hits)
+        truth = exact_top(vectors, query, 10, live)
+        assert len(truth & {u for u, _ in hits}) >= 8
+        window = (738_010, 738_060)
+        hits = dead.search(query, 10, days=window)
+        assert len(hits) == 10 and all(live[u] and window[0] <= days[u] <= window[1] for u, _ in hits)
+        assert (
+            dead.search(query, 10, days=DateRange(dt.date.fromordinal(738_010), dt.date.fromordinal(738_060))) == hits
+        )
+
+
+def test_vector_parameters_are_checked_before_faiss_sees_them(caplog: pytest.LogCaptureFixture) -> None:
+    from retrieval.errors import SettingError
+    from retrieval.index.vectors.faiss import FaissBackend
+    from retrieval.index.vectors.milvus import MilvusBackend
+
+    for params in ({"M": 0}, {"M": 1}, {"ef_search": -5}, {"ef_construction": 0}, {"refine": 0}, {"bogus": 3}):
+        with pytest.raises(SettingError) as info:
+            FaissBackend(VectorConfig(exact_max=0, params=params))
+        assert info.value.setting == "vector_params" and "\n" not in str(info.value)
+    for params in ({"nprobe": 0}, {"nlist": -1}, {"M": 16}):
+        with pytest.raises(SettingError):
+            FaissBackend(VectorConfig(exact_max=0, ann="ivf", params=params))
+    with pytest.raises(SettingError, match="unknown approximate vector index 'annoy'"):
+        FaissBackend(VectorConfig(ann="annoy"))
+    with pytest.raises(SettingError, match="'refine' is not a parameter of the Milvus"):
+        MilvusBackend(VectorConfig(backend="milvus", params={"refine": 2}), Path("/nonexistent"))
+    # nlist larger than the vectors can train is lowered, with a warning, not a FAISS traceback
+    vectors = unit_vectors(400)
+    backend = FaissBackend(VectorConfig(exact_max=0, ann="ivf", params={"nlist": 100_000}))
+    with caplog.at_level("WARNING"):
+        store = backend.build(vectors, np.zeros(len(vectors), dtype=np.int64))
+    assert store.params["nlist"] == 400 // 39 and "nlist 100000" in caplog.text
+    assert store.search(vectors[3], 1)[0][0] == 3

@@ -13,7 +13,22 @@ from typing import Any
 import numpy as np
 
 from retrieval.config import VectorConfig
-from retrieval.index.vectors.base import ANN_DEFAULTS, FLAT, SEARCH_PARAMS, DayRange, VectorStore, day_mask
+from retrieval.errors import SettingError
+from retrieval.index.arrays import load_npy
+from retrieval.index.manifest import VectorPart
+from retrieval.index.vectors.base import (
+    ANN_DEFAULTS,
+    FLAT,
+    SEARCH_PARAMS,
+    Capabilities,
+    DayRange,
+    Growth,
+    VectorStore,
+    check_params,
+    day_mask,
+    window,
+)
+from retrieval.types import DateRange
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +42,9 @@ DELTA_MAX_FRACTION = 0.1
 DELTA_MIN_VECTORS = 5_000
 """Delta parts hold at most ``max(DELTA_MIN_VECTORS, DELTA_MAX_FRACTION * main part size)`` vectors; the
 build that would exceed either limit merges them into the main index (appending or retraining)."""
+IVF_MIN_POINTS = 39
+"""FAISS's k-means wants at least this many training vectors per IVF list (it warns below it): a
+configured ``nlist`` larger than the vectors allow is lowered to fit, with a warning."""
 APPEND_RETRAIN_FRACTION = 0.2
 """An approximate index takes appended vectors (no retraining) until they exceed this share of the
 vectors it was trained on; the build after that trains a new one. Its SQ8 ranges and (IVF) centroids
@@ -67,6 +85,7 @@ class FaissVectors:
         params: dict[str, Any] | None = None,
         raw: np.ndarray | None = None,
         threads: int = 1,
+        live: np.ndarray | None = None,
     ) -> None:
         self._index = index
         self.kind = kind
@@ -74,6 +93,14 @@ class FaissVectors:
         self._raw = raw
         self.threads = threads
         self.days = days if days is not None else np.zeros(int(index.ntotal), dtype=np.int64)
+        self.live = live if live is not None and not live.all() else None
+        """Which units are not tombstoned (None: all are)."""
+
+    def view(self, days: np.ndarray, live: np.ndarray | None = None) -> FaissVectors:
+        """The same index (shared, not copied) with these unit dates and tombstones."""
+        return FaissVectors(
+            self._index, days, kind=self.kind, params=self.params, raw=self._raw, threads=self.threads, live=live
+        )
 
     @classmethod
     def build(
@@ -106,13 +133,15 @@ class FaissVectors:
                 index.hnsw.efConstruction = int(chosen["ef_construction"])
                 index.train(vectors)
             else:
-                nlist = int(chosen["nlist"]) or max(1, min(65_536, int(4 * np.sqrt(len(vectors)))))
+                nlist = _fit_nlist(int(chosen["nlist"]), len(vectors))
                 chosen["nlist"] = nlist
                 quantizer = faiss.IndexFlatIP(dimension)
                 index = faiss.IndexIVFScalarQuantizer(
                     quantizer, dimension, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
                 )
                 index.cp.max_points_per_centroid = 64  # k-means on a sample: 64 points per list
+                # (nlist fits the vectors; below 39 of them FAISS would still print a warning for its one list)
+                index.cp.min_points_per_centroid = min(IVF_MIN_POINTS, max(1, len(vectors) // nlist))
                 index.train(vectors)
             index.add(vectors)
         kind = f"{ann}-sq8-ip"
@@ -174,7 +203,7 @@ class FaissVectors:
             index = faiss.read_index(str(path))
         raw = None
         if kind != FLAT and (params or {}).get("float16", True):
-            raw = np.load(Path(directory) / f"{name}{RAW_SUFFIX}", mmap_mode="r" if mmap else None)
+            raw = load_npy(Path(directory) / f"{name}{RAW_SUFFIX}", mmap=mmap)
             if raw.shape != (index.ntotal, index.d):
                 raise ValueError(f"{name}{RAW_SUFFIX} holds {raw.shape}, the index {index.ntotal} vectors")
         return cls(index, days, kind=kind, params=params, raw=raw, threads=threads)
@@ -213,19 +242,28 @@ class FaissVectors:
         return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
     def search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, *, days: DayRange | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        *,
+        days: DayRange | DateRange | None = None,
     ) -> list[tuple[int, float]]:
-        """Top ``k`` (id, cosine) for one query vector; ``allowed`` or ``days`` restrict ids inside FAISS."""
+        """Top ``k`` (id, cosine) of live units for one query; ``allowed`` or ``days`` restrict ids inside
+        FAISS (an ID selector), as the tombstones do."""
         import faiss
 
         if self.size == 0 or k <= 0:
             return []
         mask = None
+        days = window(days)
         if days is not None:
             mask = day_mask(self.days, days)
         elif allowed is not None:
             mask = np.zeros(self.size, dtype=bool)
             mask[np.asarray(allowed, dtype=np.int64)] = True
+        if self.live is not None:
+            mask = self.live if mask is None else mask & self.live
         count = self.size if mask is None else int(np.count_nonzero(mask))
         if count == 0:
             return []
@@ -286,28 +324,30 @@ class FaissSegments:
         names: Sequence[str],
         days: np.ndarray | None = None,
         sources: Sequence[Path | None] | None = None,
+        live: np.ndarray | None = None,
     ) -> None:
-        self.parts = list(parts)
         self.names = list(names)
-        self.sources: list[Path | None] = list(sources) if sources is not None else [None] * len(self.parts)
-        self.offsets = np.cumsum([0] + [p.size for p in self.parts])
+        self.sources: list[Path | None] = list(sources) if sources is not None else [None] * len(parts)
+        self.offsets = np.cumsum([0] + [p.size for p in parts])
         total = int(self.offsets[-1])
         self.days = days if days is not None else np.zeros(total, dtype=np.int64)
-        if len(self.days) != total:
+        if len(self.days) != total or (live is not None and len(live) != total):
             raise ValueError(f"{len(self.days)} unit dates for {total} vectors")
-        for part, at in zip(self.parts, self.offsets, strict=False):
-            part.days = self.days[at : at + part.size]
+        self.live = live
+        self.parts = [
+            part.view(self.days[at : at + part.size], None if live is None else live[at : at + part.size])
+            for part, at in zip(parts, self.offsets, strict=False)
+        ]
         self.kind = self.parts[0].kind if self.parts else FLAT
 
     @property
     def params(self) -> dict[str, Any]:
-        """The main part's parameters, plus every part's name, kind, parameters and size."""
-        main = dict(self.parts[0].params) if self.parts else {"type": "flat"}
-        listed = [
-            {"name": n, "kind": p.kind, "params": dict(p.params), "size": p.size}
-            for n, p in zip(self.names, self.parts, strict=True)
-        ]
-        return {**main, "parts": listed}
+        """The main part's parameters."""
+        return dict(self.parts[0].params) if self.parts else {"type": "flat"}
+
+    def part_records(self) -> tuple[VectorPart, ...]:
+        """Every part's name, kind, size and parameters, for the manifest."""
+        return tuple(VectorPart(n, p.kind, p.size, dict(p.params)) for n, p in zip(self.names, self.parts, strict=True))
 
     @property
     def size(self) -> int:
@@ -320,9 +360,15 @@ class FaissSegments:
         return self.parts[0].dimension if self.parts else 0
 
     def search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, *, days: DayRange | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        *,
+        days: DayRange | DateRange | None = None,
     ) -> list[tuple[int, float]]:
-        """Top ``k`` (id, cosine) over all parts; ``allowed`` or ``days`` restrict ids inside each part."""
+        """Top ``k`` (id, cosine) of live units over all parts; ``allowed`` or ``days`` restrict ids inside each."""
+        days = window(days)
         if len(self.parts) == 1:
             return self.parts[0].search(query, k, allowed, days=days)
         found: list[tuple[int, float]] = []
@@ -365,22 +411,48 @@ def _part_name() -> str:
     return f"vectors-{uuid.uuid4().hex[:12]}"
 
 
+def _fit_nlist(nlist: int, n: int) -> int:
+    """IVF lists for ``n`` training vectors: ``nlist`` (0: 4·√n), at most what FAISS can train well."""
+    fit = max(1, n // IVF_MIN_POINTS)
+    if nlist == 0:
+        return max(1, min(65_536, int(4 * np.sqrt(n)), fit))
+    if nlist > fit:
+        log.warning(
+            "vector index parameter nlist %d is more than %d vectors can train (%d per list): using %d",
+            nlist,
+            n,
+            IVF_MIN_POINTS,
+            fit,
+        )
+        return fit
+    return nlist
+
+
 class FaissBackend:
     """FAISS in this process: exact up to ``config.exact_max`` vectors, approximate above, deltas between."""
 
     name = "faiss"
+    capabilities = Capabilities(delta_parts=True, append=True, reopen=True, tombstones=True, local_files=True)
 
     def __init__(self, config: VectorConfig) -> None:
+        if config.ann not in ANN_DEFAULTS:
+            raise SettingError(f"unknown approximate vector index '{config.ann}' (use hnsw or ivf)", "vector_ann")
+        if config.exact_max < 0:
+            raise SettingError(
+                f"the exact search limit must be at least 0 (got {config.exact_max})", "vector_exact_max"
+            )
+        if config.threads < 1:
+            raise SettingError(f"vector search threads must be at least 1 (got {config.threads})", "vector_threads")
+        self.params = check_params(config.params, ANN_DEFAULTS[config.ann], config.ann)
         self.config = config
 
     def _single(self, vectors: np.ndarray, days: np.ndarray) -> FaissVectors:
         dimension = vectors.shape[1]
         if len(vectors) <= self.config.exact_max:
             return FaissVectors.build(vectors, dimension, days, threads=self.config.threads)
-        params = {k: v for k, v in self.config.params.items() if k in ANN_DEFAULTS[self.config.ann]}
         log.info("training a %s index on %d vectors", self.config.ann, len(vectors))
         return FaissVectors.build(
-            vectors, dimension, days, ann=self.config.ann, params=params, threads=self.config.threads
+            vectors, dimension, days, ann=self.config.ann, params=self.params, threads=self.config.threads
         )
 
     def build(self, vectors: np.ndarray, days: np.ndarray, articles: Sequence[str] = ()) -> FaissSegments:
@@ -391,79 +463,97 @@ class FaissBackend:
         """Whether the main part is still the index the configuration asks for at ``total`` vectors."""
         if main.kind == FLAT:
             return total <= self.config.exact_max
-        if main.params.get("type") != self.config.ann or self.config.ann not in ANN_DEFAULTS:
+        if main.params.get("type") != self.config.ann:
             return False
-        built = {k: v for k, v in self.config.params.items() if k in ANN_DEFAULTS[self.config.ann]}
         # M, ef_construction, nlist changed: only a new index has them (nlist 0: automatic).
-        return not any(k not in SEARCH_PARAMS and v and main.params.get(k) != v for k, v in built.items())
+        return not any(k not in SEARCH_PARAMS and v and main.params.get(k) != v for k, v in self.params.items())
 
-    def extend(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> FaissSegments | None:
-        """``previous`` plus a new exact delta part holding ``vectors``, within the delta limits."""
-        if not isinstance(previous, FaissSegments) or not previous.parts or not len(vectors):
-            return None
-        main, deltas = previous.parts[0], previous.parts[1:]
-        in_deltas = sum(p.size for p in deltas) + len(vectors)
-        limit = max(DELTA_MIN_VECTORS, DELTA_MAX_FRACTION * main.size)
-        if len(deltas) + 1 > DELTA_MAX_PARTS or in_deltas > limit or not self._compatible(main, len(days)):
-            log.info("merging %d delta parts (%d vectors) into the main index", len(deltas) + 1, in_deltas)
-            return None
-        part = FaissVectors.build(vectors, vectors.shape[1], threads=self.config.threads)
-        return FaissSegments([*previous.parts, part], [*previous.names, _part_name()], days, [*previous.sources, None])
+    def growth(self, previous: VectorStore, added: int, total: int) -> Growth:
+        """A delta part within the limits; else the main approximate index takes them all (appended)
+        until appends pass ``APPEND_RETRAIN_FRACTION`` of what it was trained on; else a new index.
 
-    def append(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> FaissSegments | None:
-        """One part: the main approximate index with the delta parts' vectors and ``vectors`` added to it.
-
-        None (train a new index) when the main index is exact, the configuration asks for another
-        index type or other build parameters, the total fits the exact index, or the vectors appended
-        since training would exceed ``APPEND_RETRAIN_FRACTION`` of those it was trained on. An exact
-        index is simply rebuilt: copying its vectors costs about what reading its file does.
+        An exact main index is simply rebuilt: copying its vectors costs about what reading its file does.
         """
-        if not isinstance(previous, FaissSegments) or not previous.parts:
-            return None
-        main = previous.parts[0]
-        total = len(days)
+        if not isinstance(previous, FaissSegments) or not previous.parts or not added:
+            return Growth.REBUILD
+        main, deltas = previous.parts[0], previous.parts[1:]
+        in_deltas = sum(p.size for p in deltas) + added
+        limit = max(DELTA_MIN_VECTORS, DELTA_MAX_FRACTION * main.size)
+        if len(deltas) + 1 <= DELTA_MAX_PARTS and in_deltas <= limit and self._compatible(main, total):
+            return Growth.DELTA
+        log.info("merging %d delta parts (%d vectors) into the main index", len(deltas) + 1, in_deltas)
         if main.kind == FLAT or total <= self.config.exact_max or not self._compatible(main, total):
-            return None
-        extra = np.vstack([p.vectors() for p in previous.parts[1:]] + [np.asarray(vectors, dtype=np.float32)])
+            return Growth.REBUILD
         trained = int(main.params.get("trained", main.size))
-        if int(main.params.get("appended", 0)) + len(extra) > APPEND_RETRAIN_FRACTION * trained:
+        if int(main.params.get("appended", 0)) + in_deltas > APPEND_RETRAIN_FRACTION * trained:
             log.info(
                 "retraining the %s index: appended vectors would exceed %.0f%% of the %d trained on",
                 self.config.ann,
                 100 * APPEND_RETRAIN_FRACTION,
                 trained,
             )
-            return None
+            return Growth.REBUILD
+        return Growth.APPEND
+
+    def extend(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> FaissSegments:
+        """``previous`` plus a new exact delta part holding ``vectors``."""
+        if not isinstance(previous, FaissSegments):
+            raise TypeError("FAISS extends only a FAISS store")
+        part = FaissVectors.build(vectors, vectors.shape[1], threads=self.config.threads)
+        return FaissSegments([*previous.parts, part], [*previous.names, _part_name()], days, [*previous.sources, None])
+
+    def append(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> FaissSegments:
+        """One part: the main approximate index with the delta parts' vectors and ``vectors`` added to it."""
+        if not isinstance(previous, FaissSegments) or not previous.parts:
+            raise TypeError("FAISS appends only to a FAISS store")
+        main = previous.parts[0]
+        extra = np.vstack([p.vectors() for p in previous.parts[1:]] + [np.asarray(vectors, dtype=np.float32)])
+        trained = int(main.params.get("trained", main.size))
         log.info("appending %d vectors to the %s index (trained on %d)", len(extra), self.config.ann, trained)
         part = FaissVectors.appended(main, extra, days, threads=self.config.threads)
         return FaissSegments([part], [_part_name()], days)
 
-    def load(self, directory: Path, kind: str, params: dict[str, Any], days: np.ndarray) -> FaissSegments:
-        """Open a generation's parts; search-time parameters (``ef_search``, ``nprobe``…) may be overridden."""
-        listed = params.get("parts")
-        if not isinstance(listed, list) or not listed:
+    def load(
+        self,
+        directory: Path,
+        kind: str,
+        params: dict[str, Any],
+        parts: Sequence[VectorPart],
+        days: np.ndarray,
+        *,
+        live: np.ndarray | None = None,
+        reuse: VectorStore | None = None,
+    ) -> FaissSegments:
+        """Open a generation's parts (those of ``reuse`` with the same name are shared, not read again);
+        search-time parameters (``ef_search``, ``nprobe``…) may be overridden."""
+        if not parts:
             raise ValueError("the manifest lists no vector parts")
-        parts, names, at = [], [], 0
-        for entry in listed:
-            part_kind = str(entry["kind"])
-            part_params = dict(entry["params"])
-            if part_kind != FLAT:
-                part_params.update({k: v for k, v in self.config.params.items() if k in SEARCH_PARAMS})
-            part = FaissVectors.load(
-                directory,
-                days[at : at + int(entry["size"])],
-                name=str(entry["name"]),
-                kind=part_kind,
-                params=part_params,
-                mmap=self.config.mmap,
-                threads=self.config.threads,
-            )
-            if part.size != int(entry["size"]):
-                raise ValueError(f"vector part {entry['name']} holds {part.size} vectors, not {entry['size']}")
-            parts.append(part)
-            names.append(str(entry["name"]))
+        opened: dict[str, FaissVectors] = {}
+        if isinstance(reuse, FaissSegments):
+            opened = dict(zip(reuse.names, reuse.parts, strict=True))
+        loaded, at = [], 0
+        for entry in parts:
+            part_params = dict(entry.params)
+            if entry.kind != FLAT:
+                part_params.update({k: v for k, v in self.params.items() if k in SEARCH_PARAMS})
+            part = opened.get(entry.name)
+            if part is None or part.size != entry.size or part.kind != entry.kind:
+                part = FaissVectors.load(
+                    directory,
+                    name=entry.name,
+                    kind=entry.kind,
+                    params=part_params,
+                    mmap=self.config.mmap,
+                    threads=self.config.threads,
+                )
+            if part.size != entry.size:
+                raise ValueError(f"vector part {entry.name} holds {part.size} vectors, not {entry.size}")
+            loaded.append(part)
             at += part.size
-        return FaissSegments(parts, names, days, [Path(directory)] * len(parts))
+        if at != len(days):
+            raise ValueError(f"the vector parts hold {at} vectors, the index {len(days)}")
+        names = [entry.name for entry in parts]
+        return FaissSegments(loaded, names, days, [Path(directory)] * len(loaded), live)
 
     def retire(self, keep: Sequence[dict[str, Any]]) -> None:
         """Nothing: FAISS files live in the generation directories the index store removes."""

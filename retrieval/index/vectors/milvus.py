@@ -2,22 +2,63 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from retrieval.config import VectorConfig
-from retrieval.index.vectors.base import ANN_DEFAULTS, SEARCH_PARAMS, DayRange, VectorStore, day_mask
+from retrieval.errors import VectorBackendError
+from retrieval.index.manifest import VectorPart
+from retrieval.index.vectors.base import (
+    ANN_DEFAULTS,
+    SEARCH_PARAMS,
+    Capabilities,
+    DayRange,
+    Growth,
+    VectorStore,
+    check_params,
+    day_mask,
+    window,
+)
+from retrieval.types import DateRange
 
 log = logging.getLogger(__name__)
 
 _MILVUS_BATCH = 4096
+MILVUS_PARAMS = ("M", "ef_construction", "ef_search")
+"""The vector index parameters Milvus takes (its HNSW's)."""
+_T = TypeVar("_T")
+
+
+@contextlib.contextmanager
+def milvus_errors(uri: str) -> Iterator[None]:
+    """Turn pymilvus's errors (a server down, a bad token, a refused request) into one line."""
+    from pymilvus.exceptions import MilvusException
+
+    try:
+        yield
+    except MilvusException as exc:
+        reason = " ".join(str(getattr(exc, "message", "") or exc).split())
+        raise VectorBackendError(f"Milvus at {uri} failed: {reason}") from exc
+
+
+def _reported(method: Callable[..., _T]) -> Callable[..., _T]:
+    """A backend or store method whose Milvus errors become a VectorBackendError."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> _T:
+        with milvus_errors(self.uri):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class MilvusVectors:
@@ -31,9 +72,11 @@ class MilvusVectors:
         size: int,
         params: dict[str, Any],
         days: np.ndarray | None = None,
+        uri: str = "",
     ) -> None:
         self._client = client
         self._days = days
+        self.uri = uri
         self.collection = collection
         self._dimension = dimension
         self._size = size
@@ -53,10 +96,21 @@ class MilvusVectors:
     def save(self, directory: Path) -> None:
         """Nothing to write: the vectors live in Milvus; the manifest records the collection."""
 
+    def part_records(self) -> tuple[VectorPart, ...]:
+        """None: the collection is the store (named in the manifest's parameters)."""
+        return ()
+
+    @_reported
     def search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, *, days: DayRange | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        *,
+        days: DayRange | DateRange | None = None,
     ) -> list[tuple[int, float]]:
         """Top ``k`` (id, cosine); the date window or id list is a filter expression evaluated by Milvus."""
+        days = window(days)
         if self._size == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
             return []
         terms = []
@@ -85,6 +139,7 @@ class MilvusVectors:
         )
         return [(int(hit["unit"]), float(hit["distance"])) for hit in result[0]]
 
+    @_reported
     def vectors(self, ids: np.ndarray | None = None) -> np.ndarray:
         """The stored vectors of ``ids`` (or all), fetched from Milvus in batches."""
         wanted = np.arange(self._size, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
@@ -121,8 +176,10 @@ class MilvusBackend:
     """Milvus (a cluster, or Milvus Lite in-process from a local ``.db`` path), one collection per generation."""
 
     name = "milvus"
+    capabilities = Capabilities(delta_parts=False, append=False, reopen=False, tombstones=False, local_files=False)
 
     def __init__(self, config: VectorConfig, root: Path) -> None:
+        self.params = check_params(config.params, MILVUS_PARAMS, "Milvus")
         self.config = config
         self.uri = config.milvus_uri or str(Path(root) / "milvus.db")
         self._client: Any = None
@@ -139,9 +196,19 @@ class MilvusBackend:
 
             if "://" not in self.uri:
                 Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
-            self._client = MilvusClient(uri=self.uri, token=self.config.milvus_token)
+            from pymilvus.exceptions import MilvusException
+
+            with milvus_errors(self.uri):
+                try:
+                    self._client = MilvusClient(uri=self.uri, token=self.config.milvus_token)
+                except MilvusException:
+                    # pymilvus shares one connection per server and may fail to revive it after the
+                    # server dropped it for idling ("too many pings"): a connection of our own, once.
+                    log.info("reconnecting to Milvus at %s on a connection of its own", self.uri)
+                    self._client = MilvusClient(uri=self.uri, token=self.config.milvus_token, dedicated=True)
         return self._client
 
+    @_reported
     def build(self, vectors: np.ndarray, days: np.ndarray, articles: Sequence[str]) -> MilvusVectors:
         """A new collection holding the units; exact (FLAT) below the size threshold, HNSW above."""
         from pymilvus import DataType, MilvusClient
@@ -152,7 +219,7 @@ class MilvusBackend:
         params: dict[str, Any] = {"collection": name, "index_type": "FLAT"}
         if n > self.config.exact_max:
             hnsw = ANN_DEFAULTS["hnsw"]
-            chosen = {k: self.config.params.get(k, hnsw[k]) for k in ("M", "ef_construction", "ef_search")}
+            chosen = {k: self.params.get(k, hnsw[k]) for k in MILVUS_PARAMS}
             params = {**params, "index_type": "HNSW", **chosen}
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("unit", DataType.INT64, is_primary=True)
@@ -176,18 +243,36 @@ class MilvusBackend:
         client.create_index(name, index, sync=False)  # pymilvus's own wait polls every 0.5 s
         _wait_for_index(client, name)
         client.load_collection(name)
-        return MilvusVectors(client, name, int(dimension), n, params, days)
+        return MilvusVectors(client, name, int(dimension), n, params, days, self.uri)
 
-    def extend(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> None:
-        """None: every Milvus generation is a new collection (inserting into the live one is not done)."""
-        return None
+    def growth(self, previous: VectorStore, added: int, total: int) -> Growth:
+        """Always a new collection: every Milvus generation is one (inserting into the live one is not done)."""
+        return Growth.REBUILD
 
-    def append(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> None:
-        """None: every Milvus generation is a new collection (inserting into the live one is not done)."""
-        return None
+    def extend(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> VectorStore:
+        """Not done (see ``growth``)."""
+        raise NotImplementedError("Milvus builds a new collection per generation")
 
-    def load(self, directory: Path, kind: str, params: dict[str, Any], days: np.ndarray) -> MilvusVectors:
-        """Open the collection a generation recorded; missing or short is damage."""
+    def append(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> VectorStore:
+        """Not done (see ``growth``)."""
+        raise NotImplementedError("Milvus builds a new collection per generation")
+
+    @_reported
+    def load(
+        self,
+        directory: Path,
+        kind: str,
+        params: dict[str, Any],
+        parts: Sequence[VectorPart],
+        days: np.ndarray,
+        *,
+        live: np.ndarray | None = None,
+        reuse: VectorStore | None = None,
+    ) -> MilvusVectors:
+        """Open the collection a generation recorded; missing or short is damage. A Milvus index keeps
+        no tombstones (the indexer compacts instead), so ``live`` must be all units."""
+        if live is not None and not live.all():
+            raise ValueError("a Milvus index has no tombstones")
         name = str(params["collection"])
         client = self.client
         if not client.has_collection(name):
@@ -199,9 +284,10 @@ class MilvusBackend:
         dimension = next(
             int(f["params"]["dim"]) for f in client.describe_collection(name)["fields"] if f["name"] == "vector"
         )
-        searched = {**params, **{k: v for k, v in self.config.params.items() if k in SEARCH_PARAMS}}
-        return MilvusVectors(client, name, dimension, rows, searched, days)
+        searched = {**params, **{k: v for k, v in self.params.items() if k in SEARCH_PARAMS}}
+        return MilvusVectors(client, name, dimension, rows, searched, days, self.uri)
 
+    @_reported
     def retire(self, keep: Sequence[dict[str, Any]]) -> None:
         """Drop this index's collections that no kept generation records (old or from failed builds)."""
         client = self.client
