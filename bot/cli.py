@@ -21,7 +21,7 @@ from bot.context import (
     Context,
 )
 from bot.render import printable
-from retrieval.errors import BuildInterrupted, ModelLoadError, NewsdeskError, Remedy, SettingError
+from retrieval.errors import BuildInterrupted, NewsdeskError, Remedy, SettingError, UnknownFeedError
 from retrieval.ingest.textclean import scrub
 
 log = logging.getLogger(__name__)
@@ -131,10 +131,24 @@ REMEDIES = {
 """How the command line words an engine error's remedy."""
 
 
+SETTING_HINTS = {
+    "model": " — set NEWSDESK_MODEL to a sentence-transformers model name or a local model directory",
+    "ranker": " — set NEWSDESK_RANKER to a directory holding ranker.json, or to off",
+    "embed_backend": " — set NEWSDESK_EMBED_BACKEND=torch",
+    "quantize": " — set NEWSDESK_QUANTIZE to int8 or none",
+    "llm_url": " — set NEWSDESK_LLM_URL (an OpenAI-compatible server) or NEWSDESK_LLM_GGUF (a local .gguf file)",
+    "llm_gguf": " — set NEWSDESK_LLM_GGUF to a .gguf file",
+    "llm_model": " — set NEWSDESK_LLM_MODEL",
+}
+"""What the command line adds to an engine error that names the setting to change (``exc.setting``)."""
+
+
 def hint(exc: NewsdeskError) -> str:
     """What the command line adds to an engine error: the setting or command that fixes it."""
-    if isinstance(exc, ModelLoadError):
-        return " — set NEWSDESK_MODEL to a sentence-transformers model name or a local model directory"
+    if isinstance(exc, UnknownFeedError):
+        return " (see `newsdesk feeds list`)"
+    if exc.setting in SETTING_HINTS:
+        return SETTING_HINTS[exc.setting]
     if exc.remedy is Remedy.FIX_SETTING and exc.setting:
         return f" — check NEWSDESK_{exc.setting.upper()}"
     return REMEDIES.get(exc.remedy, "") if exc.remedy is not None else ""

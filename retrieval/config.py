@@ -85,7 +85,7 @@ class AnswerConfig:
 
     max_sentences: int = 2
     min_confidence: float | None = None
-    """Abstain below this confidence; None: the threshold fitted with the reader (or 0.35 without one)."""
+    """Abstain below this confidence; None: the threshold fitted with the ranker (or 0.35 without one)."""
     max_question_chars: int = 500
     ranker: str | None = "default"
     """The learned ranker's directory (``default``: ``models/newsdesk-ranker``, fitted on news_train_2024);

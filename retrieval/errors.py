@@ -28,7 +28,12 @@ class NewsdeskError(Exception):
 
     remedy: Remedy | None = None
     setting: str | None = None
-    """For ``Remedy.FIX_SETTING``: the engine config field at fault (``vector_params``…)."""
+    """The engine config field that fixes it (``vector_params``, ``embed_backend``, ``llm_url``…), if any."""
+
+    def __init__(self, *args: object, setting: str | None = None) -> None:
+        super().__init__(*args)
+        if setting is not None:
+            self.setting = setting
 
 
 class BadQuestionError(NewsdeskError):
@@ -88,6 +93,14 @@ class SettingError(NewsdeskError):
 class ModelLoadError(NewsdeskError):
     """The embedding model could not be loaded."""
 
+    setting = "model"
+
+
+class RankerLoadError(ModelLoadError):
+    """The answer ranker (``ranker.json``) could not be loaded."""
+
+    setting = "ranker"
+
 
 class LLMConfigError(NewsdeskError):
     """Written answers were asked for but no language model is configured, or it cannot be loaded."""
@@ -103,6 +116,10 @@ class LLMTimeoutError(LLMError):
 
 class FeedError(NewsdeskError):
     """A feed cannot be added, read or found (not a feed, unreachable, not subscribed)."""
+
+
+class UnknownFeedError(FeedError):
+    """No subscription has that URL or name."""
 
 
 class FetchError(FeedError):

@@ -268,7 +268,10 @@ def aggregate(results: Sequence[QuestionResult], latencies: Sequence[float], bui
     def share(items: Sequence[QuestionResult], test: Callable[[QuestionResult], bool]) -> float:
         return sum(1 for r in items if test(r)) / len(items) if items else float("nan")
 
-    hits_at = {k: share(answerable, lambda r, k=k: r.gold_rank is not None and r.gold_rank <= k) for k in (1, 5, 10)}
+    def within(k: int) -> Callable[[QuestionResult], bool]:
+        return lambda r: r.gold_rank is not None and r.gold_rank <= k
+
+    hits_at = {k: share(answerable, within(k)) for k in (1, 5, 10)}
     mrr = (
         sum(1.0 / r.gold_rank for r in answerable if r.gold_rank is not None and r.gold_rank <= 10) / len(answerable)
         if answerable

@@ -48,7 +48,7 @@ from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTE
 from retrieval.answer.ranker import LinearModel, Ranker, default_ranker_dir  # noqa: E402
 from retrieval.config import AnswerConfig, EngineConfig, SearchConfig  # noqa: E402
 from retrieval.engine import Engine  # noqa: E402
-from retrieval.evaluation import EvalQuestion, auroc, holds_gold, load_questions  # noqa: E402
+from retrieval.evaluation import EvalQuestion, auroc, holds_gold, load_questions, slice_questions  # noqa: E402
 from retrieval.types import Hit  # noqa: E402
 
 log = logging.getLogger("train_ranker")
@@ -257,6 +257,7 @@ def main() -> int:
     parser.add_argument("--index", type=Path, required=True, help="an index of the training corpus (built if missing)")
     parser.add_argument("--corpus", type=Path, help="the training corpus, to build the index")
     parser.add_argument("--articles", type=int, help="index the gold articles and a random sample, this many in all")
+    parser.add_argument("--slice", type=int, help="fit on a seeded slice of this many questions (a smoke test)")
     parser.add_argument("--questions", type=Path, default=ROOT.parent / "shared/bench/news_train_2024/questions.jsonl")
     parser.add_argument("--out", type=Path, default=default_ranker_dir())
     parser.add_argument("--seed", type=int, default=13)
@@ -273,6 +274,8 @@ def main() -> int:
     records = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
     weeks = {str(r["id"]): str((r.get("meta") or {}).get("week") or str(r["id"]).split("_")[0]) for r in records}
     items = load_questions(args.questions)
+    if args.slice:
+        items = slice_questions(items, args.slice, args.seed)
     search = SearchConfig(rerank_depth=args.depth, candidates=max(SearchConfig().candidates, args.depth))
     engine = Engine.from_config(EngineConfig(index_dir=args.index, search=search, answer=AnswerConfig(ranker=None)))
     if not engine.has_index():

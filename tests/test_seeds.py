@@ -15,10 +15,19 @@ def test_turkey_answer_cites_the_kalin_quote(seeds_engine: Engine) -> None:
     kalin = [c for c in answer.citations if any(k in q.text for q in c.quotes for k in KALIN)]
     assert kalin, answer.text
     assert all(c.date == dt.date(2022, 3, 12) for c in kalin)
+    assert any(k in answer.sentences[0].text for k in KALIN), answer.text  # it opens with the reason
     for citation in answer.citations:
         article = seeds_engine.index.articles[citation.article_id]
         assert all(article.text[q.start : q.end] == q.text for q in citation.quotes)
         assert f"[{citation.number}]" in answer.text
+
+
+def test_what_erdogan_said_is_answered_from_his_sentences(seeds_engine: Engine) -> None:
+    answer = seeds_engine.ask("What did Erdogan say?")
+    assert not answer.abstained
+    first = answer.sentences[0].text
+    assert "Erdogan" in first or "head of state" in first, answer.text
+    assert any(verb in first for verb in ("presented", "reiterated", "said")), answer.text
 
 
 def test_nato_secretary_general_is_stoltenberg(seeds_engine: Engine) -> None:

@@ -71,14 +71,15 @@ QUESTION_FEATURES = (
     "sentence_top",
     "sentence_gap",
     "cosine_top",
-    "lexical_top",
+    "lexical_share",
     "names_top",
     "names_any",
     "coverage_top",
     "window_share",
 )
 """Per question: the best passage's ranker score and its lead over the next, the same for sentences,
-the best cosine, log of the best raw BM25 score, share of the question's names in the best passage and
+the best cosine, the best raw BM25 score as a share of the question's ceiling (the sum of its terms'
+IDF, so a two-article corpus and a large one compare), share of the question's names in the best passage and
 in any, the best sentence's coverage, share of the pool inside the question's window."""
 
 _WORD = re.compile(r"\w+")
@@ -194,6 +195,7 @@ def question_features(
     passage_scores: Sequence[float],
     sentence_scores: Sequence[float],
     best: Candidate | None,
+    lexical_ceiling: float,
 ) -> np.ndarray:
     """The one row of ``QUESTION_FEATURES`` for a question whose pool is ``hits`` (best first)."""
     ordered_p = sorted(passage_scores, reverse=True) + [0.0, 0.0]
@@ -208,7 +210,7 @@ def question_features(
             ordered_s[0],
             ordered_s[0] - ordered_s[1],
             max((h.dense_score or 0.0 for h in hits), default=0.0),
-            math.log1p(max((h.lexical_score or 0.0 for h in hits), default=0.0)),
+            max((h.lexical_score or 0.0 for h in hits), default=0.0) / lexical_ceiling if lexical_ceiling else 0.0,
             _share(wanted, top.passage.text + " " + top.article.title) if top else 0.0,
             _share(wanted, " ".join(h.passage.text + " " + h.article.title for h in hits)),
             best.coverage if best else 0.0,

@@ -18,11 +18,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES
-from retrieval.errors import ModelLoadError
+from retrieval.errors import RankerLoadError
 
 RANKER_FILE = "ranker.json"
 FORMAT_VERSION = 1
@@ -52,10 +53,10 @@ class LinearModel:
     def check(self, expected: Sequence[str], name: str, where: Path) -> None:
         """Refuse a model fitted on other features than this code computes."""
         if tuple(self.features) != tuple(expected):
-            raise ModelLoadError(f"ranker model {where}: its {name} model was fitted on other features; refit it")
+            raise RankerLoadError(f"ranker model {where}: its {name} model was fitted on other features; refit it")
         sizes = {len(self.weights), len(self.mean), len(self.scale)}
         if sizes != {len(expected)} or not all(math.isfinite(w) for w in self.weights):
-            raise ModelLoadError(f"ranker model {where}: its {name} model is malformed")
+            raise RankerLoadError(f"ranker model {where}: its {name} model is malformed")
 
 
 @dataclass(frozen=True)
@@ -84,14 +85,21 @@ class Ranker:
         path = Path(directory) / RANKER_FILE
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            models = {key: _linear(data.pop(key)) for key in ("passages", "sentences", "confidence")}
-            ranker = cls(**models, **data)
+            ranker = cls(
+                passages=_linear(data["passages"]),
+                sentences=_linear(data["sentences"]),
+                confidence=_linear(data["confidence"]),
+                min_confidence=float(data["min_confidence"]),
+                second_sentence=float(data["second_sentence"]),
+                format_version=int(data.get("format_version", -1)),
+                fitted_on=dict(data.get("fitted_on") or {}),
+            )
         except FileNotFoundError:
-            raise ModelLoadError(f"ranker model {directory}: no {RANKER_FILE}") from None
+            raise RankerLoadError(f"ranker model {directory}: no {RANKER_FILE}") from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelLoadError(f"ranker model {directory}: {RANKER_FILE} is unreadable ({exc})") from None
+            raise RankerLoadError(f"ranker model {directory}: {RANKER_FILE} is unreadable ({exc})") from None
         if ranker.format_version != FORMAT_VERSION:
-            raise ModelLoadError(
+            raise RankerLoadError(
                 f"ranker model {directory}: format {ranker.format_version}, this newsdesk reads {FORMAT_VERSION}"
             )
         ranker.passages.check(PASSAGE_FEATURES, "passage", directory)
@@ -100,13 +108,13 @@ class Ranker:
         return ranker
 
 
-def _linear(data: dict[str, object]) -> LinearModel:
+def _linear(data: dict[str, Any]) -> LinearModel:
     return LinearModel(
-        features=tuple(str(f) for f in data["features"]),  # type: ignore[attr-defined]
-        weights=tuple(float(w) for w in data["weights"]),  # type: ignore[attr-defined]
-        bias=float(data["bias"]),  # type: ignore[arg-type]
-        mean=tuple(float(m) for m in data["mean"]),  # type: ignore[attr-defined]
-        scale=tuple(float(s) for s in data["scale"]),  # type: ignore[attr-defined]
+        features=tuple(str(f) for f in data["features"]),
+        weights=tuple(float(w) for w in data["weights"]),
+        bias=float(data["bias"]),
+        mean=tuple(float(m) for m in data["mean"]),
+        scale=tuple(float(s) for s in data["scale"]),
     )
 
 

@@ -26,8 +26,11 @@ W_PASSAGE_DENSE = 0.25
 W_ANSWER_TYPE = 0.12
 W_SENTENCE_DENSE = 0.5
 
-# Words that shape a question but that no answer sentence needs to contain.
-QUESTION_WORDS = "many much kind type sort name named called happen happened often also would could"
+# Words that shape a question but that no answer sentence needs to contain ("what did she say?" is
+# answered by what she said, whatever the verb: presented, reiterated, warned).
+QUESTION_WORDS = (
+    "many much kind type sort name named called happen happened often also would could say says said tell told"
+)
 
 _NUMBER = re.compile(r"\d")
 _YEAR_OR_DATE = re.compile(
@@ -41,12 +44,20 @@ _CAUSE = re.compile(
     r"want|wants|wanted|eager|seek|seeks|seeking|hope|fear|concern)\b",
     re.IGNORECASE,
 )
+_SPEECH = re.compile(
+    r"[“”\"]|\b(said|says|told|tells|stated|added|warned|presented|reiterated|clarified|pointed out|"
+    r"according to|announced|declared|insisted|argued|explained|noted|urged|called (on|for)|wrote|described)\b",
+    re.IGNORECASE,
+)
+_ASKS_SPEECH = re.compile(r"\bwhat (did|does|do|has|have|had|is|was|were) .+\b(say|said|tell|told)\b")
 _PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
 
 
 def answer_type(question: str) -> str | None:
-    """The kind of answer a question expects: who, when, where, number, why (or None)."""
+    """The kind of answer a question expects: who, when, where, number, why, say (or None)."""
     q = question.lower().strip()
+    if _ASKS_SPEECH.search(q):
+        return "say"
     if re.match(r"(how (many|much|long|old|far|big|large))\b", q) or "what percentage" in q:
         return "number"
     for kind in ("who", "when", "where", "why"):
@@ -67,6 +78,8 @@ def type_match(kind: str | None, sentence: str) -> float:
         return 1.0 if _PROPER.search(sentence) else 0.0
     if kind == "why":
         return 1.0 if _CAUSE.search(sentence) else 0.0
+    if kind == "say":
+        return 1.0 if _SPEECH.search(sentence) else 0.0
     return 0.0
 
 

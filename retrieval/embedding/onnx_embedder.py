@@ -27,12 +27,17 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from retrieval.config import EmbeddingConfig
 from retrieval.embedding.base import ProgressFn, resolve_model_path
 from retrieval.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
+    from tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -233,13 +238,16 @@ def read_pooling(model_dir: Path) -> tuple[str, bool, int]:
             ]
             if len(chosen) != 1 or other:
                 raise ModelLoadError(
-                    f"unsupported pooling {config} for the ONNX backend (use NEWSDESK_EMBED_BACKEND=torch)"
+                    f"unsupported pooling {config} for the ONNX backend (the torch backend runs it)",
+                    setting="embed_backend",
                 )
             mode = {"cls_token": "cls", "mean_tokens": "mean", "max_tokens": "max"}[chosen[0]]
         elif kind.endswith("Normalize"):
             normalize = True
         elif kind and not kind.endswith("Transformer"):
-            raise ModelLoadError(f"unsupported module {kind} for the ONNX backend (use NEWSDESK_EMBED_BACKEND=torch)")
+            raise ModelLoadError(
+                f"unsupported module {kind} for the ONNX backend (the torch backend runs it)", setting="embed_backend"
+            )
     max_len = 512
     bert_config = model_dir / "sentence_bert_config.json"
     if bert_config.is_file():
@@ -304,7 +312,7 @@ def _export_float32(model_dir: Path, out: Path, max_len: int) -> tuple[list[str]
     return names, pool(reference, encoded["attention_mask"].numpy(), "mean"), model.config
 
 
-def fuse_attention(source: Path, out: Path, config: object) -> bool:
+def fuse_attention(source: Path, out: Path, config: Any) -> bool:
     """ONNX Runtime's BERT fusions (attention, layer norm, GELU); False where they do not apply."""
     if getattr(config, "model_type", None) not in ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet"):
         return False
@@ -434,7 +442,13 @@ def verify_export(directory: Path) -> dict[str, object]:
 # -- running it -----------------------------------------------------------------------------------
 
 
-def _session(path: Path, threads: int, spinning: bool = False) -> object:
+def _listed(value: object) -> list[object]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list, found {type(value).__name__}")
+    return value
+
+
+def _session(path: Path, threads: int, spinning: bool = False) -> InferenceSession:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -448,7 +462,7 @@ def _session(path: Path, threads: int, spinning: bool = False) -> object:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _tokenizer(model_dir: Path, max_len: int) -> object:
+def _tokenizer(model_dir: Path, max_len: int) -> Tokenizer:
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -463,14 +477,16 @@ def _tokenizer(model_dir: Path, max_len: int) -> object:
     return tokenizer
 
 
-def _run(session: object, tokenizer: object, names: Sequence[str], mode: str, texts: Sequence[str]) -> np.ndarray:
-    encodings = tokenizer.encode_batch(list(texts))  # type: ignore[attr-defined]
+def _run(
+    session: InferenceSession, tokenizer: Tokenizer, names: Sequence[str], mode: str, texts: Sequence[str]
+) -> np.ndarray:
+    encodings = tokenizer.encode_batch(list(texts))
     ids = np.array([e.ids for e in encodings], dtype=np.int64)
     mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
     feeds = {"input_ids": ids, "attention_mask": mask}
     if "token_type_ids" in names:
         feeds["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
-    hidden = session.run(None, {n: feeds[n] for n in names})[0]  # type: ignore[attr-defined]
+    hidden = np.asarray(session.run(None, {n: feeds[n] for n in names})[0])
     return pool(hidden, mask, mode)
 
 
@@ -484,7 +500,7 @@ class OnnxEmbedder:
         self.name = config.model
         self.precision = config.quantize if config.quantize != "none" else "float32"
         if self.precision not in PRECISIONS:
-            raise ModelLoadError(f"unknown NEWSDESK_QUANTIZE '{config.quantize}' (use int8 or none)")
+            raise ModelLoadError(f"unknown quantization '{config.quantize}' (use int8 or none)", setting="quantize")
         model_dir = Path(resolve_model_path(config.model))
         if not (model_dir / "tokenizer.json").is_file():
             raise ModelLoadError(
@@ -496,9 +512,9 @@ class OnnxEmbedder:
             clean_stale_exports(cache)
             self.export_path = export_dir(config.model, model_dir, self.precision, cache)
             meta = self._load_or_build(model_dir, self.export_path)
-            self._names = [str(n) for n in meta["inputs"]]  # type: ignore[union-attr]
+            self._names = [str(n) for n in _listed(meta["inputs"])]
             self._mode = str(meta["pooling"])
-            self.max_tokens = int(meta["max_seq_length"])  # type: ignore[arg-type]
+            self.max_tokens = int(str(meta["max_seq_length"]))
             self._session = _session(self.export_path / MODEL_FILE, config.threads)
             self._tokenizer = _tokenizer(model_dir, self.max_tokens)
             self._counter = _tokenizer(model_dir, self.max_tokens)
@@ -510,7 +526,8 @@ class OnnxEmbedder:
         except Exception as exc:
             raise ModelLoadError(
                 f"cannot build or load the ONNX export of '{config.model}' in {cache}: {_first_line(exc)} "
-                "(NEWSDESK_EMBED_BACKEND=torch avoids ONNX)"
+                "(the torch backend avoids ONNX)",
+                setting="embed_backend",
             ) from exc
         self.info = {"backend": "onnx", "precision": self.precision}
         log.info(

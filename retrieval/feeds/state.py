@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.errors import FeedError
+from retrieval.errors import FeedError, UnknownFeedError
 from retrieval.feeds.robots import RobotsRules
 from retrieval.feeds.types import Feed, ParsedItem
 
@@ -176,7 +176,7 @@ class FeedStore:
         """The feed with this URL or name; FeedError if there is none."""
         rows = [f for f in self.feeds() if url_or_name in (f.url, f.name)]
         if not rows:
-            raise FeedError(f"not following {url_or_name!r} (see `newsdesk feeds list`)")
+            raise UnknownFeedError(f"not following {url_or_name!r}")
         return rows[0]
 
     def feed_by_id(self, feed_id: int) -> Feed:

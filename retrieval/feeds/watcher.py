@@ -91,9 +91,10 @@ class Watcher:
 
     def start(self) -> threading.Thread:
         """Run in a daemon thread; returns it."""
-        self._thread = threading.Thread(target=self.run, args=(self._stop,), name="newsdesk-watch", daemon=True)
-        self._thread.start()
-        return self._thread
+        thread = threading.Thread(target=self.run, args=(self._stop,), name="newsdesk-watch", daemon=True)
+        thread.start()
+        self._thread = thread  # only once started: ``stop`` joins what it finds here
+        return thread
 
     def stop(self, timeout: float | None = 30.0) -> None:
         """Ask the loop to stop, and wait for it (a cycle in flight finishes its current requests)."""
@@ -114,8 +115,9 @@ class Watcher:
 
             threading.Thread(target=relay, daemon=True).start()
         if self.watch_files:
-            self._files_thread = threading.Thread(target=self._watch_files, name="newsdesk-files", daemon=True)
-            self._files_thread.start()
+            files = threading.Thread(target=self._watch_files, name="newsdesk-files", daemon=True)
+            files.start()
+            self._files_thread = files
         self._index_files()  # whatever changed while nobody watched
         while not self._stop.is_set():
             if self.updater is not None and self._feeds_due():

@@ -57,7 +57,7 @@ class Passages(Sequence[Passage]):
             pid += len(self)
         if not 0 <= pid < len(self):
             raise IndexError(f"passage {pid} is not in the index")
-        return self._make(pid)  # type: ignore[no-any-return]
+        return self._make(pid)
 
     def _passage(self, pid: int) -> Passage:
         number = bisect.bisect_right(self._first, pid) - 1

@@ -36,7 +36,7 @@ _WORDS = re.compile(r"(?u)\b\w\w+\b").findall
 
 
 @lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
+def _stemmer() -> Any:
     import Stemmer
 
     return Stemmer.Stemmer("english")
@@ -275,6 +275,11 @@ class LexicalIndex:
         index = self._vocab.get(token)
         df = int(self._df[index]) if index is not None else 0
         return math.log(1.0 + (self.n_live - df + 0.5) / (df + 0.5))
+
+    def ceiling(self, query: str) -> float:
+        """The BM25 score a passage approaches by holding every indexed term of ``query`` very often:
+        a raw score divided by it is comparable between a corpus of two articles and one of millions."""
+        return sum(self.idf(t) for t in tokenize([query])[0] if t in self._vocab)
 
     def scores(self, query: str) -> np.ndarray | None:
         """BM25 score of every passage for ``query``, 0 for tombstoned ones (None if no query term is indexed)."""

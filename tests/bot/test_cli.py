@@ -62,7 +62,7 @@ def test_ask_jsonl_answers_each_line_and_reports_bad_ones(
 ) -> None:
     lines = [
         {"id": "q1", "question": QUESTION},
-        {"id": "q2", "question": "Who is the secretary general of NATO?"},
+        {"id": "q2", "question": "Who is the secretary general of NATO?", "as_of": "2022-03-14"},
         {"id": "q3", "question": "   "},
     ]
     stdin = "\n".join(json.dumps(line) for line in lines) + "\nnot json\n"

@@ -142,7 +142,8 @@ def test_bad_utf8_question_on_the_real_model(tmp_path: Path, capsys: pytest.Capt
     stdin = "\n".join(json.dumps({"id": n, "question": q}) for n, q in enumerate([good, bad] * 8)) + "\n"
     result = run_cli("ask", "--jsonl", "--index", index, cwd=tmp_path, stdin=stdin.encode(), hash_embedder=False)
     answers = [json.loads(line) for line in result.stdout.decode().splitlines()]
-    assert len(answers) == 16 and all("10,000" in a.get("answer", "") for a in answers), result.stderr[-2000:]
+    assert len(answers) == 16 and not any("error" in a or a["abstained"] for a in answers), result.stderr[-2000:]
+    assert all("10,000" in json.dumps(a["citations"]) for a in answers)  # each from the UBS story
     assert result.returncode == 0
     chat = run_cli(
         "chat",

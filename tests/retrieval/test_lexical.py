@@ -109,3 +109,17 @@ def test_the_tokenizer_is_bm25s_s() -> None:
     ]
     expected = bm25s.tokenize(texts, stopwords="en_plus", stemmer=_stemmer(), return_ids=False, show_progress=False)
     assert tokenize(texts) == [list(doc) for doc in expected]
+
+
+def test_the_ceiling_bounds_every_score_whatever_the_corpus_size() -> None:
+    for texts in (TEXTS[:2], TEXTS):
+        index = LexicalIndex.build(texts)
+        for query in QUERIES:
+            scores = index.scores(query)
+            ceiling = index.ceiling(query)
+            if scores is None:
+                assert ceiling == 0.0
+                continue
+            expected = sum(index.idf(t) for t in tokenize([query])[0] if t in index._vocab)
+            assert abs(ceiling - expected) < 1e-9
+            assert float(scores.max()) <= ceiling + 1e-6

@@ -102,7 +102,7 @@ def test_failed_export_leaves_no_half_written_cache(tmp_path: Path, monkeypatch:
     with pytest.raises(ModelLoadError) as failure:
         OnnxEmbedder(onnx_config(cache))
     message = str(failure.value)
-    assert "\n" not in message and "exporter exploded" in message and "NEWSDESK_EMBED_BACKEND=torch" in message
+    assert "\n" not in message and "exporter exploded" in message and "torch backend" in message
     assert list(cache.iterdir()) == []  # neither the temporary directory nor a target
 
 
@@ -147,7 +147,7 @@ def test_unusable_export_is_a_one_line_error(
 def test_bad_backend_and_precision_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="unknown embedding backend 'tensorflow'"):
         make_embedder(EmbeddingConfig(backend="tensorflow"))
-    with pytest.raises(ModelLoadError, match="unknown NEWSDESK_QUANTIZE 'int4'"):
+    with pytest.raises(ModelLoadError, match="unknown quantization 'int4'"):
         OnnxEmbedder(onnx_config(tmp_path, quantize="int4"))
     with pytest.raises(ModelLoadError, match="no local directory with a tokenizer.json"):
         OnnxEmbedder(onnx_config(tmp_path, model="no-such/model-xyz"))
@@ -175,7 +175,7 @@ def test_an_index_from_one_backend_serves_the_other(
     seeds = write_articles(tmp_path / "seeds")
     store = IndexStore(tmp_path / "index")
     Engine(store, onnx_embedder).build(seeds, full=True)
-    assert store.read_manifest().extra["embedding"] == {"backend": "onnx", "precision": "int8"}
+    assert store.read_manifest().embedding == {"backend": "onnx", "precision": "int8"}
 
     torch_engine = Engine(IndexStore(tmp_path / "index"), real_embedder)
     with caplog.at_level(logging.INFO, logger="retrieval.index.store"):
@@ -191,7 +191,7 @@ def test_an_index_from_one_backend_serves_the_other(
         },
     )
     torch_engine.build(seeds)  # incremental: keeps the ONNX vectors, adds torch ones
-    record = store.read_manifest().extra["embedding"]
+    record = store.read_manifest().embedding
     assert record["mixed"] == "true" and record["backend"] == embedding_info(real_embedder)["backend"]
 
 

@@ -18,7 +18,10 @@ from retrieval.engine import Engine
         ("Who won the election?", "who"),
         ("Where did the wolves return?", "where"),
         ("Why won't Turkey sanction Russia?", "why"),
-        ("What did the governor say?", None),
+        ("What did the governor say?", "say"),
+        ("What has Biden said about Iran?", "say"),
+        ("What is said to be the cause?", None),
+        ("What did the storm destroy?", None),
     ],
 )
 def test_answer_type(question: str, kind: str | None) -> None:

@@ -18,6 +18,7 @@ def make_chat_model(config: LLMConfig) -> ChatModel:
 
         return OpenAIChatModel(config)
     raise LLMConfigError(
-        "written answers need a language model: set NEWSDESK_LLM_URL (an OpenAI-compatible server, e.g. "
-        "http://127.0.0.1:11434/v1 for Ollama) or NEWSDESK_LLM_GGUF (a local .gguf file)"
+        "written answers need a language model: an OpenAI-compatible server (e.g. http://127.0.0.1:11434/v1 "
+        "for Ollama) or a local .gguf file",
+        setting="llm_url",
     )

@@ -21,12 +21,12 @@ class GGUFChatModel:
     def __init__(self, config: LLMConfig) -> None:
         path = Path(config.gguf).expanduser()
         if not path.is_file():
-            raise LLMConfigError(f"no GGUF model at {path}: set NEWSDESK_LLM_GGUF to a .gguf file")
+            raise LLMConfigError(f"no GGUF model at {path}", setting="llm_gguf")
         try:
             import llama_cpp  # noqa: F401
         except ImportError as exc:
             raise LLMConfigError(
-                "NEWSDESK_LLM_GGUF needs llama-cpp-python: run scripts/setup.sh (it builds the llm extra)"
+                "a local GGUF model needs llama-cpp-python: run scripts/setup.sh (it builds the llm extra)"
             ) from exc
         self._path = path
         self._config = config

@@ -56,7 +56,7 @@ class OpenAIChatModel:
                 except self._openai.APIError as exc:
                     raise self._error(exc) from exc
                 if first is None:
-                    raise LLMError(f"the server at {self._config.url} lists no model: set NEWSDESK_LLM_MODEL")
+                    raise LLMError(f"the server at {self._config.url} lists no model", setting="llm_model")
                 self._model = first.id
                 log.info("language model: %s (the first one %s lists)", self._model, self._config.url)
         return self._model

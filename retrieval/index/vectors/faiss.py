@@ -53,11 +53,17 @@ The manifest's ``vector_params`` record ``trained`` (vectors trained on) and, si
 (vectors) and ``appends`` (builds)."""
 
 
+def _faiss() -> Any:
+    """The faiss module, untyped: its bundled stubs lack most index classes and search parameters."""
+    import faiss
+
+    return faiss
+
+
 @contextlib.contextmanager
 def _omp_threads(n: int) -> Iterator[None]:
     """Run FAISS with ``n`` OpenMP threads in this thread (the setting is per calling thread)."""
-    import faiss
-
+    faiss = _faiss()
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(max(1, n))
     try:
@@ -114,7 +120,7 @@ class FaissVectors:
         threads: int = 1,
     ) -> FaissVectors:
         """An index holding ``vectors`` in row order: exact, or ``ann`` ("hnsw"/"ivf") trained on them."""
-        import faiss
+        faiss = _faiss()
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if ann is None:
@@ -158,7 +164,7 @@ class FaissVectors:
         The index is copied whole into memory (``base``, maybe memory-mapped from the live generation,
         is not touched) and the new vectors are added with the SQ8 quantizer it was trained with.
         """
-        import faiss
+        faiss = _faiss()
 
         if base.kind == FLAT or vectors.shape[1:] != (base.dimension,):
             raise ValueError("only an approximate index takes appended vectors")
@@ -192,7 +198,7 @@ class FaissVectors:
         threads: int = 1,
     ) -> FaissVectors:
         """Read ``<name>.faiss`` as this project wrote it (never one from elsewhere: unsafe), mapped if asked."""
-        import faiss
+        faiss = _faiss()
 
         path = Path(directory) / f"{name}{FAISS_SUFFIX}"
         index = None
@@ -214,7 +220,7 @@ class FaissVectors:
 
     def save(self, directory: Path, name: str = "vectors") -> None:
         """Write the index (and, for an approximate one, the float16 vectors) as ``<name>.*`` in ``directory``."""
-        import faiss
+        faiss = _faiss()
 
         faiss.write_index(self._index, str(Path(directory) / f"{name}{FAISS_SUFFIX}"))
         if self._raw is not None:
@@ -251,7 +257,7 @@ class FaissVectors:
     ) -> list[tuple[int, float]]:
         """Top ``k`` (id, cosine) of live units for one query; ``allowed`` or ``days`` restrict ids inside
         FAISS (an ID selector), as the tombstones do."""
-        import faiss
+        faiss = _faiss()
 
         if self.size == 0 or k <= 0:
             return []

@@ -213,7 +213,7 @@ def test_extractive_by_default_and_per_question(built: Path, server: FakeServer)
 
 def test_no_model_configured_is_a_clear_error(built: Path) -> None:
     engine = make_engine(built, HashEmbedder())
-    with pytest.raises(LLMConfigError, match="NEWSDESK_LLM_URL"):
+    with pytest.raises(LLMConfigError, match="OpenAI-compatible server"):
         engine.ask(QUESTION, answerer="llm")
 
 

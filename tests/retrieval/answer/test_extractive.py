@@ -1,0 +1,62 @@
+"""Composing the answer with the ranker: the blend of the two sentence scores, and leading with a
+sentence of the kind asked for where the training questions hold too few of that kind."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+from retrieval.answer.extractive import LEAD_MARGIN, blend, lead_with_kind, probability
+from retrieval.answer.sentences import Candidate
+from retrieval.types import Article, Hit, Passage
+
+SENTENCES = [
+    "NATO expects all allies to impose sanctions on Russia, its chief told Turkish media.",
+    "Ankara has no plans to impose sanctions because it wants to keep the channel of trust open.",
+    "The forum met in Antalya on Friday.",
+]
+
+
+def _candidates(scores: list[float]) -> list[Candidate]:
+    text = " ".join(SENTENCES)
+    article = Article(id="a", title="Turkey and the sanctions", date=dt.date(2022, 3, 12), source="x", text=text)
+    passage = Passage(id=0, article_id="a", start=0, end=len(text), text=text, sentences=())
+    hit = Hit(passage=passage, article=article, score=1.0, rank=1)
+    out, start = [], 0
+    for sentence, score in zip(SENTENCES, scores, strict=True):
+        out.append(Candidate(hit, start, start + len(sentence), sentence, score, coverage=1.0, similarity=0.5))
+        start += len(sentence) + 1
+    return out
+
+
+def test_blend_averages_the_ranker_probability_with_the_hand_score_over_its_best() -> None:
+    heuristic = _candidates([2.0, 1.0, 0.5])  # hand weights: the first sentence
+    ranked = _candidates([0.1, 0.9, 0.2])  # the ranker: the second
+    order = blend(ranked, [heuristic])
+    assert [c.text for c in order] == [SENTENCES[1], SENTENCES[0], SENTENCES[2]]
+    assert abs(order[0].score - (0.5 * 0.9 + 0.5 * 0.5)) < 1e-9
+    assert probability(order[0], ranked) == 0.9
+
+
+def test_a_why_question_leads_with_a_reason_within_the_margin() -> None:
+    ranked = _candidates([0.8, 0.6, 0.1])
+    led = lead_with_kind("Why won't Turkey sanction Russia?", ranked)
+    assert led[0].text == SENTENCES[1] and len(led) == 3
+
+
+def test_a_reason_far_below_the_best_does_not_lead() -> None:
+    ranked = _candidates([0.8, 0.8 * LEAD_MARGIN - 0.01, 0.1])
+    assert lead_with_kind("Why won't Turkey sanction Russia?", ranked) == ranked
+
+
+def test_what_someone_said_leads_with_reported_speech() -> None:
+    texts = ["He visited Ankara.", *SENTENCES[:2]]
+    ranked = [replace(c, text=t) for c, t in zip(_candidates([0.9, 0.7, 0.1]), texts, strict=True)]
+    led = lead_with_kind("What did Stoltenberg say?", ranked)
+    assert led[0].text == SENTENCES[0]  # "… told Turkish media"
+
+
+def test_other_kinds_keep_the_ranked_order() -> None:
+    ranked = _candidates([0.8, 0.6, 0.1])
+    assert lead_with_kind("Who leads NATO?", ranked) == ranked
+    assert lead_with_kind("Why?", []) == []

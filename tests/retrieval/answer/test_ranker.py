@@ -1,0 +1,69 @@
+"""The learned ranker: the shipped model loads and matches the code; a bad one is one clear line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.cli import hint
+from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES
+from retrieval.answer.ranker import RANKER_FILE, LinearModel, Ranker, default_ranker_dir
+from retrieval.errors import ModelLoadError, RankerLoadError
+
+
+def test_the_shipped_ranker_loads_and_names_the_features_this_code_computes() -> None:
+    ranker = Ranker.load(default_ranker_dir())
+    assert ranker.passages.features == PASSAGE_FEATURES
+    assert ranker.sentences.features == SENTENCE_FEATURES
+    assert ranker.confidence.features == QUESTION_FEATURES
+    assert 0.0 < ranker.min_confidence < 1.0 and 0.0 < ranker.second_sentence <= 1.0
+    assert "news_train_2024" in str(ranker.fitted_on["data"])
+    assert (default_ranker_dir() / "README.md").is_file()  # the model card
+
+
+def test_probabilities_are_a_standardised_logistic() -> None:
+    model = LinearModel(("a", "b"), (2.0, -1.0), 0.5, (1.0, 0.0), (2.0, 1.0))
+    rows = np.array([[1.0, 0.0], [3.0, 1.0]])
+    expected = 1.0 / (1.0 + np.exp(-np.array([0.5, 2.0 * 1.0 - 1.0 + 0.5])))
+    assert np.allclose(model.probabilities(rows), expected)
+    assert model.probabilities(np.zeros((0, 2))).shape == (0,)
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    shipped = Ranker.load(default_ranker_dir())
+    shipped.save(tmp_path / "copy")
+    assert Ranker.load(tmp_path / "copy") == shipped
+
+
+def _written(tmp_path: Path, change: dict[str, object]) -> Path:
+    data = json.loads((default_ranker_dir() / RANKER_FILE).read_text(encoding="utf-8"))
+    data.update(change)
+    (tmp_path / RANKER_FILE).write_text(json.dumps(data), encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"format_version": 99}, "format 99"),
+        (
+            {"sentences": {"features": ["cosine"], "weights": [1.0], "bias": 0.0, "mean": [0.0], "scale": [1.0]}},
+            "fitted on other features",
+        ),
+        ({"confidence": "nonsense"}, "unreadable"),
+    ],
+)
+def test_a_mismatched_or_damaged_model_is_one_line(tmp_path: Path, change: dict[str, object], said: str) -> None:
+    with pytest.raises(RankerLoadError, match=said) as caught:
+        Ranker.load(_written(tmp_path, change))
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_model_names_the_ranker_setting(tmp_path: Path) -> None:
+    with pytest.raises(RankerLoadError, match="no ranker.json") as caught:
+        Ranker.load(tmp_path)
+    assert isinstance(caught.value, ModelLoadError)
+    assert "NEWSDESK_RANKER" in hint(caught.value) and "NEWSDESK_MODEL" not in hint(caught.value)
