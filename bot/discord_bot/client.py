@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
-from bot.discord_bot import buttons, commands, mentions
+from bot.discord_bot import buttons, commands, feeds, mentions
 from bot.discord_bot.conversations import Conversations
 from bot.discord_bot.cooldown import Cooldown
 from bot.discord_bot.embeds import cited_passages, shown_citations
 from bot.discord_bot.feedback import FeedbackStore
+from bot.discord_bot.freshness import FeedWatch
 from bot.discord_bot.guard import QuestionGuard
 from retrieval.errors import NewsdeskError
 from retrieval.types import Answer, DateRange
@@ -33,7 +34,7 @@ T = TypeVar("T")
 
 Extension = Callable[["NewsdeskBot"], None]
 """What adds commands, listeners or buttons to a bot: a module's ``setup(bot)``, called by ``create_bot``."""
-EXTENSIONS: tuple[Extension, ...] = (commands.setup, mentions.setup, buttons.setup)
+EXTENSIONS: tuple[Extension, ...] = (commands.setup, feeds.setup, mentions.setup, buttons.setup)
 
 
 class DiscordLoginError(NewsdeskError):
@@ -83,11 +84,15 @@ class NewsdeskBot(discord.Client):
         )
         self.conversations = Conversations()
         """What follow-ups follow: the question behind each answer message and each thread's last."""
+        self.feed_watch = FeedWatch(engine, settings, seeds_dir)
+        """The feeds /feeds follows and the background watcher that indexes what they publish."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def setup_hook(self) -> None:
-        """Sync the commands (to one guild at once, if configured)."""
+        """Start the feed watcher if feeds are followed, and sync the commands (to one guild at once, if
+        configured)."""
+        await self.run_io(self.feed_watch.start)
         guild_id = self.settings.discord_guild_id
         if guild_id:
             guild = discord.Object(id=guild_id)
@@ -104,8 +109,10 @@ class NewsdeskBot(discord.Client):
         log.info("ready: logged in as %s (id %s) in %d servers", user, user.id if user else "?", len(self.guilds))
 
     async def close(self) -> None:
-        """Disconnect, then let the worker threads finish what they hold."""
+        """Disconnect, stop the feed watcher (a cycle in flight finishes its requests), then let the worker
+        threads finish what they hold."""
         await super().close()
+        await asyncio.to_thread(self.feed_watch.stop)
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     # -- work off the event loop -----------------------------------------------------------------

@@ -28,6 +28,7 @@ Interaction = discord.Interaction[Any]
 F = TypeVar("F", bound=Callable[..., Any])
 
 NOT_ALLOWED = "Only members with **Manage Server** or **Administrator** can rebuild the index."
+NOT_ALLOWED_FEEDS = "Only members with **Manage Server** or **Administrator** can change what newsdesk follows."
 PROGRESS_EDIT_SECONDS = 2.0
 """At most one progress edit of the /reindex reply every this many seconds."""
 
@@ -139,7 +140,12 @@ async def stats_command(bot: NewsdeskBot, interaction: Interaction) -> None:
     except NewsdeskError as exc:
         await tell(interaction, f"No index to describe: {exc}.")
         return
-    embed = stats_embed(stats, loaded_model=bot.engine.model_name)
+    try:
+        feeds = await bot.run_io(bot.feed_watch.status)
+    except NewsdeskError as exc:
+        log.warning("/stats: cannot read the feeds: %s", exc)
+        feeds = None
+    embed = stats_embed(stats, loaded_model=bot.engine.model_name, feeds=feeds)
     await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
@@ -210,9 +216,18 @@ async def reindex_command(bot: NewsdeskBot, rebuilds: Rebuilds, interaction: Int
             )
             return
         log.info("reindex by %s: %s", interaction.user.id, summary_text(summary, ingest))
+        bot.feed_watch.grew(summary.added)
         await interaction.edit_original_response(content=note(summary_text(summary, ingest)))
     finally:
         rebuilds.running = False
+
+
+def not_allowed(interaction: Interaction) -> str:
+    """The refusal for a member without Manage Server, naming what the command does."""
+    command: Any = interaction.command
+    if isinstance(command, app_commands.Command) and command.root_parent is not None:
+        command = command.root_parent
+    return NOT_ALLOWED_FEEDS if command is not None and command.name == "feeds" else NOT_ALLOWED
 
 
 def can_manage_server(interaction: Interaction) -> bool:
@@ -278,7 +293,7 @@ def setup(bot: NewsdeskBot) -> None:
     @tree.error
     async def on_tree_error(interaction: Interaction, error: app_commands.AppCommandError) -> None:
         if isinstance(error, app_commands.MissingPermissions):
-            await tell(interaction, NOT_ALLOWED)
+            await tell(interaction, not_allowed(interaction))
             return
         if isinstance(error, app_commands.NoPrivateMessage):
             await tell(interaction, "Use this command in a server channel.")

@@ -10,12 +10,16 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import discord
 
-from bot.render import sentence_marker
+from bot.render import feed_status, plural, sentence_marker, when
 from retrieval.engine import IndexStats
 from retrieval.types import Answer, AnswerSentence, Citation, Hit, Quote
+
+if TYPE_CHECKING:
+    from bot.discord_bot.freshness import FeedsStatus
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_LIMIT = 2000
@@ -365,8 +369,31 @@ def sources_embeds(query: str, hits: Sequence[Hit]) -> list[list[discord.Embed]]
     return pack_messages(build_embeds(f"Top passages for “{escape(query)}”", "", fields, colour=INFO_COLOUR))
 
 
-def stats_embed(stats: IndexStats, *, loaded_model: str) -> discord.Embed:
-    """What is indexed, for /stats."""
+def feeds_value(feeds: FeedsStatus) -> str:
+    """The /stats line on the feeds: how many, the last poll, which are failing."""
+    if not feeds.feeds:
+        return "none followed (`/feeds add URL`)"
+    line = f"{plural(len(feeds.feeds), 'feed')} · last poll {when(feeds.last_polled)}"
+    failing = feeds.failing
+    if failing:
+        names = ", ".join(f"{escape(f.name)} ({escape(feed_status(f))})" for f in failing)
+        line += f" · {len(failing)} failing: {names}"
+    else:
+        line += " · no failures"
+    if not feeds.watching:
+        line += " · not watching"
+    return line
+
+
+def grew_value(feeds: FeedsStatus) -> str:
+    """The /stats line on when the index last grew."""
+    if feeds.grew_at is None:
+        return "not since the bot started"
+    return f"{when(feeds.grew_at)} (+{plural(feeds.grew_by, 'article')})"
+
+
+def stats_embed(stats: IndexStats, *, loaded_model: str, feeds: FeedsStatus | None = None) -> discord.Embed:
+    """What is indexed, for /stats (and, given ``feeds``, the feeds and when the index last grew)."""
     embed = _base("What newsdesk has indexed", INFO_COLOUR)
     rows = [
         ("Articles", f"{stats.articles:,}"),
@@ -376,8 +403,10 @@ def stats_embed(stats: IndexStats, *, loaded_model: str) -> discord.Embed:
         ("Size", f"{stats.size_bytes / 1e6:.2f} MB"),
         ("Built", escape(stats.built_at)),
     ]
+    if feeds is not None:
+        rows += [("Last grew", grew_value(feeds)), ("Feeds", feeds_value(feeds))]
     for name, value in rows:
-        embed.add_field(name=name, value=shorten(value, FIELD_VALUE_LIMIT), inline=True)
+        embed.add_field(name=name, value=shorten(value, FIELD_VALUE_LIMIT), inline=name != "Feeds")
     if loaded_model != stats.model:
         embed.set_footer(text=shorten(f"the bot runs model {loaded_model}", FOOTER_LIMIT))
     return embed
