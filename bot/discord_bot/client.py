@@ -26,6 +26,7 @@ from retrieval.types import Answer, DateRange
 
 if TYPE_CHECKING:
     from bot.settings import Settings
+    from retrieval.answer.written import SentenceCallback
     from retrieval.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -138,14 +139,16 @@ class NewsdeskBot(discord.Client):
         channel_id: int | None,
         user_id: int,
         via: str,
+        on_sentence: SentenceCallback | None = None,
     ) -> tuple[Answer, int]:
         """Ask the engine and record the answer; returns the answer and its stored id.
 
         ``as_of`` is the day the message was sent (later articles do not exist for it, "this week" counts
-        from it); ``previous`` the question a follow-up follows (see ``Conversations``)."""
+        from it); ``previous`` the question a follow-up follows (see ``Conversations``); ``on_sentence``
+        hears each verified sentence of a written answer (llm answerer) on the worker thread."""
 
         def work() -> tuple[Answer, int]:
-            answer = self.engine.ask(question, dates=dates, as_of=as_of, previous=previous)
+            answer = self.engine.ask(question, dates=dates, as_of=as_of, previous=previous, on_sentence=on_sentence)
             answer_id = self.feedback.record_answer(
                 answer,
                 cited_passages(answer, shown_citations(answer, self.settings.answer_chars)),

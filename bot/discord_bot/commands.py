@@ -13,8 +13,9 @@ import discord
 from discord import app_commands
 
 from bot.discord_bot.buttons import answer_view
-from bot.discord_bot.embeds import APOLOGY, answer_embeds, note, sources_embeds, stats_embed
+from bot.discord_bot.embeds import APOLOGY, answer_embeds, note, sources_embeds, stats_embed, writing_embeds
 from bot.discord_bot.guard import Refusal
+from bot.discord_bot.streaming import AnswerStream
 from retrieval.errors import BadQuestionError, NewsdeskError
 
 if TYPE_CHECKING:
@@ -82,6 +83,12 @@ async def ask_command(
         return
     await interaction.response.defer(thinking=True)
     thread = interaction.channel_id if isinstance(interaction.channel, discord.Thread) else None
+    stream = AnswerStream(
+        asyncio.get_running_loop(),
+        lambda written: interaction.edit_original_response(
+            embeds=writing_embeds(admitted.text, written, answer_chars=bot.settings.answer_chars)
+        ),
+    )
     try:
         answer, answer_id = await bot.answer(
             admitted.text,
@@ -92,20 +99,34 @@ async def ask_command(
             channel_id=interaction.channel_id,
             user_id=interaction.user.id,
             via="slash",
+            on_sentence=stream.on_sentence,
         )
     except BadQuestionError as exc:
+        await stream.edits.stop()
         await tell_privately(interaction, f"I can't ask that: {exc}.")
         return
     except Exception:
         log.exception("the engine failed on /ask %r", admitted.text)
+        await stream.edits.stop()
         await apologise(interaction)
         return
+    await stream.edits.stop()
     messages = answer_embeds(answer, answer_chars=bot.settings.answer_chars)
-    sent = []
+    view = answer_view(answer_id)
+    sent: list[discord.Message] = []
+    if stream.started:  # the reply shows the sentences so far: its last edit is the whole answer
+        first = messages[0]
+        sent.append(
+            await stream.edits.last(
+                lambda: interaction.edit_original_response(
+                    content=None, embeds=first, view=view if len(messages) == 1 else None
+                )
+            )
+        )
+        messages = messages[1:]
     for number, embeds in enumerate(messages, start=1):
-        last = number == len(messages)
-        if last:
-            sent.append(await interaction.followup.send(embeds=embeds, view=answer_view(answer_id), wait=True))
+        if number == len(messages):
+            sent.append(await interaction.followup.send(embeds=embeds, view=view, wait=True))
         else:
             sent.append(await interaction.followup.send(embeds=embeds, wait=True))
     if not answer.abstained:

@@ -202,6 +202,15 @@ def fits(embeds: Sequence[discord.Embed], content: str = "") -> bool:
 # -- answers -------------------------------------------------------------------------------------
 
 
+UNVERIFIED = "**[unverified]**"
+"""How a written sentence that failed verification is marked, when such sentences are shown at all."""
+
+
+def marker_of(answer: Answer, sentence: AnswerSentence) -> str:
+    """A sentence's ``[n · date]`` marker, or UNVERIFIED."""
+    return sentence_marker(answer, sentence.citation) if sentence.verified else UNVERIFIED
+
+
 def _visible(answer: Answer, limit: int) -> tuple[str, tuple[AnswerSentence, ...]]:
     """The answer text cut to ``limit`` characters on whole sentences, and the sentences it shows."""
     limit = min(limit, DESCRIPTION_LIMIT)
@@ -210,11 +219,11 @@ def _visible(answer: Answer, limit: int) -> tuple[str, tuple[AnswerSentence, ...
     out = f"*Searched: {escape(answer.searched)}*\n" if answer.searched else ""
     shown: list[AnswerSentence] = []
     for sentence in answer.sentences:
-        piece = f"{escape(sentence.text)} {sentence_marker(answer, sentence.citation)}"
+        piece = f"{escape(sentence.text)} {marker_of(answer, sentence)}"
         candidate = f"{out} {piece}" if out and not out.endswith("\n") else out + piece
         if len(candidate) > limit:
             if not shown:  # even the first sentence is too long: cut it on a word
-                marker = f" {sentence_marker(answer, sentence.citation)}"
+                marker = f" {marker_of(answer, sentence)}"
                 out = out + shorten(escape(sentence.text), limit - len(out) - len(marker)) + marker
                 shown.append(sentence)
             else:
@@ -300,10 +309,32 @@ def answer_embeds(answer: Answer, *, answer_chars: int) -> list[list[discord.Emb
             answer_description(answer, answer_chars),
             _headed([citation_field(c) for c in citations], "Sources"),
             colour=ANSWER_COLOUR,
-            footer=f"{n} source{'s' if n != 1 else ''} · answered in "
-            f"{answer.timings.get('total_ms', 0):.0f} ms · quotes are verbatim",
+            footer=f"{answer.note + ' · ' if answer.note else ''}{n} source{'s' if n != 1 else ''} · answered in "
+            f"{answer.timings.get('total_ms', 0):.0f} ms · "
+            + (
+                "written, each sentence checked against its source"
+                if answer.answerer == "llm"
+                else "quotes are verbatim"
+            ),
         )
     return pack_messages(embeds)
+
+
+WRITING = "writing… each sentence is checked against its article before it appears"
+
+
+def writing_embeds(
+    question: str, written: Sequence[tuple[AnswerSentence, Citation | None]], *, answer_chars: int
+) -> list[discord.Embed]:
+    """A written answer while it is being written: the sentences verified so far with their markers."""
+    pieces = []
+    for sentence, citation in written:
+        day = citation.date if citation is not None else None
+        marker = f"[{sentence.citation} · {day.isoformat()}]" if day else f"[{sentence.citation}]"
+        pieces.append(f"{escape(sentence.text)} {marker if sentence.verified else UNVERIFIED}")
+    embed = _base(escape(question), ANSWER_COLOUR, shorten(" ".join(pieces), min(answer_chars, DESCRIPTION_LIMIT)))
+    embed.set_footer(text=WRITING)
+    return [embed]
 
 
 def cited_passages(answer: Answer, citations: Sequence[Citation] | None = None) -> list[CitedPassage]:
