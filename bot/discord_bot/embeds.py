@@ -291,6 +291,13 @@ def _headed(fields: list[tuple[str, str]], heading: str) -> list[tuple[str, str]
     return fields
 
 
+def answer_footer(answer: Answer, sources: int) -> str:
+    """The footer of an answer: its note (a fallback, sentences left out), sources, time, what kind it is."""
+    kind = "written, each sentence checked against its source" if answer.answerer == "llm" else "quotes are verbatim"
+    note = f"{answer.note} · " if answer.note else ""
+    return f"{note}{plural(sources, 'source')} · answered in {answer.timings.get('total_ms', 0):.0f} ms · {kind}"
+
+
 def answer_embeds(answer: Answer, *, answer_chars: int) -> list[list[discord.Embed]]:
     """An answer as messages of embeds: the cited answer and its Sources, or an abstention."""
     if answer.abstained:
@@ -303,19 +310,12 @@ def answer_embeds(answer: Answer, *, answer_chars: int) -> list[list[discord.Emb
         )
     else:
         citations = shown_citations(answer, answer_chars)
-        n = len(citations)
         embeds = build_embeds(
             escape(answer.question),
             answer_description(answer, answer_chars),
             _headed([citation_field(c) for c in citations], "Sources"),
             colour=ANSWER_COLOUR,
-            footer=f"{answer.note + ' · ' if answer.note else ''}{n} source{'s' if n != 1 else ''} · answered in "
-            f"{answer.timings.get('total_ms', 0):.0f} ms · "
-            + (
-                "written, each sentence checked against its source"
-                if answer.answerer == "llm"
-                else "quotes are verbatim"
-            ),
+            footer=answer_footer(answer, len(citations)),
         )
     return pack_messages(embeds)
 

@@ -111,7 +111,7 @@ def llm() -> Iterator[FakeServer]:
 
 
 @pytest.fixture
-def writing_engine(tmp_path: Path, built_index: Path, llm: FakeServer) -> Engine:
+def engine(tmp_path: Path, built_index: Path, llm: FakeServer) -> Engine:
     """The tiny corpus's engine, answering with the scripted model (answerer=llm, a 3 s budget)."""
     shutil.copytree(built_index / "index", tmp_path / "index", symlinks=True)
     shutil.copytree(built_index / "seeds", tmp_path / "seeds")
@@ -130,9 +130,9 @@ def original(fake, token: str) -> str:  # noqa: ANN001
     return f"/webhooks/{fake.app_id}/{token}/messages/@original"
 
 
-async def test_a_written_answer_streams_in_coalesced_edits_and_ends_complete(fake, writing_engine, llm, settings):
+async def test_a_written_answer_streams_in_coalesced_edits_and_ends_complete(fake, engine, llm, settings):
     llm.say(Reply(WRITTEN, delay=0.3))  # a sentence about every half second
-    bot = create_bot(writing_engine, settings)
+    bot = create_bot(engine, settings)
     task = await connect(fake, bot)
     try:
         token = await fake.slash(fake.user("alice"), "ask", question=SHIPS)
@@ -164,9 +164,9 @@ async def test_a_written_answer_streams_in_coalesced_edits_and_ends_complete(fak
     assert buttons[0].startswith("newsdesk:passages:")
 
 
-async def test_a_stalled_model_falls_back_while_other_questions_are_answered(fake, writing_engine, llm, settings):
+async def test_a_stalled_model_falls_back_while_other_questions_are_answered(fake, engine, llm, settings):
     llm.say(Reply(["never"], stall=5.0), Reply(WRITTEN[:2]))  # the first question's model stalls past 3 s
-    bot = create_bot(writing_engine, settings)
+    bot = create_bot(engine, settings)
     task = await connect(fake, bot)
     try:
         alice = fake.user("alice")
@@ -191,3 +191,26 @@ async def test_a_stalled_model_falls_back_while_other_questions_are_answered(fak
         "the language model took longer than 3 s; quoting the articles instead · 1 source · answered in "
     )
     assert fallback["footer"]["text"].endswith("quotes are verbatim")
+
+
+# -- mentions (simcord) --------------------------------------------------------------------------
+
+
+async def test_a_mention_is_answered_by_a_reply_that_is_edited_as_it_is_written(simcord_env, llm):
+    llm.say(Reply(WRITTEN, delay=0.05))
+    guild = simcord_env.create_guild()
+    channel = guild.create_text_channel("news")
+    alice = guild.add_member(simcord_env.create_user("alice"))
+    asked = await alice.send(channel, f"<@{simcord_env.bot.user.id}> {SHIPS}")
+
+    reply = channel.last_message
+    assert reply.reference is not None and reply.reference.message_id == asked.id
+    [embed] = reply.embeds
+    assert embed.description.startswith("Ships will be inspected in Istanbul. [1 · 2022-07-22] Russia and Ukraine")
+    assert embed.description.endswith("brokered the grain agreement. [1 · 2022-07-22]")
+    assert embed.fields[0].name == "Sources — [1] Grain deal reached in Istanbul" and reply.components
+    requests = simcord_env.http_requests
+    [posted] = [r for r in requests if r.method == "POST" and r.path.endswith(f"/channels/{channel.id}/messages")]
+    assert posted.json["embeds"][0]["footer"]["text"] == WRITING  # posted at the first verified sentence
+    edits = [r for r in requests if r.method == "PATCH" and r.path.endswith(f"/messages/{reply.id}")]
+    assert 1 <= len(edits) <= 3 and edits[-1].json["components"]
