@@ -110,10 +110,10 @@ class NewsdeskBot(discord.Client):
         log.info("ready: logged in as %s (id %s) in %d servers", user, user.id if user else "?", len(self.guilds))
 
     async def close(self) -> None:
-        """Disconnect, stop the feed watcher (a cycle in flight finishes its requests), then let the worker
-        threads finish what they hold."""
+        """Stop the feed watcher (a cycle in flight finishes its requests; questions are still answered
+        meanwhile), disconnect, then let the worker threads finish what they hold."""
+        await asyncio.to_thread(self.feed_watch.stop)  # (before: once disconnected, asyncio.run cancels what waits)
         await super().close()
-        await asyncio.to_thread(self.feed_watch.stop)
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     # -- work off the event loop -----------------------------------------------------------------
@@ -216,4 +216,7 @@ def run_bot(engine: Engine, settings: Settings, token: str, *, seeds_dir: Path) 
         settings.cooldown_seconds,
         bot.seeds_dir,
     )
-    asyncio.run(serve(bot, token))
+    try:
+        asyncio.run(serve(bot, token))
+    finally:
+        bot.feed_watch.stop()  # (already stopped by close(), unless the loop ended another way)

@@ -13,6 +13,8 @@ from pathlib import Path
 import discord
 import pytest
 
+from bot.cli import main
+from bot.context import Context
 from bot.discord_bot.client import NewsdeskBot, create_bot
 from bot.discord_bot.commands import NOT_ALLOWED_FEEDS
 from bot.discord_bot.feedback import FeedbackStore
@@ -20,6 +22,8 @@ from bot.settings import Settings
 from retrieval.engine import Engine
 from retrieval.feeds.state import FeedStore
 from retrieval.feeds.updater import FeedUpdater
+from tests.bot.discord_bot.fake_discord import GOOD_TOKEN
+from tests.bot.discord_bot.test_transport import posts
 from tests.retrieval.feeds.newssite import (
     CORPUS_NAME,
     NewsSite,
@@ -201,3 +205,49 @@ async def test_a_failing_feed_is_logged_and_never_stops_the_bot(simcord_env, wor
     assert "1 failing: broken (" in fields["Feeds"] and "in a row" in fields["Feeds"]
     assert fields["Last grew"] == "not since the bot started"
     assert simcord_env.bot.feed_watch.watching
+
+
+# -- `newsdesk bot` over the wire ------------------------------------------------------------------
+
+
+async def test_newsdesk_bot_watches_the_feeds_and_stops_cleanly(
+    fake, engine, site, news_stories, tmp_path, monkeypatch
+):
+    """`newsdesk bot` with a feed followed: what the site publishes while it runs is answered over the wire."""
+    from bot.discord_bot import client
+
+    monkeypatch.chdir(tmp_path)  # tmp_path/seeds and tmp_path/index: the tiny corpus
+    updater = FeedUpdater(FeedStore(tmp_path / "feeds.sqlite3"), tmp_path / "seeds")
+    updater.add_unchecked(site.base + "/feeds/top.rss", "Top stories")
+    updater.close()
+    updater.store.close()
+    for name, value in {"DISCORD_TOKEN": GOOD_TOKEN, "FEEDS_DB": "feeds.sqlite3", "FEEDS_HOST_DELAY": "0"}.items():
+        monkeypatch.setenv(f"NEWSDESK_{name}", value)
+    monkeypatch.setenv("NEWSDESK_FEEDS_INTERVAL", "1")
+    monkeypatch.setattr(Context, "ready_engine", lambda self: engine)
+    started: list[NewsdeskBot] = []
+    real_create_bot = client.create_bot
+    monkeypatch.setattr(client, "create_bot", lambda *a, **k: started.append(real_create_bot(*a, **k)) or started[-1])
+
+    def in_bot_loop(coroutine):  # noqa: ANN001, ANN202
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, started[0].loop))
+
+    command = asyncio.create_task(asyncio.to_thread(main, ["bot", "--seeds", "seeds", "--index", "index"]))
+    try:
+        await asyncio.wait_for(fake.ready.wait(), 15)
+        assert started[0].feed_watch.watching
+        assert await eventually(lambda: cites(engine, news_stories[0], site))
+        site.publish("top", news_stories[1])
+        assert await eventually(lambda: cites(engine, news_stories[1], site))
+        token = await fake.slash(fake.user("alice"), "ask", question=a_sentence(news_stories[1]))
+        url = site.base + news_stories[1].path
+
+        def answered(requests) -> list:  # noqa: ANN001
+            return [r for r in posts(requests, f"/webhooks/{fake.app_id}/{token}") if url in str(r.body)]
+
+        assert answered(await fake.wait_for(answered, 15))
+    finally:
+        if started:
+            await asyncio.wait_for(in_bot_loop(started[0].close()), 40)
+        assert await asyncio.wait_for(command, 40) == 0
+    assert not started[0].feed_watch.watching and not watcher_threads()
