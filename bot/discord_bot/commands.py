@@ -163,7 +163,7 @@ async def stats_command(bot: NewsdeskBot, interaction: Interaction) -> None:
         return
     try:
         feeds = await bot.run_io(bot.feed_watch.status)
-    except NewsdeskError as exc:
+    except Exception as exc:  # the feed state unreadable: the index's stats still come
         log.warning("/stats: cannot read the feeds: %s", exc)
         feeds = None
     embed = stats_embed(stats, loaded_model=bot.engine.model_name, feeds=feeds)

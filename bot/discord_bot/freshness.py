@@ -128,14 +128,11 @@ class FeedWatch:
             try:
                 if not self.configured():
                     return False
-                updater = self.updater()
             except Exception:
                 log.exception("cannot read the feed state %s: not watching the feeds", self.settings.feeds_db)
                 return False
             self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._supervise, args=(updater,), name="newsdesk-bot-watch", daemon=True
-            )
+            self._thread = threading.Thread(target=self._supervise, name="newsdesk-bot-watch", daemon=True)
             self._thread.start()
             log.info("watching %d feeds and %s in the background", len(self.feeds()), self.seeds_dir)
             return True
@@ -167,12 +164,15 @@ class FeedWatch:
                 log.warning("the feed watcher did not stop within %.0f s", STOP_SECONDS)
             self._thread = None
 
-    def _supervise(self, updater: FeedUpdater) -> None:
-        """Run watchers until stopped; one that fails is logged and replaced after RESTART_SECONDS."""
+    def _supervise(self) -> None:
+        """Run watchers until stopped; one that fails is logged and replaced after RESTART_SECONDS, with the
+        feed state opened afresh (a connection that broke does not stay broken)."""
         from retrieval.feeds.watcher import Watcher
 
         while not self._stop.is_set():
+            updater = None
             try:
+                updater = self.updater()
                 watcher = Watcher(
                     self.engine,
                     self.seeds_dir,
@@ -191,9 +191,22 @@ class FeedWatch:
                 log.exception("the feed watcher failed; running it again in %.0f s", RESTART_SECONDS)
                 if self._watcher is not None:
                     self._watcher.stop(STOP_SECONDS)
+                self._discard(updater)
                 self._stop.wait(RESTART_SECONDS)
             finally:
                 self._watcher = None
+
+    def _discard(self, updater: FeedUpdater | None) -> None:
+        """Close ``updater`` (if it is still the current one): the next use opens the state again."""
+        with self._lock:
+            if updater is None or updater is not self._updater:
+                return
+            self._updater = None
+        try:
+            updater.close()
+            updater.store.close()
+        except Exception as exc:
+            log.warning("closing the feed state failed: %s", exc)
 
     def _on_event(self, event: WatchEvent) -> None:
         """Log what the watcher did and remember when the index grew (on the watcher's thread)."""
@@ -203,7 +216,8 @@ class FeedWatch:
                     log.warning("feeds: %s", feed_line(report))
                 elif report.status != "unchanged":
                     log.info("feeds: %s", feed_line(report))
-            log.info("feeds: %s", summary_line(event.update))
+            busy = event.update.new or event.update.failed or event.update.index_error
+            log.log(logging.INFO if busy else logging.DEBUG, "feeds: %s", summary_line(event.update))
             if event.update.build is not None:
                 self.grew(event.update.build.added)
         elif event.kind == "build" and event.build is not None:

@@ -117,7 +117,8 @@ class AnswerStream:
 
     def on_sentence(self, sentence: AnswerSentence, citation: Citation | None) -> None:
         """The engine's callback (any thread): hand the sentence to the event loop."""
-        self._loop.call_soon_threadsafe(self._add, sentence, citation)
+        with contextlib.suppress(RuntimeError):  # the loop closed (shutting down): nobody is watching
+            self._loop.call_soon_threadsafe(self._add, sentence, citation)
 
     def _add(self, sentence: AnswerSentence, citation: Citation | None) -> None:
         self.written.append((sentence, citation))

@@ -15,6 +15,7 @@ import pytest
 
 from bot.cli import main
 from bot.context import Context
+from bot.discord_bot import freshness
 from bot.discord_bot.client import NewsdeskBot, create_bot
 from bot.discord_bot.commands import NOT_ALLOWED_FEEDS
 from bot.discord_bot.feedback import FeedbackStore
@@ -205,6 +206,24 @@ async def test_a_failing_feed_is_logged_and_never_stops_the_bot(simcord_env, wor
     assert "1 failing: broken (" in fields["Feeds"] and "in a row" in fields["Feeds"]
     assert fields["Last grew"] == "not since the bot started"
     assert simcord_env.bot.feed_watch.watching
+
+
+@pytest.mark.parametrize("follow", [{"Top stories": "/feeds/top.rss"}])
+async def test_a_watcher_that_fails_is_logged_and_run_again(
+    simcord_env, world, site, engine, news_stories, follow, monkeypatch, caplog
+):
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(freshness, "RESTART_SECONDS", 0.2)
+    _, channel, alice, _ = world
+    watch = simcord_env.bot.feed_watch
+    assert await eventually(lambda: cites(engine, news_stories[0], site))
+    watch.updater().store.close()  # the feed state's connection breaks under the running watcher
+    site.publish("top", news_stories[1])
+    assert await eventually(lambda: any("the feed watcher failed" in r.getMessage() for r in caplog.records))
+    assert await eventually(lambda: cites(engine, news_stories[1], site))  # running again, the state reopened
+    result = await alice.slash(channel, "ask", question="Where will ships be inspected?")
+    assert result.response.embeds[0].description == "Ships will be inspected in Istanbul. [1 · 2022-07-22]"
+    assert watch.watching
 
 
 # -- `newsdesk bot` over the wire ------------------------------------------------------------------
