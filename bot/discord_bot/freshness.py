@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,19 @@ RESTART_SECONDS = 30.0
 """How long the supervisor waits before running a watcher again after it failed."""
 STOP_SECONDS = 30.0
 """How long shutdown waits for a cycle in flight (its current requests, its build) to finish."""
+
+
+def stop_watcher(watcher: Watcher) -> None:
+    """``watcher.stop()``, tolerating its one race: stopped while its file thread is being started, it
+    tries to join a thread not started yet (RuntimeError), so try again a moment later."""
+    for attempt in range(20):
+        try:
+            watcher.stop(STOP_SECONDS)
+            return
+        except RuntimeError:
+            if attempt == 19:
+                raise
+            time.sleep(0.05)
 
 
 @dataclass(frozen=True)
@@ -131,8 +145,10 @@ class FeedWatch:
             except Exception:
                 log.exception("cannot read the feed state %s: not watching the feeds", self.settings.feeds_db)
                 return False
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._supervise, name="newsdesk-bot-watch", daemon=True)
+            self._stop = threading.Event()  # (its own: a predecessor that outlived STOP_SECONDS stays stopped)
+            self._thread = threading.Thread(
+                target=self._supervise, args=(self._stop,), name="newsdesk-bot-watch", daemon=True
+            )
             self._thread.start()
             log.info("watching %d feeds and %s in the background", len(self.feeds()), self.seeds_dir)
             return True
@@ -157,20 +173,20 @@ class FeedWatch:
         self._stop.set()
         watcher = self._watcher
         if watcher is not None:
-            watcher.stop(STOP_SECONDS)
+            stop_watcher(watcher)
         if self._thread is not None:
             self._thread.join(STOP_SECONDS)
             if self._thread.is_alive():
                 log.warning("the feed watcher did not stop within %.0f s", STOP_SECONDS)
             self._thread = None
 
-    def _supervise(self) -> None:
+    def _supervise(self, stop: threading.Event) -> None:
         """Run watchers until stopped; one that fails is logged and replaced after RESTART_SECONDS, with the
         feed state opened afresh (a connection that broke does not stay broken)."""
         from retrieval.feeds.watcher import Watcher
 
-        while not self._stop.is_set():
-            updater = None
+        while not stop.is_set():
+            updater = watcher = None
             try:
                 updater = self.updater()
                 watcher = Watcher(
@@ -181,20 +197,22 @@ class FeedWatch:
                     force_polling=self.settings.watch_polling,
                     poll_seconds=self.settings.watch_poll_seconds,
                 )
-                self._watcher = watcher
-                if self._stop.is_set():
+                if stop is self._stop:
+                    self._watcher = watcher
+                if stop.is_set():
                     return
                 watcher.run()
-                if not self._stop.is_set():  # (it returns only when stopped)
+                if not stop.is_set():  # (it returns only when stopped)
                     log.warning("the feed watcher stopped by itself; running it again")
             except Exception:
                 log.exception("the feed watcher failed; running it again in %.0f s", RESTART_SECONDS)
-                if self._watcher is not None:
-                    self._watcher.stop(STOP_SECONDS)
+                if watcher is not None:
+                    stop_watcher(watcher)
                 self._discard(updater)
-                self._stop.wait(RESTART_SECONDS)
+                stop.wait(RESTART_SECONDS)
             finally:
-                self._watcher = None
+                if stop is self._stop:
+                    self._watcher = None
 
     def _discard(self, updater: FeedUpdater | None) -> None:
         """Close ``updater`` (if it is still the current one): the next use opens the state again."""
