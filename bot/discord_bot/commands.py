@@ -252,7 +252,7 @@ def not_allowed(interaction: Interaction) -> str:
 
 
 def can_manage_server(interaction: Interaction) -> bool:
-    """The /reindex check: Manage Server or Administrator, whatever the server's command overrides say."""
+    """The /reindex and /feeds check: Manage Server or Administrator, whatever the server's command overrides say."""
     perms = interaction.permissions
     if perms.manage_guild or perms.administrator:
         return True
