@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -74,6 +75,8 @@ class Coalescer(Generic[T]):
                 await self._send(value)  # type: ignore[arg-type]
             except discord.HTTPException as exc:  # a lost intermediate edit: the final one still comes
                 log.warning("could not update the streamed reply: %s", exc)
+            except Exception:
+                log.exception("updating the streamed reply failed")
             finally:
                 self._sending = False
                 self.sends += 1
@@ -112,13 +115,16 @@ class AnswerStream:
         interval: float = EDIT_SECONDS,
     ) -> None:
         self._loop = loop
+        self._context = contextvars.copy_context()
+        """The asking handler's context vars (discord.py's webhook adapter is one): the edits run in them,
+        not in the worker thread's."""
         self.written: list[Written] = []
         self.edits = Coalescer(show, interval=interval)
 
     def on_sentence(self, sentence: AnswerSentence, citation: Citation | None) -> None:
         """The engine's callback (any thread): hand the sentence to the event loop."""
         with contextlib.suppress(RuntimeError):  # the loop closed (shutting down): nobody is watching
-            self._loop.call_soon_threadsafe(self._add, sentence, citation)
+            self._loop.call_soon_threadsafe(self._add, sentence, citation, context=self._context)
 
     def _add(self, sentence: AnswerSentence, citation: Citation | None) -> None:
         self.written.append((sentence, citation))

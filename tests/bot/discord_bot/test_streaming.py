@@ -9,6 +9,7 @@ import asyncio
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,18 @@ async def test_a_mention_is_answered_by_a_reply_that_is_edited_as_it_is_written(
     assert posted.json["embeds"][0]["footer"]["text"] == WRITING  # posted at the first verified sentence
     edits = [r for r in requests if r.method == "PATCH" and r.path.endswith(f"/messages/{reply.id}")]
     assert 1 <= len(edits) <= 3 and edits[-1].json["components"]
+
+
+async def test_unverified_sentences_are_marked_when_the_setting_shows_them(simcord_env, engine, llm, caplog):
+    engine.llm_config = replace(engine.llm_config, show_unverified=True)  # (read when the writer is made)
+    llm.say(Reply(WRITTEN))
+    guild = simcord_env.create_guild()
+    channel = guild.create_text_channel("news")
+    alice = guild.add_member(simcord_env.create_user("alice"))
+    result = await alice.slash(channel, "ask", question=SHIPS)
+    description = result.response.embeds[0].description
+    assert "Turkey imposed sanctions on Russia on 3 March. **[unverified]** The United Nations" in description
+    assert description.count("[1 · 2022-07-22]") == 3
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]  # every edit went through
+    edits = [r for r in simcord_env.http_requests if r.method == "PATCH" and r.path.endswith("/@original")]
+    assert edits and edits[0].json["embeds"][0]["footer"]["text"] == WRITING
