@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
@@ -19,6 +19,10 @@ from retrieval.engine import IndexStats
 from retrieval.evaluation import EvalReport
 from retrieval.ingest.textclean import scrub
 from retrieval.types import Answer, AnswerSentence, Citation, Hit
+
+if TYPE_CHECKING:
+    from retrieval.feeds.types import Feed, FeedReport, UpdateReport
+    from retrieval.index.indexer import BuildSummary
 
 EXCERPT_CHARS = 300
 
@@ -272,3 +276,76 @@ def print_eval(console: Console, report: EvalReport) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+
+
+# -- feeds (the CLI's `feeds`, `update`, `watch` and the Discord bot's /feeds and its log) ----------------
+
+
+def when(value: dt.datetime | None) -> str:
+    """A moment as local ``YYYY-MM-DD HH:MM``, or ``never``."""
+    if value is None:
+        return "never"
+    return value.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 article``, ``2 articles``."""
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def feed_to_dict(feed: Feed) -> dict[str, object]:
+    """A feed as JSON."""
+    return {
+        "name": feed.name,
+        "url": feed.url,
+        "site": feed.site,
+        "last_polled": feed.last_polled.isoformat() if feed.last_polled else None,
+        "last_status": feed.last_status,
+        "failures": feed.failures,
+        "articles": feed.articles,
+        "next_poll": feed.next_poll.isoformat() if feed.next_poll else None,
+    }
+
+
+def feed_status(feed: Feed) -> str:
+    """How a feed's last poll went: ``ok``, ``unchanged``, or why it failed and how often in a row."""
+    status = feed.last_status or "not polled yet"
+    if feed.failures:
+        status = f"{status} ({plural(feed.failures, 'failure')} in a row)"
+    return status
+
+
+def feed_line(report: FeedReport) -> str:
+    """One line on what a poll of one feed did."""
+    if report.status == "failed":
+        return f"✗ {report.feed}: failed — {report.reason} (next try {when(report.next_poll)})"
+    extra = f"; {report.reason}" if report.reason else ""
+    if report.status == "new":
+        pages = f", {plural(report.pages, 'page')} fetched" if report.pages else ""
+        failed = f", {report.page_failures} page(s) failed (feed text kept)" if report.page_failures else ""
+        return f"+ {report.feed}: {report.new} new{pages}{failed}{extra}"
+    return f"· {report.feed}: unchanged{extra}"
+
+
+def summary_line(report: UpdateReport) -> str:
+    """One line on a whole update cycle."""
+    unchanged = sum(1 for f in report.feeds if f.status == "unchanged")
+    line = (
+        f"Polled {plural(len(report.feeds), 'feed')} in {report.seconds:.1f}s: "
+        f"{plural(report.new, 'new article')}, {unchanged} unchanged, {report.failed} failed; "
+        f"{plural(report.requests, 'request')}."
+    )
+    if report.build is not None:
+        b = report.build
+        line += f" Indexed {b.added} new, {b.changed} changed ({b.articles} articles, {b.passages} passages)."
+    elif report.index_error:
+        line += f" Not indexed: {report.index_error}"
+    return line
+
+
+def seeds_line(build: BuildSummary) -> str:
+    """One line on a build for seed files that changed."""
+    return (
+        f"Seed files changed: indexed {build.added} new, {build.changed} changed, {build.removed} removed "
+        f"({build.articles} articles, {build.passages} passages)."
+    )

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.context import CommandError, print_json
+from bot.render import feed_line, feed_status, feed_to_dict, plural, seeds_line, summary_line, when
 
 if TYPE_CHECKING:
     from bot.context import Context
-    from retrieval.feeds.types import Feed, FeedReport, UpdateReport
     from retrieval.feeds.updater import FeedUpdater
     from retrieval.feeds.watcher import WatchEvent
 
@@ -26,26 +25,6 @@ def _updater(ctx: Context, *, engine: bool = False) -> FeedUpdater:
     except Exception as exc:  # sqlite3 errors: not a database, unwritable directory
         raise CommandError(f"cannot open the feed state {ctx.settings.feeds_db}: {exc}") from exc
     return FeedUpdater(store, ctx.seeds_dir, ctx.settings.feeds(), engine=ctx.engine if engine else None)
-
-
-def _when(value: dt.datetime | None) -> str:
-    if value is None:
-        return "never"
-    return value.astimezone().strftime("%Y-%m-%d %H:%M")
-
-
-def feed_to_dict(feed: Feed) -> dict[str, object]:
-    """A feed as JSON."""
-    return {
-        "name": feed.name,
-        "url": feed.url,
-        "site": feed.site,
-        "last_polled": feed.last_polled.isoformat() if feed.last_polled else None,
-        "last_status": feed.last_status,
-        "failures": feed.failures,
-        "articles": feed.articles,
-        "next_poll": feed.next_poll.isoformat() if feed.next_poll else None,
-    }
 
 
 def cmd_feeds_add(ctx: Context) -> int:
@@ -74,13 +53,10 @@ def cmd_feeds_list(ctx: Context) -> int:
         ctx.err.print("No feeds yet: add one with `newsdesk feeds add URL`.")
         return 0
     for feed in feeds:
-        status = feed.last_status or "not polled yet"
-        if feed.failures:
-            status = f"{status} ({feed.failures} failure{'s' if feed.failures != 1 else ''} in a row)"
         ctx.out.print(f"{feed.name}  {feed.url}", markup=False, highlight=False, soft_wrap=True)
         ctx.out.print(
-            f"  last fetched {_when(feed.last_polled)} · {status} · {feed.articles} article"
-            f"{'s' if feed.articles != 1 else ''} · next poll {_when(feed.next_poll)}",
+            f"  last fetched {when(feed.last_polled)} · {feed_status(feed)} · {plural(feed.articles, 'article')}"
+            f" · next poll {when(feed.next_poll)}",
             markup=False,
             highlight=False,
             soft_wrap=True,
@@ -154,34 +130,6 @@ def cmd_feeds_export(ctx: Context) -> int:
     return 0
 
 
-def feed_line(report: FeedReport) -> str:
-    """One line on what a poll of one feed did."""
-    if report.status == "failed":
-        return f"✗ {report.feed}: failed — {report.reason} (next try {_when(report.next_poll)})"
-    extra = f"; {report.reason}" if report.reason else ""
-    if report.status == "new":
-        pages = f", {report.pages} page{'s' if report.pages != 1 else ''} fetched" if report.pages else ""
-        failed = f", {report.page_failures} page(s) failed (feed text kept)" if report.page_failures else ""
-        return f"+ {report.feed}: {report.new} new{pages}{failed}{extra}"
-    return f"· {report.feed}: unchanged{extra}"
-
-
-def summary_line(report: UpdateReport) -> str:
-    """One line on a whole update cycle."""
-    unchanged = sum(1 for f in report.feeds if f.status == "unchanged")
-    line = (
-        f"Polled {len(report.feeds)} feed{'s' if len(report.feeds) != 1 else ''} in {report.seconds:.1f}s: "
-        f"{report.new} new article{'s' if report.new != 1 else ''}, {unchanged} unchanged, {report.failed} failed; "
-        f"{report.requests} request{'s' if report.requests != 1 else ''}."
-    )
-    if report.build is not None:
-        b = report.build
-        line += f" Indexed {b.added} new, {b.changed} changed ({b.articles} articles, {b.passages} passages)."
-    elif report.index_error:
-        line += f" Not indexed: {report.index_error}"
-    return line
-
-
 def cmd_update(ctx: Context) -> int:
     """newsdesk update [--due] [--no-index]"""
     updater = _updater(ctx, engine=not ctx.args.no_index)
@@ -214,14 +162,7 @@ def cmd_watch(ctx: Context) -> int:
                     ctx.out.print(feed_line(feed), markup=False, highlight=False, soft_wrap=True)
             ctx.out.print(summary_line(event.update), markup=False, highlight=False, soft_wrap=True)
         elif event.kind == "build" and event.build is not None:
-            b = event.build
-            ctx.out.print(
-                f"Seed files changed: indexed {b.added} new, {b.changed} changed, {b.removed} removed "
-                f"({b.articles} articles, {b.passages} passages).",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
+            ctx.out.print(seeds_line(event.build), markup=False, highlight=False, soft_wrap=True)
         elif event.kind == "error":
             ctx.err.print(f"newsdesk: {event.message}", markup=False, highlight=False, soft_wrap=True)
 

@@ -14,17 +14,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
-from bot.discord_bot import buttons, commands, mentions
+from bot.discord_bot import buttons, commands, feeds, mentions
 from bot.discord_bot.conversations import Conversations
 from bot.discord_bot.cooldown import Cooldown
 from bot.discord_bot.embeds import cited_passages, shown_citations
 from bot.discord_bot.feedback import FeedbackStore
+from bot.discord_bot.freshness import FeedWatch
 from bot.discord_bot.guard import QuestionGuard
 from retrieval.errors import NewsdeskError
 from retrieval.types import Answer, DateRange
 
 if TYPE_CHECKING:
     from bot.settings import Settings
+    from retrieval.answer.written import SentenceCallback
     from retrieval.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,7 @@ T = TypeVar("T")
 
 Extension = Callable[["NewsdeskBot"], None]
 """What adds commands, listeners or buttons to a bot: a module's ``setup(bot)``, called by ``create_bot``."""
-EXTENSIONS: tuple[Extension, ...] = (commands.setup, mentions.setup, buttons.setup)
+EXTENSIONS: tuple[Extension, ...] = (commands.setup, feeds.setup, mentions.setup, buttons.setup)
 
 
 class DiscordLoginError(NewsdeskError):
@@ -83,11 +85,15 @@ class NewsdeskBot(discord.Client):
         )
         self.conversations = Conversations()
         """What follow-ups follow: the question behind each answer message and each thread's last."""
+        self.feed_watch = FeedWatch(engine, settings, seeds_dir)
+        """The feeds /feeds follows and the background watcher that indexes what they publish."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def setup_hook(self) -> None:
-        """Sync the commands (to one guild at once, if configured)."""
+        """Start the feed watcher if feeds are followed, and sync the commands (to one guild at once, if
+        configured)."""
+        await self.run_io(self.feed_watch.start)
         guild_id = self.settings.discord_guild_id
         if guild_id:
             guild = discord.Object(id=guild_id)
@@ -104,7 +110,9 @@ class NewsdeskBot(discord.Client):
         log.info("ready: logged in as %s (id %s) in %d servers", user, user.id if user else "?", len(self.guilds))
 
     async def close(self) -> None:
-        """Disconnect, then let the worker threads finish what they hold."""
+        """Stop the feed watcher (a cycle in flight finishes its requests; questions are still answered
+        meanwhile), disconnect, then let the worker threads finish what they hold."""
+        await asyncio.to_thread(self.feed_watch.stop)  # (before: once disconnected, asyncio.run cancels what waits)
         await super().close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -131,14 +139,16 @@ class NewsdeskBot(discord.Client):
         channel_id: int | None,
         user_id: int,
         via: str,
+        on_sentence: SentenceCallback | None = None,
     ) -> tuple[Answer, int]:
         """Ask the engine and record the answer; returns the answer and its stored id.
 
         ``as_of`` is the day the message was sent (later articles do not exist for it, "this week" counts
-        from it); ``previous`` the question a follow-up follows (see ``Conversations``)."""
+        from it); ``previous`` the question a follow-up follows (see ``Conversations``); ``on_sentence``
+        hears each verified sentence of a written answer (llm answerer) on the worker thread."""
 
         def work() -> tuple[Answer, int]:
-            answer = self.engine.ask(question, dates=dates, as_of=as_of, previous=previous)
+            answer = self.engine.ask(question, dates=dates, as_of=as_of, previous=previous, on_sentence=on_sentence)
             answer_id = self.feedback.record_answer(
                 answer,
                 cited_passages(answer, shown_citations(answer, self.settings.answer_chars)),
@@ -206,4 +216,7 @@ def run_bot(engine: Engine, settings: Settings, token: str, *, seeds_dir: Path) 
         settings.cooldown_seconds,
         bot.seeds_dir,
     )
-    asyncio.run(serve(bot, token))
+    try:
+        asyncio.run(serve(bot, token))
+    finally:
+        bot.feed_watch.stop()  # (already stopped by close(), unless the loop ended another way)

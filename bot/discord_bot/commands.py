@@ -13,8 +13,9 @@ import discord
 from discord import app_commands
 
 from bot.discord_bot.buttons import answer_view
-from bot.discord_bot.embeds import APOLOGY, answer_embeds, note, sources_embeds, stats_embed
+from bot.discord_bot.embeds import APOLOGY, answer_embeds, note, sources_embeds, stats_embed, writing_embeds
 from bot.discord_bot.guard import Refusal
+from bot.discord_bot.streaming import AnswerStream
 from retrieval.errors import BadQuestionError, NewsdeskError
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ Interaction = discord.Interaction[Any]
 F = TypeVar("F", bound=Callable[..., Any])
 
 NOT_ALLOWED = "Only members with **Manage Server** or **Administrator** can rebuild the index."
+NOT_ALLOWED_FEEDS = "Only members with **Manage Server** or **Administrator** can change what newsdesk follows."
 PROGRESS_EDIT_SECONDS = 2.0
 """At most one progress edit of the /reindex reply every this many seconds."""
 
@@ -81,6 +83,12 @@ async def ask_command(
         return
     await interaction.response.defer(thinking=True)
     thread = interaction.channel_id if isinstance(interaction.channel, discord.Thread) else None
+    stream = AnswerStream(
+        asyncio.get_running_loop(),
+        lambda written: interaction.edit_original_response(
+            embeds=writing_embeds(admitted.text, written, answer_chars=bot.settings.answer_chars)
+        ),
+    )
     try:
         answer, answer_id = await bot.answer(
             admitted.text,
@@ -91,20 +99,34 @@ async def ask_command(
             channel_id=interaction.channel_id,
             user_id=interaction.user.id,
             via="slash",
+            on_sentence=stream.on_sentence,
         )
     except BadQuestionError as exc:
+        await stream.edits.stop()
         await tell_privately(interaction, f"I can't ask that: {exc}.")
         return
     except Exception:
         log.exception("the engine failed on /ask %r", admitted.text)
+        await stream.edits.stop()
         await apologise(interaction)
         return
+    await stream.edits.stop()
     messages = answer_embeds(answer, answer_chars=bot.settings.answer_chars)
-    sent = []
+    view = answer_view(answer_id)
+    sent: list[discord.Message] = []
+    if stream.started:  # the reply shows the sentences so far: its last edit is the whole answer
+        first = messages[0]
+        sent.append(
+            await stream.edits.last(
+                lambda: interaction.edit_original_response(
+                    content=None, embeds=first, view=view if len(messages) == 1 else None
+                )
+            )
+        )
+        messages = messages[1:]
     for number, embeds in enumerate(messages, start=1):
-        last = number == len(messages)
-        if last:
-            sent.append(await interaction.followup.send(embeds=embeds, view=answer_view(answer_id), wait=True))
+        if number == len(messages):
+            sent.append(await interaction.followup.send(embeds=embeds, view=view, wait=True))
         else:
             sent.append(await interaction.followup.send(embeds=embeds, wait=True))
     if not answer.abstained:
@@ -139,7 +161,12 @@ async def stats_command(bot: NewsdeskBot, interaction: Interaction) -> None:
     except NewsdeskError as exc:
         await tell(interaction, f"No index to describe: {exc}.")
         return
-    embed = stats_embed(stats, loaded_model=bot.engine.model_name)
+    try:
+        feeds = await bot.run_io(bot.feed_watch.status)
+    except Exception as exc:  # the feed state unreadable: the index's stats still come
+        log.warning("/stats: cannot read the feeds: %s", exc)
+        feeds = None
+    embed = stats_embed(stats, loaded_model=bot.engine.model_name, feeds=feeds)
     await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
@@ -210,13 +237,22 @@ async def reindex_command(bot: NewsdeskBot, rebuilds: Rebuilds, interaction: Int
             )
             return
         log.info("reindex by %s: %s", interaction.user.id, summary_text(summary, ingest))
+        bot.feed_watch.grew(summary.added)
         await interaction.edit_original_response(content=note(summary_text(summary, ingest)))
     finally:
         rebuilds.running = False
 
 
+def not_allowed(interaction: Interaction) -> str:
+    """The refusal for a member without Manage Server, naming what the command does."""
+    command: Any = interaction.command
+    if isinstance(command, app_commands.Command) and command.root_parent is not None:
+        command = command.root_parent
+    return NOT_ALLOWED_FEEDS if command is not None and command.name == "feeds" else NOT_ALLOWED
+
+
 def can_manage_server(interaction: Interaction) -> bool:
-    """The /reindex check: Manage Server or Administrator, whatever the server's command overrides say."""
+    """The /reindex and /feeds check: Manage Server or Administrator, whatever the server's command overrides say."""
     perms = interaction.permissions
     if perms.manage_guild or perms.administrator:
         return True
@@ -278,7 +314,7 @@ def setup(bot: NewsdeskBot) -> None:
     @tree.error
     async def on_tree_error(interaction: Interaction, error: app_commands.AppCommandError) -> None:
         if isinstance(error, app_commands.MissingPermissions):
-            await tell(interaction, NOT_ALLOWED)
+            await tell(interaction, not_allowed(interaction))
             return
         if isinstance(error, app_commands.NoPrivateMessage):
             await tell(interaction, "Use this command in a server channel.")

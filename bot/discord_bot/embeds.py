@@ -10,12 +10,16 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import discord
 
-from bot.render import sentence_marker
+from bot.render import feed_status, plural, sentence_marker, when
 from retrieval.engine import IndexStats
 from retrieval.types import Answer, AnswerSentence, Citation, Hit, Quote
+
+if TYPE_CHECKING:
+    from bot.discord_bot.freshness import FeedsStatus
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_LIMIT = 2000
@@ -198,6 +202,15 @@ def fits(embeds: Sequence[discord.Embed], content: str = "") -> bool:
 # -- answers -------------------------------------------------------------------------------------
 
 
+UNVERIFIED = "**[unverified]**"
+"""How a written sentence that failed verification is marked, when such sentences are shown at all."""
+
+
+def marker_of(answer: Answer, sentence: AnswerSentence) -> str:
+    """A sentence's ``[n · date]`` marker, or UNVERIFIED."""
+    return sentence_marker(answer, sentence.citation) if sentence.verified else UNVERIFIED
+
+
 def _visible(answer: Answer, limit: int) -> tuple[str, tuple[AnswerSentence, ...]]:
     """The answer text cut to ``limit`` characters on whole sentences, and the sentences it shows."""
     limit = min(limit, DESCRIPTION_LIMIT)
@@ -206,11 +219,11 @@ def _visible(answer: Answer, limit: int) -> tuple[str, tuple[AnswerSentence, ...
     out = f"*Searched: {escape(answer.searched)}*\n" if answer.searched else ""
     shown: list[AnswerSentence] = []
     for sentence in answer.sentences:
-        piece = f"{escape(sentence.text)} {sentence_marker(answer, sentence.citation)}"
+        piece = f"{escape(sentence.text)} {marker_of(answer, sentence)}"
         candidate = f"{out} {piece}" if out and not out.endswith("\n") else out + piece
         if len(candidate) > limit:
             if not shown:  # even the first sentence is too long: cut it on a word
-                marker = f" {sentence_marker(answer, sentence.citation)}"
+                marker = f" {marker_of(answer, sentence)}"
                 out = out + shorten(escape(sentence.text), limit - len(out) - len(marker)) + marker
                 shown.append(sentence)
             else:
@@ -278,6 +291,13 @@ def _headed(fields: list[tuple[str, str]], heading: str) -> list[tuple[str, str]
     return fields
 
 
+def answer_footer(answer: Answer, sources: int) -> str:
+    """The footer of an answer: its note (a fallback, sentences left out), sources, time, what kind it is."""
+    kind = "written, each sentence checked against its source" if answer.answerer == "llm" else "quotes are verbatim"
+    note = f"{answer.note} · " if answer.note else ""
+    return f"{note}{plural(sources, 'source')} · answered in {answer.timings.get('total_ms', 0):.0f} ms · {kind}"
+
+
 def answer_embeds(answer: Answer, *, answer_chars: int) -> list[list[discord.Embed]]:
     """An answer as messages of embeds: the cited answer and its Sources, or an abstention."""
     if answer.abstained:
@@ -290,16 +310,31 @@ def answer_embeds(answer: Answer, *, answer_chars: int) -> list[list[discord.Emb
         )
     else:
         citations = shown_citations(answer, answer_chars)
-        n = len(citations)
         embeds = build_embeds(
             escape(answer.question),
             answer_description(answer, answer_chars),
             _headed([citation_field(c) for c in citations], "Sources"),
             colour=ANSWER_COLOUR,
-            footer=f"{n} source{'s' if n != 1 else ''} · answered in "
-            f"{answer.timings.get('total_ms', 0):.0f} ms · quotes are verbatim",
+            footer=answer_footer(answer, len(citations)),
         )
     return pack_messages(embeds)
+
+
+WRITING = "writing… each sentence is checked against its article before it appears"
+
+
+def writing_embeds(
+    question: str, written: Sequence[tuple[AnswerSentence, Citation | None]], *, answer_chars: int
+) -> list[discord.Embed]:
+    """A written answer while it is being written: the sentences verified so far with their markers."""
+    pieces = []
+    for sentence, citation in written:
+        day = citation.date if citation is not None else None
+        marker = f"[{sentence.citation} · {day.isoformat()}]" if day else f"[{sentence.citation}]"
+        pieces.append(f"{escape(sentence.text)} {marker if sentence.verified else UNVERIFIED}")
+    embed = _base(escape(question), ANSWER_COLOUR, shorten(" ".join(pieces), min(answer_chars, DESCRIPTION_LIMIT)))
+    embed.set_footer(text=WRITING)
+    return [embed]
 
 
 def cited_passages(answer: Answer, citations: Sequence[Citation] | None = None) -> list[CitedPassage]:
@@ -365,8 +400,31 @@ def sources_embeds(query: str, hits: Sequence[Hit]) -> list[list[discord.Embed]]
     return pack_messages(build_embeds(f"Top passages for “{escape(query)}”", "", fields, colour=INFO_COLOUR))
 
 
-def stats_embed(stats: IndexStats, *, loaded_model: str) -> discord.Embed:
-    """What is indexed, for /stats."""
+def feeds_value(feeds: FeedsStatus) -> str:
+    """The /stats line on the feeds: how many, the last poll, which are failing."""
+    if not feeds.feeds:
+        return "none followed (`/feeds add URL`)"
+    line = f"{plural(len(feeds.feeds), 'feed')} · last poll {when(feeds.last_polled)}"
+    failing = feeds.failing
+    if failing:
+        names = ", ".join(f"{escape(f.name)} ({escape(feed_status(f))})" for f in failing)
+        line += f" · {len(failing)} failing: {names}"
+    else:
+        line += " · no failures"
+    if not feeds.watching:
+        line += " · not watching"
+    return line
+
+
+def grew_value(feeds: FeedsStatus) -> str:
+    """The /stats line on when the index last grew."""
+    if feeds.grew_at is None:
+        return "not since the bot started"
+    return f"{when(feeds.grew_at)} (+{plural(feeds.grew_by, 'article')})"
+
+
+def stats_embed(stats: IndexStats, *, loaded_model: str, feeds: FeedsStatus | None = None) -> discord.Embed:
+    """What is indexed, for /stats (and, given ``feeds``, the feeds and when the index last grew)."""
     embed = _base("What newsdesk has indexed", INFO_COLOUR)
     rows = [
         ("Articles", f"{stats.articles:,}"),
@@ -376,8 +434,10 @@ def stats_embed(stats: IndexStats, *, loaded_model: str) -> discord.Embed:
         ("Size", f"{stats.size_bytes / 1e6:.2f} MB"),
         ("Built", escape(stats.built_at)),
     ]
+    if feeds is not None:
+        rows += [("Last grew", grew_value(feeds)), ("Feeds", feeds_value(feeds))]
     for name, value in rows:
-        embed.add_field(name=name, value=shorten(value, FIELD_VALUE_LIMIT), inline=True)
+        embed.add_field(name=name, value=shorten(value, FIELD_VALUE_LIMIT), inline=name != "Feeds")
     if loaded_model != stats.model:
         embed.set_footer(text=shorten(f"the bot runs model {loaded_model}", FOOTER_LIMIT))
     return embed

@@ -7,11 +7,13 @@ import shutil
 import textwrap
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import discord
 import numpy as np
 import pytest
+import yarl
 
 from bot.discord_bot.client import NewsdeskBot, create_bot
 from bot.discord_bot.feedback import FeedbackStore
@@ -19,6 +21,7 @@ from bot.settings import Settings
 from retrieval.config import AnswerConfig, ChunkingConfig
 from retrieval.engine import Engine
 from retrieval.index.store import IndexStore
+from tests.bot.discord_bot.fake_discord import FakeDiscord
 from tests.conftest import HashEmbedder
 
 
@@ -158,6 +161,17 @@ def engine(tmp_path: Path, built_index: Path) -> Engine:
     )
     engine.load()
     return engine
+
+
+@pytest.fixture
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    """The fake Discord (REST + gateway) on 127.0.0.1, with discord.py pointed at it."""
+    server = FakeDiscord()
+    await server.start()
+    monkeypatch.setattr(discord.http.Route, "BASE", server.api_base)
+    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(server.gateway_url))
+    yield server
+    await server.stop()
 
 
 @pytest.fixture

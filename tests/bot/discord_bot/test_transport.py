@@ -11,9 +11,7 @@ import statistics
 import threading
 import time
 
-import discord
 import pytest
-import yarl
 
 from bot.cli import main
 from bot.context import Context
@@ -22,19 +20,9 @@ from retrieval.config import AnswerConfig, ChunkingConfig
 from retrieval.engine import Engine
 from retrieval.index.store import IndexStore
 from tests.bot.discord_bot.conftest import SlowHashEmbedder
-from tests.bot.discord_bot.fake_discord import GOOD_TOKEN, FakeDiscord
+from tests.bot.discord_bot.fake_discord import GOOD_TOKEN
 
 SHIPS = "Where will ships be inspected?"
-
-
-@pytest.fixture
-async def fake(monkeypatch):
-    server = FakeDiscord()
-    await server.start()
-    monkeypatch.setattr(discord.http.Route, "BASE", server.api_base)
-    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(server.gateway_url))
-    yield server
-    await server.stop()
 
 
 async def connect(fake, bot):
