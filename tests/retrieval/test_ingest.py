@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import logging
 from pathlib import Path
@@ -132,3 +133,10 @@ def test_a_gzipped_jsonl_corpus_with_meta_fields(tmp_path: Path) -> None:
     corpus.write_bytes(gzip.compress((json.dumps(record) + "\n").encode()))
     (article,) = load_articles(corpus).articles
     assert (article.id, article.url, article.source) == ("news:1", "https://example.com/port", "Example Times")
+
+
+@pytest.mark.parametrize("module", ["trafilatura", "lxml.html.clean", "frontmatter", "dateutil.parser", "sentencex"])
+def test_every_ingest_path_can_import_its_parser(module: str) -> None:
+    """A parser an ingest path needs but cannot import would skip every such file: fail here instead
+    (pip 23 once installed lxml without ``lxml_html_clean``, and no HTML article was read)."""
+    importlib.import_module(module)
