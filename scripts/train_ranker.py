@@ -44,7 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from retrieval.answer.extractive import PASSAGES_READ  # noqa: E402
+from retrieval.answer.extractive import PASSAGES_READ, scored_by  # noqa: E402
 from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES, Context  # noqa: E402
 from retrieval.answer.ranker import LinearModel, Ranker, default_ranker_dir  # noqa: E402
 from retrieval.config import AnswerConfig, EngineConfig, SearchConfig  # noqa: E402
@@ -233,10 +233,7 @@ def question_rows(engine: Engine, reads: Sequence[Read], sentences: LinearModel)
     rows = []
     for r in reads:
         probabilities = sentences.probabilities(r.sentence_x) if len(r.candidates) else np.zeros(0)
-        ranked = sorted(
-            (replace(c, score=float(p)) for c, p in zip(r.candidates, probabilities, strict=True)),  # type: ignore[type-var]
-            key=lambda c: -c.score,
-        )
+        ranked = scored_by(r.candidates, probabilities)
         rows.append(answerer.question_row(r.hits, ranked, r.question.context))
     return np.vstack(rows)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -112,15 +112,16 @@ class Answerer:
         kept = [c for c in candidates if c.score >= KEEP_RATIO * best.score]
         return self._compose(kept, confidence)
 
-    def rank_sentences(self, hits: Sequence[Hit], context: Context, ranker: Ranker) -> list[Candidate]:
-        """The sentences of the top passages, each scored by the ranker's sentence probability, best first."""
+    def rank_sentences(
+        self, hits: Sequence[Hit], context: Context, ranker: Ranker
+    ) -> tuple[list[Candidate], np.ndarray]:
+        """The sentences of the top passages with their hand-weighted scores, and the ranker's sentence
+        probability of each (in the same order)."""
         top = list(hits[:PASSAGES_READ])
         candidates = [c for sentences in self.scorer.score(context.question, top) for c in sentences]
         scores = {h.passage.id: h.score for h in top}
         ranks = {h.passage.id: i for i, h in enumerate(top)}
-        probabilities = ranker.sentences.probabilities(sentence_features(context, candidates, scores, ranks))
-        ranked = [replace(c, score=float(p)) for c, p in zip(candidates, probabilities, strict=True)]
-        return sorted(ranked, key=lambda c: -c.score)
+        return candidates, ranker.sentences.probabilities(sentence_features(context, candidates, scores, ranks))
 
     def question_row(self, hits: Sequence[Hit], ranked: Sequence[Candidate], context: Context) -> np.ndarray:
         """The confidence model's features of a question whose top passages are ``hits``."""
@@ -131,17 +132,17 @@ class Answerer:
         )
 
     def _compose_ranked(self, hits: Sequence[Hit], context: Context, ranker: Ranker) -> Composition:
-        ranked = self.rank_sentences(hits, context, ranker)
-        if not ranked:
+        candidates, probabilities = self.rank_sentences(hits, context, ranker)
+        if not candidates:
             return Composition((), (), True, 0.0)
+        ranked = scored_by(candidates, probabilities)
         confidence = float(ranker.confidence.probabilities(self.question_row(hits, ranked, context)[None, :])[0])
         threshold = self.config.min_confidence if self.config.min_confidence is not None else ranker.min_confidence
         if confidence < threshold:
             return Composition((), (), True, confidence)
-        blended = lead_with_kind(
-            context.question, blend(ranked, self.scorer.score(context.question, list(hits[:PASSAGES_READ])))
-        )
-        kept = [blended[0], *(c for c in blended[1:] if probability(c, ranked) >= ranker.second_sentence)]
+        blended = lead_with_kind(context.question, blend(candidates, probabilities))
+        probability = {_key(c): float(p) for c, p in zip(candidates, probabilities, strict=True)}
+        kept = [blended[0], *(c for c in blended[1:] if probability[_key(c)] >= ranker.second_sentence)]
         return self._compose(kept, confidence)
 
     def _compose(self, ranked: Sequence[Candidate], confidence: float) -> Composition:
@@ -162,16 +163,18 @@ class Answerer:
         return Composition(tuple(sentences), tuple(citations), False, confidence)
 
 
-def blend(ranked: Sequence[Candidate], scored: Sequence[Sequence[Candidate]]) -> list[Candidate]:
-    """The ranker's sentence probabilities (``ranked``) averaged with the hand-weighted scores (each
-    divided by the best), best first: the ranker alone leads with the wrong sentence off its training
-    distribution (SQuAD's first-sentence hits fell from 0.78 to 0.58), the hand weights alone lead with
-    it more often on the news (dev first sentence 0.368 against 0.395; blended 0.409)."""
-    heuristic = [c for sentences in scored for c in sentences]
-    best = max((c.score for c in heuristic), default=0.0) or 1.0
-    model = {_key(c): c.score for c in ranked}
-    mixed = (replace(c, score=0.5 * model.get(_key(c), 0.0) + 0.5 * c.score / best) for c in heuristic)
-    return sorted(mixed, key=lambda c: -c.score)
+def scored_by(candidates: Sequence[Candidate], scores: Iterable[float]) -> list[Candidate]:
+    """``candidates`` with ``scores`` as their scores, best first."""
+    return sorted((replace(c, score=float(x)) for c, x in zip(candidates, scores, strict=True)), key=lambda c: -c.score)
+
+
+def blend(candidates: Sequence[Candidate], probabilities: Iterable[float]) -> list[Candidate]:
+    """The ranker's sentence probabilities averaged with the hand-weighted scores of ``candidates`` (each
+    divided by the best), best first. The ranker alone leads with the wrong sentence off its training
+    distribution (on SQuAD), the hand weights alone more often on the news (benchmarks/README.md)."""
+    best = max((c.score for c in candidates), default=0.0) or 1.0
+    mixed = [0.5 * p + 0.5 * c.score / best for c, p in zip(candidates, probabilities, strict=True)]
+    return scored_by(candidates, mixed)
 
 
 def lead_with_kind(question: str, ranked: list[Candidate]) -> list[Candidate]:
@@ -185,11 +188,6 @@ def lead_with_kind(question: str, ranked: list[Candidate]) -> list[Candidate]:
     if typed is None or typed is ranked[0] or typed.score < LEAD_MARGIN * ranked[0].score:
         return ranked
     return [typed, *(c for c in ranked if c is not typed)]
-
-
-def probability(candidate: Candidate, ranked: Sequence[Candidate]) -> float:
-    """The ranker's sentence probability of ``candidate`` (0 if it did not score it)."""
-    return next((c.score for c in ranked if _key(c) == _key(candidate)), 0.0)
 
 
 def _key(candidate: Candidate) -> tuple[int, int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from retrieval.answer.extractive import LEAD_MARGIN, blend, lead_with_kind, probability
+from retrieval.answer.extractive import LEAD_MARGIN, blend, lead_with_kind, scored_by
 from retrieval.answer.sentences import Candidate
 from retrieval.types import Article, Hit, Passage
 
@@ -30,12 +30,11 @@ def _candidates(scores: list[float]) -> list[Candidate]:
 
 
 def test_blend_averages_the_ranker_probability_with_the_hand_score_over_its_best() -> None:
-    heuristic = _candidates([2.0, 1.0, 0.5])  # hand weights: the first sentence
-    ranked = _candidates([0.1, 0.9, 0.2])  # the ranker: the second
-    order = blend(ranked, [heuristic])
+    candidates = _candidates([2.0, 1.0, 0.5])  # hand weights: the first sentence
+    order = blend(candidates, [0.1, 0.9, 0.2])  # the ranker: the second
     assert [c.text for c in order] == [SENTENCES[1], SENTENCES[0], SENTENCES[2]]
     assert abs(order[0].score - (0.5 * 0.9 + 0.5 * 0.5)) < 1e-9
-    assert probability(order[0], ranked) == 0.9
+    assert [c.score for c in scored_by(candidates, [0.3, 0.1, 0.2])] == [0.3, 0.2, 0.1]
 
 
 def test_a_why_question_leads_with_a_reason_within_the_margin() -> None:
