@@ -34,10 +34,10 @@ def cmd_feeds_add(ctx: Context) -> int:
         feed = updater.add(ctx.args.url, ctx.args.name)
     finally:
         updater.close()
-    ctx.err.print(f"Following {feed.name!r}: {feed.url}", markup=False, highlight=False, soft_wrap=True)
+    ctx.note(f"Following {feed.name!r}: {feed.url}")
     if feed.url.rstrip("/") != ctx.args.url.strip().rstrip("/"):
-        ctx.err.print(f"({ctx.args.url} announced this feed.)", markup=False, highlight=False, soft_wrap=True)
-    ctx.err.print("Run `newsdesk update` to fetch it now.", markup=False, highlight=False, soft_wrap=True)
+        ctx.note(f"({ctx.args.url} announced this feed.)")
+    ctx.note("Run `newsdesk update` to fetch it now.")
     return 0
 
 
@@ -53,13 +53,10 @@ def cmd_feeds_list(ctx: Context) -> int:
         ctx.err.print("No feeds yet: add one with `newsdesk feeds add URL`.")
         return 0
     for feed in feeds:
-        ctx.out.print(f"{feed.name}  {feed.url}", markup=False, highlight=False, soft_wrap=True)
+        ctx.out.print(f"{feed.name}  {feed.url}")
         ctx.out.print(
             f"  last fetched {when(feed.last_polled)} · {feed_status(feed)} · {plural(feed.articles, 'article')}"
-            f" · next poll {when(feed.next_poll)}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
+            f" · next poll {when(feed.next_poll)}"
         )
     return 0
 
@@ -70,9 +67,7 @@ def cmd_feeds_remove(ctx: Context) -> int:
     feed, deleted = updater.remove(ctx.args.feed, purge=ctx.args.purge)
     updater.close()
     note = f"; deleted {deleted} of its articles (run `newsdesk index` to drop them)" if ctx.args.purge else ""
-    ctx.err.print(
-        f"No longer following {feed.name!r} ({feed.url}){note}.", markup=False, highlight=False, soft_wrap=True
-    )
+    ctx.note(f"No longer following {feed.name!r} ({feed.url}){note}.")
     return 0
 
 
@@ -93,15 +88,12 @@ def cmd_feeds_import(ctx: Context) -> int:
             updater.add_unchecked(sub.url, sub.title or sub.url)
             added += 1
         except FeedError as exc:
-            ctx.err.print(f"skipped {sub.url}: {exc}", markup=False, highlight=False, soft_wrap=True)
+            ctx.note(f"skipped {sub.url}: {exc}")
             skipped += 1
     updater.close()
-    ctx.err.print(
+    ctx.note(
         f"Imported {added} feed{'s' if added != 1 else ''} from {ctx.args.file} ({skipped} skipped); "
-        "`newsdesk update` fetches them.",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
+        "`newsdesk update` fetches them."
     )
     return 0
 
@@ -121,12 +113,7 @@ def cmd_feeds_export(ctx: Context) -> int:
             ctx.args.out.write_text(document, encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"cannot write {ctx.args.out}: {exc.strerror or exc}") from exc
-        ctx.err.print(
-            f"Exported {len(feeds)} feed{'s' if len(feeds) != 1 else ''} to {ctx.args.out}.",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+        ctx.note(f"Exported {len(feeds)} feed{'s' if len(feeds) != 1 else ''} to {ctx.args.out}.")
     return 0
 
 
@@ -140,11 +127,11 @@ def cmd_update(ctx: Context) -> int:
         report = updater.update(
             due_only=ctx.args.due,
             index=not ctx.args.no_index,
-            on_feed=lambda r: ctx.out.print(feed_line(r), markup=False, highlight=False, soft_wrap=True),
+            on_feed=lambda r: ctx.out.print(feed_line(r)),
         )
     finally:
         updater.close()
-    ctx.out.print(summary_line(report), markup=False, highlight=False, soft_wrap=True)
+    ctx.out.print(summary_line(report))
     return 1 if report.index_error else 0
 
 
@@ -159,12 +146,12 @@ def cmd_watch(ctx: Context) -> int:
         if event.kind == "update" and event.update is not None:
             for feed in event.update.feeds:
                 if feed.status != "unchanged":
-                    ctx.out.print(feed_line(feed), markup=False, highlight=False, soft_wrap=True)
-            ctx.out.print(summary_line(event.update), markup=False, highlight=False, soft_wrap=True)
+                    ctx.out.print(feed_line(feed))
+            ctx.out.print(summary_line(event.update))
         elif event.kind == "build" and event.build is not None:
-            ctx.out.print(seeds_line(event.build), markup=False, highlight=False, soft_wrap=True)
+            ctx.out.print(seeds_line(event.build))
         elif event.kind == "error":
-            ctx.err.print(f"newsdesk: {event.message}", markup=False, highlight=False, soft_wrap=True)
+            ctx.fail(event.message)
 
     if not ctx.seeds_dir.exists():
         ctx.seeds_dir.mkdir(parents=True)
@@ -178,12 +165,7 @@ def cmd_watch(ctx: Context) -> int:
     )
     try:
         what = "the feeds and " if updater is not None else ""
-        ctx.err.print(
-            f"Watching {what}{ctx.seeds_dir} (index {ctx.index_dir}); Ctrl-C stops.",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+        ctx.note(f"Watching {what}{ctx.seeds_dir} (index {ctx.index_dir}); Ctrl-C stops.")
         thread = watcher.start()
         while thread.is_alive():
             thread.join(0.5)

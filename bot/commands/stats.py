@@ -42,14 +42,10 @@ def check_index(ctx: Context) -> int:
     elif report.ok:
         ctx.out.print(f"index at {report.path}: {report.files} files, {report.bytes / 1e6:.2f} MB, all sound")
     for problem in report.problems:
-        ctx.err.print(f"newsdesk: {problem}", markup=False, highlight=False, soft_wrap=True)
+        ctx.fail(problem)
     if report.problems:
-        ctx.err.print(
-            f"newsdesk: {len(report.problems)} problem{'s' * (len(report.problems) != 1)}"
-            " — run `newsdesk index --full` to rebuild it",
-            markup=False,
-            highlight=False,
-        )
+        count = len(report.problems)
+        ctx.fail(f"{count} problem{'s' * (count != 1)} — run `newsdesk index --full` to rebuild it")
     return 0 if report.ok else 1
 
 
