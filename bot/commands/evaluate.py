@@ -32,7 +32,7 @@ def cmd_eval(ctx: Context) -> int:
     if args.index is None:
         ctx.index_dir = ctx.settings.index_dir.parent / "eval-index" / eval_index_name(args.corpus)
     if args.mode:
-        ctx.settings = ctx.settings.model_copy(update={"search_mode": args.mode})
+        ctx.settings = ctx.settings.replaced(search_mode=args.mode)
     ctx.seeds_dir = args.corpus
     started = time.perf_counter()
     ctx.build(full=args.full)
