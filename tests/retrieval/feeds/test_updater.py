@@ -320,7 +320,7 @@ def test_removing_a_feed_with_purge_deletes_its_articles(
     updater.update()
     feed, deleted = updater.remove("Top stories", purge=True)
     assert feed.url == url and deleted == 1 and not stored(tmp_path / "seeds")
-    assert FeedStore(tmp_path / "feeds.sqlite3").feeds == []
+    assert FeedStore(tmp_path / "feeds.sqlite3").feeds() == []
 
 
 def test_an_unreachable_robots_txt_delays_the_page_it_does_not_forbid_it(
