@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,30 @@ def test_an_error_names_the_variable(monkeypatch: pytest.MonkeyPatch, name: str,
 def test_secrets_are_known_by_their_declaration() -> None:
     secret = {s.env for s in settings() if s.secret}
     assert secret == {"NEWSDESK_MILVUS_TOKEN", "NEWSDESK_LLM_API_KEY", "NEWSDESK_DISCORD_TOKEN"}
+
+
+EXAMPLES = {
+    "NEWSDESK_VECTOR_PARAMS",
+    "NEWSDESK_MILVUS_URI",
+    "NEWSDESK_DISCORD_GUILD_ID",
+    "NEWSDESK_DISCORD_CHANNELS",
+    "NEWSDESK_FEEDS_CONTACT",
+}
+"""Settings whose line in .env.example shows an example value rather than the default."""
+
+
+def _shown(value: object) -> str:
+    if value is None or value in ("", [], {}):
+        return ""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def test_env_example_shows_the_defaults_the_code_declares() -> None:
+    text = (Path(__file__).resolve().parents[2] / ".env.example").read_text(encoding="utf-8")
+    shown = dict(re.findall(r"^#? ?(NEWSDESK_[A-Z0-9_]+)=(.*)$", text, re.MULTILINE))
+    for setting in settings():
+        if setting.env in EXAMPLES:
+            continue
+        value, default = shown[setting.env].strip(), _shown(setting.default)
+        same = value == default or (value.replace(".", "", 1).isdigit() and float(value) == float(default or "nan"))
+        assert same, f".env.example shows {setting.env}={value}, the code's default is {default!r}"
