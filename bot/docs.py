@@ -40,23 +40,24 @@ def _columns(width: int) -> Iterator[None]:
             os.environ["COLUMNS"] = before
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:
-    """The parser's subcommands in the order ``--help`` lists them (aliases once)."""
-    found: list[tuple[str, argparse.ArgumentParser]] = []
-    seen: set[int] = set()
+def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str, argparse.ArgumentParser]]:
+    """(name, one-line help, parser) of each subcommand, in the order ``--help`` lists them."""
+    found: list[tuple[str, str, argparse.ArgumentParser]] = []
     for action in parser._actions:  # argparse keeps subparsers here and nowhere public
         if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
+            seen: set[int] = set()
             for name, sub in action.choices.items():
                 if id(sub) not in seen:
                     seen.add(id(sub))
-                    found.append((name, sub))
+                    found.append((name, helps.get(name, ""), sub))
     return found
 
 
-def _commands(parser: argparse.ArgumentParser, prefix: str = "") -> Iterator[tuple[str, argparse.ArgumentParser]]:
-    for name, sub in _subcommands(parser):
+def _commands(parser: argparse.ArgumentParser, prefix: str = "") -> Iterator[tuple[str, str, argparse.ArgumentParser]]:
+    for name, about, sub in _subcommands(parser):
         full = f"{prefix} {name}".strip()
-        yield full, sub
+        yield full, about, sub
         yield from _commands(sub, full)
 
 
@@ -76,8 +77,9 @@ def cli_reference() -> str:
             parser.format_help().rstrip(),
             "```",
         ]
-        for name, sub in _commands(parser):
-            lines += ["", f"## newsdesk {name}", "", "```text", sub.format_help().rstrip(), "```"]
+        for name, about, sub in _commands(parser):
+            lines += ["", f"## newsdesk {name}", ""] + ([about[:1].upper() + about[1:] + ".", ""] if about else [])
+            lines += ["```text", sub.format_help().rstrip(), "```"]
     return "\n".join(lines) + "\n"
 
 
