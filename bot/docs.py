@@ -153,7 +153,9 @@ def settings_reference() -> str:
     for section, info in Settings.model_fields.items():
         owner = typing.cast(type, info.annotation)
         doc = (owner.__doc__ or "").strip().splitlines()[0]
-        lines += ["", f"## {section}", "", _markdown(doc), "", "| variable | default | takes | what it does |"]
+        where = f"`{owner.__name__}` in `{owner.__module__.replace('.', '/')}.py`"
+        lines += ["", f"## {section}", "", f"{_markdown(doc)} Declared by {where}; read as `settings.{section}`."]
+        lines += ["", "| variable | default | takes | what it does |"]
         lines.append("|---|---|---|---|")
         for setting in (s for s in settings() if s.section == section):
             lines.append(

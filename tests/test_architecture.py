@@ -65,3 +65,12 @@ def test_no_import_climbs_a_layer(contract: dict[str, object]) -> None:
     illegal = graph.find_illegal_dependencies_for_layers(layers=layers, containers=containers or None)
     found = sorted(f"{d.importer} -> {d.imported}" for d in illegal)
     assert not found, "imports climbing a layer (see `lint-imports` for the lines): " + "; ".join(found)
+
+
+def test_every_engine_module_has_a_layer() -> None:
+    (contract,) = [c for c in _layer_contracts() if c.get("containers") == ["retrieval"]]
+    placed = {part.strip() for line in contract["layers"] for part in str(line).split("|")}  # type: ignore[attr-defined]
+    graph = grimp.build_graph("retrieval")
+    children = {m.split(".")[1] for m in graph.modules if m.count(".") >= 1}
+    unplaced = sorted(children - placed)
+    assert not unplaced, f"retrieval/{unplaced[0]} is in no layer: add it to the retrieval layers in pyproject.toml"
