@@ -249,11 +249,10 @@ class Settings(BaseSettings):
 
     def replaced(self, **values: object) -> Settings:
         """These settings with some changed by variable name (``search_mode="dense"``), validated again."""
+        for name in values:
+            variable(name)  # a name that is no setting is an error, not ignored
         data = {name: _as_dict(getattr(self, name)) for name in type(self).model_fields}
-        for name, value in values.items():
-            section, field = variable(name)
-            data[section][field] = value
-        return type(self).model_validate(data)
+        return type(self).model_validate({**data, **values})
 
     def engine_config(self, index_dir: Path | None = None) -> EngineConfig:
         """Everything the engine is made from (``index_dir`` overrides the setting, as ``--index`` does)."""

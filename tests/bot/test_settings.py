@@ -87,6 +87,9 @@ def test_values_by_variable_name_and_words_that_unset(monkeypatch: pytest.Monkey
     assert settings_.replaced(search_mode="dense").search == SearchConfig(k=7, mode="dense")
     with pytest.raises(ValidationError):
         settings_.replaced(k=0)
+    assert settings_.replaced(ranker="default").replaced(ranker="none").answer.ranker is None
+    with pytest.raises(KeyError):
+        settings_.replaced(kay=3)
 
 
 def test_the_environment_wins_over_the_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
