@@ -101,7 +101,9 @@ class Discord(_Section):
     mention_replies_in_thread: bool = False
     """Answer a mention in a new thread (else in the channel, as a reply)."""
     mentions: bool = True
-    """Answer messages that mention the bot (asks for the guild_messages intent; Message Content is not needed)."""
+    """Answer messages that mention the bot or reply to it (asks for the guild_messages intent)."""
+    message_content: bool = False
+    """Ask for the privileged Message Content intent: only for thread follow-ups without a mention."""
     workers: Annotated[int, Ge(1), Le(32)] = 4
     """Questions answered at once (the engine runs in this many threads)."""
     feedback_db: APath = Path("feedback.sqlite3")

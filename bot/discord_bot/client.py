@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
-from bot.discord_bot import buttons, commands, feeds, mentions
+from bot.discord_bot import buttons, commands, feeds, followups, mentions
 from bot.discord_bot.conversations import Conversations
 from bot.discord_bot.cooldown import Cooldown
 from bot.discord_bot.embeds import cited_passages, shown_citations
 from bot.discord_bot.feedback import FeedbackStore
 from bot.discord_bot.freshness import FeedWatch
 from bot.discord_bot.guard import QuestionGuard
+from bot.discord_bot.servers import ServerSettings, servers_path
 from retrieval.errors import NewsdeskError
 from retrieval.types import Answer, DateRange
 
@@ -35,19 +36,22 @@ T = TypeVar("T")
 
 Extension = Callable[["NewsdeskBot"], None]
 """What adds commands, listeners or buttons to a bot: a module's ``setup(bot)``, called by ``create_bot``."""
-EXTENSIONS: tuple[Extension, ...] = (commands.setup, feeds.setup, mentions.setup, buttons.setup)
+EXTENSIONS: tuple[Extension, ...] = (commands.setup, feeds.setup, mentions.setup, followups.setup, buttons.setup)
 
 
 class DiscordLoginError(NewsdeskError):
     """Discord refused the token, or could not be reached."""
 
 
-def bot_intents(mentions: bool) -> discord.Intents:
-    """Only what the bot needs: guilds, plus guild messages for mention mode. No privileged intent:
-    Discord sends the content of messages that mention the bot without the Message Content intent."""
+def bot_intents(mentions: bool, message_content: bool = False) -> discord.Intents:
+    """Only what the bot needs: guilds, plus guild messages for mention mode. No privileged intent unless
+    asked for (``message_content``): Discord sends the content of messages that mention the bot, a reply's
+    ping included, without the Message Content intent; only thread follow-ups without a mention and
+    replies with the ping off need it."""
     intents = discord.Intents.none()
     intents.guilds = True
     intents.guild_messages = mentions
+    intents.message_content = mentions and message_content
     return intents
 
 
@@ -68,7 +72,7 @@ class NewsdeskBot(discord.Client):
         executor: ThreadPoolExecutor | None = None,
     ) -> None:
         super().__init__(
-            intents=bot_intents(settings.discord.mentions),
+            intents=bot_intents(settings.discord.mentions, settings.discord.message_content),
             allowed_mentions=discord.AllowedMentions.none(),  # nothing the bot posts can ping anyone
         )
         self.engine = engine
@@ -87,6 +91,8 @@ class NewsdeskBot(discord.Client):
         )
         self.conversations = Conversations()
         """What follow-ups follow: the question behind each answer message and each thread's last."""
+        self.servers = ServerSettings(servers_path(settings.index_dir))
+        """What each server chose (thread follow-ups on or off), beside the index."""
         self.feed_watch = FeedWatch(engine, settings, seeds_dir)
         """The feeds /feeds follows and the background watcher that indexes what they publish."""
 

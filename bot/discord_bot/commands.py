@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
+from bot.discord_bot.answering import Asking, answer_question
 from bot.discord_bot.buttons import answer_view
-from bot.discord_bot.embeds import APOLOGY, answer_embeds, note, sources_embeds, stats_embed, writing_embeds
+from bot.discord_bot.embeds import APOLOGY, note, sources_embeds, stats_embed, writing_embeds
 from bot.discord_bot.guard import Refusal
-from bot.discord_bot.streaming import AnswerStream
-from retrieval.errors import BadQuestionError, NewsdeskError
+from bot.discord_bot.streaming import Coalescer, Written
+from retrieval.errors import NewsdeskError
 
 if TYPE_CHECKING:
     from bot.discord_bot.client import NewsdeskBot
@@ -73,7 +74,7 @@ async def apologise(interaction: Interaction) -> None:
 async def ask_command(
     bot: NewsdeskBot, interaction: Interaction, question: str, since: str | None, until: str | None
 ) -> None:
-    """/ask: the guard first (ephemeral refusals), then defer, answer off the loop, embeds + buttons."""
+    """/ask: the guard first (ephemeral refusals), then defer and the shared answer flow."""
     try:
         admitted = bot.guard.admit(
             question, user_id=interaction.user.id, channel=interaction.channel, since=since, until=until
@@ -83,54 +84,65 @@ async def ask_command(
         return
     await interaction.response.defer(thinking=True)
     thread = interaction.channel_id if isinstance(interaction.channel, discord.Thread) else None
-    stream = AnswerStream(
-        asyncio.get_running_loop(),
-        lambda written: interaction.edit_original_response(
-            embeds=writing_embeds(admitted.text, written, answer_chars=bot.settings.discord.answer_chars)
-        ),
+    asking = Asking(
+        as_of=interaction.created_at.date(),
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+        user_id=interaction.user.id,
+        via="slash",
+        follows=(thread,),
+        thread=thread,
     )
-    try:
-        answer, answer_id = await bot.answer(
-            admitted.text,
-            admitted.dates,
-            as_of=interaction.created_at.date(),
-            previous=bot.conversations.previous([thread]),
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            user_id=interaction.user.id,
-            via="slash",
-            on_sentence=stream.on_sentence,
+    await answer_question(bot, admitted, asking, SlashReply(bot, interaction, admitted.text))
+
+
+class SlashReply:
+    """Where an /ask answer goes: the deferred reply (edited as a written answer comes), then followups;
+    notes are ephemeral."""
+
+    def __init__(self, bot: NewsdeskBot, interaction: Interaction, question: str) -> None:
+        self.bot = bot
+        self.interaction = interaction
+        self.question = question
+        self.started = False
+
+    async def show(self, written: list[Written]) -> None:
+        self.started = True
+        answer_chars = self.bot.settings.discord.answer_chars
+        await self.interaction.edit_original_response(
+            embeds=writing_embeds(self.question, written, answer_chars=answer_chars)
         )
-    except BadQuestionError as exc:
-        await stream.edits.stop()
-        await tell_privately(interaction, f"I can't ask that: {exc}.")
-        return
-    except Exception:
-        log.exception("the engine failed on /ask %r", admitted.text)
-        await stream.edits.stop()
-        await apologise(interaction)
-        return
-    await stream.edits.stop()
-    messages = answer_embeds(answer, answer_chars=bot.settings.discord.answer_chars)
-    view = answer_view(answer_id)
-    sent: list[discord.Message] = []
-    if stream.started:  # the reply shows the sentences so far: its last edit is the whole answer
-        first = messages[0]
-        sent.append(
-            await stream.edits.last(
-                lambda: interaction.edit_original_response(
-                    content=None, embeds=first, view=view if len(messages) == 1 else None
+
+    async def deliver(
+        self, messages: list[list[discord.Embed]], answer_id: int, edits: Coalescer[list[Written]]
+    ) -> list[discord.Message]:
+        interaction = self.interaction
+        view = answer_view(answer_id)
+        sent: list[discord.Message] = []
+        if self.started:  # the reply shows the sentences so far: its last edit is the whole answer
+            first = messages[0]
+            last = len(messages) == 1
+            sent.append(
+                await edits.last(
+                    lambda: interaction.edit_original_response(content=None, embeds=first, view=view if last else None)
                 )
             )
-        )
-        messages = messages[1:]
-    for number, embeds in enumerate(messages, start=1):
-        if number == len(messages):
-            sent.append(await interaction.followup.send(embeds=embeds, view=view, wait=True))
-        else:
-            sent.append(await interaction.followup.send(embeds=embeds, wait=True))
-    if not answer.abstained:
-        bot.conversations.remember([*(m.id for m in sent), thread], answer.searched or answer.question)
+            messages = messages[1:]
+        for number, embeds in enumerate(messages, start=1):
+            if number == len(messages):
+                sent.append(await interaction.followup.send(embeds=embeds, view=view, wait=True))
+            else:
+                sent.append(await interaction.followup.send(embeds=embeds, wait=True))
+        return sent
+
+    async def withdraw(self) -> None:
+        """Nothing to take back: the note replaces the deferred reply."""
+
+    async def tell(self, text: str) -> None:
+        try:
+            await tell_privately(self.interaction, text)
+        except discord.HTTPException as exc:
+            log.warning("could not deliver a note for interaction %s: %s", self.interaction.id, exc)
 
 
 async def sources_command(bot: NewsdeskBot, interaction: Interaction, query: str) -> None:

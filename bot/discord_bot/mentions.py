@@ -1,22 +1,24 @@
-"""Mention mode: a message that mentions the bot is a question, answered as a reply (or in a thread).
-An extension: ``setup(bot)`` registers the message listener."""
+"""Questions in messages: a message that mentions the bot, replies to one of its messages, or follows up
+in a thread it answered in is a question, answered as a reply (or in a thread) by the shared answer flow
+(``answering.py``). An extension: ``setup(bot)`` registers the message listener."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 import discord
 
+from bot.discord_bot.answering import Asking, answer_question
 from bot.discord_bot.buttons import answer_view
-from bot.discord_bot.embeds import APOLOGY, answer_embeds, note, shorten, writing_embeds
+from bot.discord_bot.embeds import note, shorten, writing_embeds
 from bot.discord_bot.guard import Question, Refusal
-from bot.discord_bot.streaming import AnswerStream, Coalescer, Written
+from bot.discord_bot.streaming import Coalescer, Written
 
 if TYPE_CHECKING:
     from bot.discord_bot.client import NewsdeskBot
@@ -53,54 +55,85 @@ async def typing_indicator(channel: discord.abc.Messageable) -> AsyncIterator[No
         yield
 
 
-async def handle_mention(bot: NewsdeskBot, message: discord.Message) -> None:
-    """Answer a message that mentions the bot in an allowed channel, replying to it (or in a thread)."""
+Source = Literal["mention", "reply", "thread"]
+
+PING_OFF = (
+    "I can't read a reply with its @ ping turned off: Discord only shows me messages that mention me. "
+    "Reply again with the ping on (the default), or mention me."
+)
+"""Told once per asker and channel, when a reply to the bot arrives without its text (see docs/discord.md)."""
+
+
+class Once:
+    """Remembers which (asker, channel) pairs were told something, so it is said once (the oldest forgotten)."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._told: OrderedDict[tuple[int, int], None] = OrderedDict()
+
+    def first(self, user_id: int, channel_id: int) -> bool:
+        """True the first time for this pair (and remembers it)."""
+        key = (user_id, channel_id)
+        if key in self._told:
+            return False
+        self._told[key] = None
+        while len(self._told) > self.limit:
+            self._told.popitem(last=False)
+        return True
+
+
+async def question_source(bot: NewsdeskBot, message: discord.Message, me: discord.ClientUser) -> Source | None:
+    """Why ``message`` is a question to the bot, if it is: it mentions the bot (typed, or a reply's ping),
+    it replies to one of the bot's messages, or it is in a thread the bot answered in and the server
+    keeps thread follow-ups on. None: not the bot's to answer."""
+    if any(user.id == me.id for user in message.mentions):
+        return "mention"
+    replied = message.reference.resolved if message.reference is not None else None
+    if isinstance(replied, discord.Message) and replied.author.id == me.id:
+        return "reply"
+    channel = message.channel
+    if (
+        isinstance(channel, discord.Thread)
+        and bot.conversations.answered_in(channel.id)
+        and message.guild is not None
+        and await bot.run_io(bot.servers.thread_followups, message.guild.id)
+    ):
+        return "thread"
+    return None
+
+
+async def handle_message(bot: NewsdeskBot, message: discord.Message, told: Once) -> None:
+    """Answer a message that is a question to the bot (``question_source``), replying to it (or in a thread)."""
     me = bot.user
     if message.author.bot or message.guild is None or me is None:
         return  # other bots, itself included, and DMs are ignored
-    if me.id not in message.raw_mentions:
+    source = await question_source(bot, message, me)
+    if source is None:
+        return
+    text = mention_question(message.content, me.id)
+    if source != "mention" and not text.strip():  # Discord withheld the text: no mention, no Message Content intent
+        if source == "reply" and told.first(message.author.id, message.channel.id):
+            await reply_note(message, PING_OFF)
         return
     try:
-        question = bot.guard.admit(
-            mention_question(message.content, me.id),
-            user_id=message.author.id,
-            channel=message.channel,
-            warn_once=True,
-        )
+        question = bot.guard.admit(text, user_id=message.author.id, channel=message.channel, warn_once=True)
     except Refusal as refusal:
         if refusal.reason != "channel" and not refusal.repeated:  # other channels are not the bot's to talk in
             await reply_note(message, refusal.text)
         return
     thread = message.channel.id if isinstance(message.channel, discord.Thread) else None
     replied = message.reference.message_id if message.reference is not None else None
-    delivery = Delivery(bot, message, question)
-    stream = AnswerStream(asyncio.get_running_loop(), delivery.show)
-    async with typing_indicator(message.channel):
-        try:
-            answer, answer_id = await bot.answer(
-                question.text,
-                question.dates,
-                as_of=message.created_at.date(),
-                previous=bot.conversations.previous([replied, thread]),
-                guild_id=message.guild.id,
-                channel_id=message.channel.id,
-                user_id=message.author.id,
-                via="mention",
-                on_sentence=stream.on_sentence,
-            )
-        except Exception:
-            log.exception("the engine failed on a mention %r", question.text)
-            await stream.edits.stop()
-            await delivery.withdraw()
-            await reply_note(message, APOLOGY)
-            return
-    await stream.edits.stop()
-    sent = await delivery.deliver(
-        answer_embeds(answer, answer_chars=bot.settings.discord.answer_chars), answer_id, stream.edits
+    asking = Asking(
+        as_of=message.created_at.date(),
+        guild_id=message.guild.id,
+        channel_id=message.channel.id,
+        user_id=message.author.id,
+        via=source,
+        follows=(replied, thread),
+        thread=thread,
     )
-    if not answer.abstained:
-        where = {m.id for m in sent} | {m.channel.id for m in sent if isinstance(m.channel, discord.Thread)}
-        bot.conversations.remember([*where, thread], answer.searched or answer.question)
+    async with typing_indicator(message.channel):
+        await answer_question(bot, question, asking, Delivery(bot, message, question))
 
 
 class Delivery:
@@ -150,6 +183,10 @@ class Delivery:
         else:
             await self.first.edit(embeds=embeds)
 
+    async def tell(self, text: str) -> None:
+        """A note about the question: a public reply that deletes itself."""
+        await reply_note(self.message, text)
+
     async def withdraw(self) -> None:
         """Delete a partly written answer (the engine failed after all)."""
         if self.first is not None:
@@ -177,8 +214,10 @@ class Delivery:
 
 
 def setup(bot: NewsdeskBot) -> None:
-    """Listen for messages that mention the bot (they arrive only with the guild_messages intent)."""
+    """Listen for questions in messages (they arrive only with the guild_messages intent)."""
+
+    told = Once()
 
     @bot.event
     async def on_message(message: discord.Message) -> None:
-        await handle_mention(bot, message)
+        await handle_message(bot, message, told)
