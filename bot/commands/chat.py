@@ -94,6 +94,14 @@ def _chat_command(ctx: Context, line: str, as_of: dt.date, previous: str | None)
 def register(sub: argparse._SubParsersAction, parents: dict[str, argparse.ArgumentParser]) -> None:
     """Add ``newsdesk chat``."""
     p = sub.add_parser(
-        "chat", parents=[parents["common"], parents["filters"]], help="ask questions interactively (Ctrl-D quits)"
+        "chat",
+        parents=[parents["common"], parents["filters"]],
+        help="ask questions interactively (Ctrl-D quits)",
+        description=(
+            'Ask questions one a line. A follow-up that points back ("What did NATO say about it?", "why?") '
+            'keeps the previous question\'s subject, "and Erdogan?" or "what about Erdogan?" swaps it; '
+            "the answer then shows what was searched. /new starts a new conversation, "
+            "/as-of YYYY-MM-DD changes the day, Ctrl-D quits."
+        ),
     )
     p.set_defaults(handler=cmd_chat)

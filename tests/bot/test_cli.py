@@ -225,3 +225,18 @@ def test_chat_keeps_the_conversation_and_its_day(
     assert code == 0 and "don't say" in answers[2] and "Stoltenberg" in answers[4]
     assert "(searched: Who is the secretary general of Turkey?)" in answers[5]
     assert "answering as of 2021-01-01" in err and "'soon' is not a date" in err and "new conversation" in err
+
+
+@pytest.mark.model
+def test_chat_follow_ups_keep_the_subject_and_swap_it(
+    index_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("bot.commands.chat.HISTORY_FILE", tmp_path / "history")
+    typed = "/as-of 2022-03-14\nWhy won't Turkey sanction Russia?\nWhat did NATO say about it?\nand Erdogan?\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(typed))
+    code, out, _ = run(capsys, "chat", "--index", str(index_dir))
+    answers = out.split("newsdesk> ")
+    assert code == 0
+    assert "(searched: What did NATO say about it? (Turkey sanction Russia))" in answers[3]
+    assert "impose sanctions" in answers[3] and "open war" not in answers[3]  # Stoltenberg's sanctions sentence
+    assert "(searched: What did Erdogan say about it? (Turkey sanction Russia))" in answers[4]

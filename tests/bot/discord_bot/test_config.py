@@ -28,3 +28,9 @@ def test_intents_are_only_what_the_bot_needs():
     assert not (mentions.message_content or mentions.members or mentions.presences)
     assert mentions.value == bot_intents(False).value | bot_intents(True).__class__(guild_messages=True).value
     assert not bot_intents(False).guild_messages
+
+
+def test_message_content_is_asked_for_only_when_set_and_only_with_mention_mode():
+    assert bot_intents(True, message_content=True).message_content
+    assert not bot_intents(False, message_content=True).message_content  # no messages read at all
+    assert not bot_intents(True).message_content
