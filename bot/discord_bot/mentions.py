@@ -112,7 +112,8 @@ async def handle_message(bot: NewsdeskBot, message: discord.Message, told: Once)
         return
     text = mention_question(message.content, me.id)
     if source != "mention" and not text.strip():  # Discord withheld the text: no mention, no Message Content intent
-        if source == "reply" and told.first(message.author.id, message.channel.id):
+        allowed = bot.guard.channel_allowed(message.channel)
+        if source == "reply" and allowed and told.first(message.author.id, message.channel.id):
             await reply_note(message, PING_OFF)
         return
     try:
