@@ -164,4 +164,5 @@ def test_a_bare_follow_up_is_asked_about_the_previous_question(engine: Engine) -
     with pytest.raises(BadQuestionError, match="nothing to search for"):
         engine.ask("Why?")
     answer = engine.ask("Why?", previous="Who won the election in Marlow?")
-    assert answer.searched == "Why? (won election Marlow)" and answer.hits[0].article.title == "Coastal town elects new mayor"
+    assert answer.searched == "Why? (won election Marlow)"
+    assert answer.hits[0].article.title == "Coastal town elects new mayor"
