@@ -58,8 +58,8 @@ async def typing_indicator(channel: discord.abc.Messageable) -> AsyncIterator[No
 Source = Literal["mention", "reply", "thread"]
 
 PING_OFF = (
-    "I can't read a reply with its @ ping turned off: Discord only shows me messages that mention me. "
-    "Reply again with the ping on (the default), or mention me."
+    "Discord didn't show me the text of that reply: it only does for messages that mention me. "
+    "Reply with the @ ping on (the default), or type my @mention in the reply."
 )
 """Told once per asker and channel, when a reply to the bot arrives without its text (see docs/discord.md)."""
 
@@ -110,12 +110,12 @@ async def handle_message(bot: NewsdeskBot, message: discord.Message, told: Once)
     source = await question_source(bot, message, me)
     if source is None:
         return
-    text = mention_question(message.content, me.id)
-    if source != "mention" and not text.strip():  # Discord withheld the text: no mention, no Message Content intent
+    if not message.content.strip():  # Discord withheld the text (no typed mention, no Message Content intent)
         allowed = bot.guard.channel_allowed(message.channel)
-        if source == "reply" and allowed and told.first(message.author.id, message.channel.id):
-            await reply_note(message, PING_OFF)
+        if source != "thread" and allowed and told.first(message.author.id, message.channel.id):
+            await reply_note(message, PING_OFF)  # a reply: its ping off, or to an /ask answer
         return
+    text = mention_question(message.content, me.id)
     try:
         question = bot.guard.admit(text, user_id=message.author.id, channel=message.channel, warn_once=True)
     except Refusal as refusal:

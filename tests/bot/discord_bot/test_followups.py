@@ -173,3 +173,17 @@ async def test_a_question_the_engine_refuses_is_told_not_apologised_for(simcord_
     [note] = bot_messages(simcord_env, channel)
     assert "I can't ask that: the question" in note.content and "nothing to search for" in note.content
     assert not [r for r in caplog.records if "engine failed" in r.getMessage()]
+
+
+async def test_a_reply_to_an_ask_answer_with_a_typed_mention_follows_it(simcord_env, world, asked):
+    from bot.discord_bot.mentions import PING_OFF
+
+    _, channel, alice, _ = world
+    result = await alice.slash(channel, "ask", question=TURKEY)
+    answer = [m for m in channel.history() if m.embeds][0]
+    await alice.send(channel, NATO_ON_IT, reply_to=answer)  # Discord does not count this reply's ping
+    await alice.send(channel, f"<@{simcord_env.bot.user.id}> {NATO_ON_IT}", reply_to=answer)
+    assert result.response is not None
+    assert asked == [(TURKEY, None), (NATO_ON_IT, TURKEY)]
+    notes = [m for m in bot_messages(simcord_env, channel) if not m.embeds]
+    assert len(notes) == 1 and PING_OFF[:40] in notes[0].content
