@@ -109,6 +109,7 @@ class Settings(BaseSettings):
     discord_mentions: bool = True
     discord_workers: int = Field(4, ge=1, le=32)
     feedback_db: Path = Path("feedback.sqlite3")
+    alerts_per_hour: int = Field(5, ge=1, le=50)
     # following feeds (`newsdesk feeds`, `update`, `watch`)
     feeds_db: Path = Path("feeds.sqlite3")
     feeds_interval: float = Field(_FEEDS.interval, ge=1)

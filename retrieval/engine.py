@@ -35,6 +35,8 @@ from retrieval.search.retriever import Retriever
 from retrieval.types import Answer, DateRange, Hit
 
 if TYPE_CHECKING:
+    from retrieval.alerts.briefing import BriefConfig, Briefing
+    from retrieval.alerts.matching import MatchConfig, TopicMatcher
     from retrieval.answer.verify import SupportScorer
     from retrieval.answer.written import SentenceCallback, WrittenAnswerer
 
@@ -437,6 +439,39 @@ class Engine:
         its passage; ``answer`` itself with a one-line note when the model refuses, fails or is too slow."""
         writer = self.writer()
         return writer.answer(answer, self.support_scorer(self._state().index), as_of=as_of, on_sentence=on_sentence)
+
+    # -- topics and briefings (retrieval.alerts) ------------------------------------------------
+
+    @property
+    def index_dir(self) -> Path:
+        """The index directory (its followed topics are kept beside it, see ``retrieval.alerts.store``)."""
+        return self.store.root
+
+    def article_ids(self) -> list[str]:
+        """The ids of every article in the live index."""
+        return list(self._state().index.articles)
+
+    def topic_matcher(self, config: MatchConfig | None = None) -> TopicMatcher:
+        """Scores articles of the live index against followed topics (see ``retrieval.alerts.matching``)."""
+        from retrieval.alerts.matching import TopicMatcher
+
+        return TopicMatcher(self._state().index, self.embedder, config)
+
+    def brief(
+        self,
+        *,
+        since: dt.date,
+        until: dt.date,
+        topic: str | None = None,
+        config: BriefConfig | None = None,
+    ) -> Briefing:
+        """The top stories published from ``since`` to ``until``, optionally on ``topic`` (see
+        ``retrieval.alerts.briefing``)."""
+        from retrieval.alerts.briefing import brief
+
+        if topic is not None:
+            topic = check_question(topic, self.answer_config.max_question_chars)
+        return brief(self._state().index, self.embedder, since=since, until=until, topic=topic, config=config)
 
 
 def _lexical_support(index: IndexData) -> SupportScorer:

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,6 +86,8 @@ class FeedWatch:
         self._watcher: Watcher | None = None
         self._grew_at: dt.datetime | None = None
         self._grew_by = 0
+        self.on_growth: list[Callable[[int], None]] = []
+        """Called (on the thread of the build) with the number of articles each growth added: topic alerts."""
 
     # -- subscriptions ---------------------------------------------------------------------
 
@@ -250,6 +253,8 @@ class FeedWatch:
             with self._grew_lock:
                 self._grew_at = dt.datetime.now(dt.UTC)
                 self._grew_by = added
+            for listener in self.on_growth:
+                listener(added)
 
     def status(self) -> FeedsStatus:
         """The feeds and the index's growth, for /stats."""
