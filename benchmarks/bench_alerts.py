@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from retrieval.alerts.matching import MatchConfig, TopicMatcher  # noqa: E402
+from retrieval.alerts.matching import FITTED_DENSE_WEIGHT, MatchConfig, TopicMatcher  # noqa: E402
 from retrieval.alerts.stories import lead_vectors  # noqa: E402
 
 BENCH = ROOT.parent.parent / "shared" / "bench"
@@ -45,7 +45,7 @@ SLICE_NEGATIVES = 400
 PRECISION_TARGET = 0.8
 """The matching threshold kept is the one with the most recall at this precision (on train)."""
 STORY_PRECISION_TARGET = 0.95
-WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, FITTED_DENSE_WEIGHT)
 _STOP_WORDS = """
     a an the of in on at to for from by with and or but is are was were be been being this that these
     those which what who whom whose when where why how many much did does do has have had will would
@@ -112,15 +112,13 @@ class Scored:
 def score_topics(engine: Any, topics: dict[str, str], gold: dict[str, set[str]], ids: Sequence[str]) -> list[Scored]:
     """Every topic scored against every article, under each dense weight (one pass per weight)."""
     out = []
-    matchers = {w: TopicMatcher(engine.index, engine.embedder, MatchConfig(dense_weight=w)) for w in WEIGHTS}
+    matcher = TopicMatcher(engine.index, engine.embedder, MatchConfig())
     for key, topic in topics.items():
-        scores = {}
-        order: list[str] = []
-        for weight, matcher in matchers.items():
-            found = {m.article.id: m.score for m in matcher.score(topic, ids)}
-            order = order or list(found)
-            scores[weight] = np.array([found[a] for a in order])
-        out.append(Scored(topic, scores, np.array([a in gold[key] for a in order])))
+        found = matcher.score(topic, ids)
+        dense = np.array([m.dense for m in found])
+        coverage = np.array([m.coverage for m in found])
+        scores = {w: w * dense + (1 - w) * coverage for w in WEIGHTS}
+        out.append(Scored(topic, scores, np.array([m.article.id in gold[key] for m in found])))
     return out
 
 
@@ -203,7 +201,7 @@ def cmd_measure(args: argparse.Namespace) -> None:
     ids = engine.article_ids()
     gold = {key: set(questions[key]["gold_doc_ids"]) for key in written}
     config = MatchConfig()
-    scored = score_topics(engine, written, gold, ids) if config.dense_weight in WEIGHTS else []
+    scored = score_topics(engine, written, gold, ids)
     precision, recall, tp, fp, positives = precision_recall(scored, config.dense_weight, config.threshold)
     per_topic = [
         (s.topic, int((s.weights[config.dense_weight] >= config.threshold).sum()), int(s.positive.sum()))

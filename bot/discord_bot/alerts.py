@@ -33,6 +33,7 @@ from retrieval.errors import NewsdeskError, UnknownTopicError
 
 if TYPE_CHECKING:
     from bot.discord_bot.client import NewsdeskBot
+    from retrieval.alerts.matching import MatchConfig
     from retrieval.alerts.planner import Card, TopicAlerts
     from retrieval.alerts.store import Follow, TopicStore
 
@@ -95,6 +96,10 @@ class AlertDesk:
         self._store: TopicStore | None = None
         self._lock = threading.Lock()
         self._posting: asyncio.Lock | None = None
+        self.match_config: MatchConfig | None = None
+        """How articles are matched to topics (None: the fitted defaults)."""
+        self.rounds = 0
+        """Growths handled so far (each one matched and posted, or found nothing to post)."""
 
     def store(self) -> TopicStore:
         """The follows database beside the index (TopicError, one line, if it cannot be opened)."""
@@ -156,7 +161,8 @@ class AlertDesk:
             self._baseline(store)  # the first index: nothing in it is news to a follow made before it
             return []
         new = store.take_new(self.bot.engine.article_ids())
-        return plan_alerts(store, self.bot.engine.topic_matcher(), new, per_hour=self.bot.settings.alerts_per_hour)
+        matcher = self.bot.engine.topic_matcher(self.match_config)
+        return plan_alerts(store, matcher, new, per_hour=self.bot.settings.alerts_per_hour)
 
     # -- posting (the event loop) ----------------------------------------------------------
 
@@ -178,13 +184,18 @@ class AlertDesk:
                 plans = await self.bot.run_engine(self.plan)
             except NewsdeskError as exc:
                 log.warning("alerts: %s", exc)
+                self.rounds += 1
                 return 0
             except Exception:
                 log.exception("alerts: matching the new articles failed")
+                self.rounds += 1
                 return 0
             sent = 0
-            for alerts in plans:
-                sent += await self._post(alerts)
+            try:
+                for alerts in plans:
+                    sent += await self._post(alerts)
+            finally:
+                self.rounds += 1
             return sent
 
     async def _post(self, alerts: TopicAlerts) -> int:
@@ -208,9 +219,6 @@ class AlertDesk:
 
 
 # -- the commands ----------------------------------------------------------------------------------
-
-
-NOT_ALLOWED_TOPICS = "Only members with **Manage Channels** or **Administrator** can change the topics followed."
 
 
 def can_manage_channels(interaction: Interaction) -> bool:

@@ -44,6 +44,10 @@ class TopicMatch:
     article: Article
     score: float
     quote: Quote
+    dense: float = 0.0
+    """The best cosine of the topic to one of the article's sentences."""
+    coverage: float = 0.0
+    """The idf-weighted share of the topic's terms the article holds (title and text)."""
 
 
 @dataclass(frozen=True)
@@ -139,8 +143,8 @@ class TopicMatcher:
             best = int(np.argmax(mixed))
             start, end = f.spans[best]
             quote = Quote(f.article.text[start:end], start, end, f.passages[best])
-            score = alpha * float(np.max(cosines)) + (1 - alpha) * coverage
-            out.append(TopicMatch(topic, f.article, score, quote))
+            dense = float(np.max(cosines))
+            out.append(TopicMatch(topic, f.article, alpha * dense + (1 - alpha) * coverage, quote, dense, coverage))
         out.sort(key=lambda m: -m.score)
         return out
 
