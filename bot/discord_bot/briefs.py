@@ -11,6 +11,7 @@ from discord import app_commands
 
 from bot.discord_bot.embeds import (
     ABSTAIN_COLOUR,
+    FIELD_NAME_LIMIT,
     FIELD_VALUE_LIMIT,
     INFO_COLOUR,
     build_embeds,
@@ -55,7 +56,7 @@ def story_field(number: int, story: BriefStory) -> tuple[str, str]:
     if len(value) > FIELD_VALUE_LIMIT:  # drop citation URLs before cutting anything else
         value = "\n".join(line.split(" · <", 1)[0] for line in lines)
     lead = story.citations[0]
-    return f"{number}. {escape(lead.title) or 'Untitled'}", shorten(value, FIELD_VALUE_LIMIT)
+    return shorten(f"{number}. {escape(lead.title) or 'Untitled'}", FIELD_NAME_LIMIT), shorten(value, FIELD_VALUE_LIMIT)
 
 
 def brief_embeds(briefing: Briefing) -> list[list[discord.Embed]]:
@@ -72,7 +73,8 @@ def brief_embeds(briefing: Briefing) -> list[list[discord.Embed]]:
         )
     shown = len(briefing.stories)
     footer = (
-        f"{plural(shown, 'story')} of {briefing.total_stories} from {plural(briefing.articles, 'article')}"
+        f"{shown} {'story' if shown == 1 else 'stories'} of {briefing.total_stories} from "
+        f"{plural(briefing.articles, 'article')}"
         " · most reported first · quotes are verbatim"
     )
     fields = [story_field(n, s) for n, s in enumerate(briefing.stories, start=1)]
