@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +37,8 @@ from retrieval.types import Answer, DateRange, Hit
 if TYPE_CHECKING:
     from retrieval.alerts.briefing import BriefConfig, Briefing
     from retrieval.alerts.matching import MatchConfig, TopicMatcher
+    from retrieval.alerts.planner import TopicAlerts
+    from retrieval.alerts.store import TopicStore
     from retrieval.answer.verify import SupportScorer
     from retrieval.answer.written import SentenceCallback, WrittenAnswerer
 
@@ -141,7 +143,8 @@ class Engine:
     """Holds the embedder and the live index; ``ask`` and ``search`` are safe from many threads.
 
     The fronts use the engine through these methods only (``from_config``, ``stats``, ``describe``,
-    ``check_question``, ``build``, ``ask``, ``search``), never its store, index or embedder directly.
+    ``check_question``, ``build``, ``ask``, ``search``; for topic alerts and briefings ``index_dir``,
+    ``article_ids``, ``alerts_for``, ``brief``), never its store, index or embedder directly.
     """
 
     def __init__(
@@ -456,6 +459,15 @@ class Engine:
         from retrieval.alerts.matching import TopicMatcher
 
         return TopicMatcher(self._state().index, self.embedder, config)
+
+    def alerts_for(
+        self, store: TopicStore, new_ids: Sequence[str], *, per_hour: int, match: MatchConfig | None = None
+    ) -> list[TopicAlerts]:
+        """The cards each topic followed in ``store`` gets for the articles ``new_ids``: one per story, at most
+        ``per_hour`` per topic in any hour, the rest held for a summary (see ``retrieval.alerts.planner``)."""
+        from retrieval.alerts.planner import plan_alerts
+
+        return plan_alerts(store, self.topic_matcher(match), new_ids, per_hour=per_hour)
 
     def brief(
         self,

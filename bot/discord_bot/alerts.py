@@ -152,8 +152,6 @@ class AlertDesk:
 
     def plan(self) -> list[TopicAlerts]:
         """The cards the articles indexed since the last call bring (and note them as seen)."""
-        from retrieval.alerts.planner import plan_alerts
-
         store = self.store()
         if not store.follows():
             return []
@@ -161,8 +159,9 @@ class AlertDesk:
             self._baseline(store)  # the first index: nothing in it is news to a follow made before it
             return []
         new = store.take_new(self.bot.engine.article_ids())
-        matcher = self.bot.engine.topic_matcher(self.match_config)
-        return plan_alerts(store, matcher, new, per_hour=self.bot.settings.alerts_per_hour)
+        return self.bot.engine.alerts_for(
+            store, new, per_hour=self.bot.settings.alerts_per_hour, match=self.match_config
+        )
 
     # -- posting (the event loop) ----------------------------------------------------------
 
