@@ -99,7 +99,9 @@ class AlertDesk:
         self.match_config: MatchConfig | None = None
         """How articles are matched to topics (None: the fitted defaults)."""
         self.rounds = 0
-        """Growths handled so far (each one matched and posted, or found nothing to post)."""
+        """Builds handled so far (each one's new articles matched and their cards posted)."""
+        self.done: list[str] = []
+        """The articles handled so far as new, oldest first."""
 
     def store(self) -> TopicStore:
         """The follows database beside the index (TopicError, one line, if it cannot be opened)."""
@@ -150,50 +152,47 @@ class AlertDesk:
         store.remove(follow.id)
         return follow
 
-    def plan(self) -> list[TopicAlerts]:
-        """The cards the articles indexed since the last call bring (and note them as seen)."""
+    def plan(self) -> tuple[list[str], list[TopicAlerts]]:
+        """The articles indexed since the last call (now noted as seen) and the cards they bring."""
         store = self.store()
         if not store.follows():
-            return []
+            return [], []
         if not store.has_baseline:
             self._baseline(store)  # the first index: nothing in it is news to a follow made before it
-            return []
+            return [], []
         new = store.take_new(self.bot.engine.article_ids())
-        return self.bot.engine.alerts_for(
-            store, new, per_hour=self.bot.settings.alerts_per_hour, match=self.match_config
-        )
+        per_hour = self.bot.settings.alerts_per_hour
+        return new, self.bot.engine.alerts_for(store, new, per_hour=per_hour, match=self.match_config)
 
     # -- posting (the event loop) ----------------------------------------------------------
 
     def on_growth(self, added: int) -> None:
-        """The index grew (called on any thread): match and post on the bot's loop."""
+        """A build ran (called on any thread): match what is new since the last one and post, on the bot's loop."""
         try:
             loop = self.bot.loop
-        except AttributeError:  # not connected yet: the next growth brings these articles too
+            if loop.is_closed():
+                return
+        except AttributeError:  # not started yet (discord.py's loop placeholder): the next growth brings them
             return
-        if not loop.is_closed():
-            asyncio.run_coroutine_threadsafe(self.post_new(), loop)
+        asyncio.run_coroutine_threadsafe(self.post_new(), loop)
 
     async def post_new(self) -> int:
-        """Post the cards for what is new, one growth at a time; the number of messages sent."""
+        """Post the cards for what is new, one build at a time; the number of messages sent."""
         if self._posting is None:
             self._posting = asyncio.Lock()
         async with self._posting:
-            try:
-                plans = await self.bot.run_engine(self.plan)
-            except NewsdeskError as exc:
-                log.warning("alerts: %s", exc)
-                self.rounds += 1
-                return 0
-            except Exception:
-                log.exception("alerts: matching the new articles failed")
-                self.rounds += 1
-                return 0
+            new: list[str] = []
             sent = 0
             try:
+                new, plans = await self.bot.run_engine(self.plan)
                 for alerts in plans:
                     sent += await self._post(alerts)
+            except NewsdeskError as exc:
+                log.warning("alerts: %s", exc)
+            except Exception:
+                log.exception("alerts: matching the new articles failed")
             finally:
+                self.done.extend(new)
                 self.rounds += 1
             return sent
 
