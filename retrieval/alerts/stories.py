@@ -16,13 +16,15 @@ import numpy as np
 
 from retrieval.alerts.matching import article_passages
 from retrieval.index.data import IndexData
-from retrieval.text import overlap, shingles
+from retrieval.text import shingles
 from retrieval.types import Article
 
 STORY_SIMILARITY = 0.64
 """Leads at least this close (cosine of their mean sentence vectors) tell the same story (fitted on train)."""
 COPY_OVERLAP = 0.6
 """Texts sharing this share of word 5-grams are copies of one story (search's ``duplicate_overlap``)."""
+BOILERPLATE = 50
+"""A word 5-gram found in more texts than this is not counted (a site's furniture, not a story's words)."""
 LEAD_SENTENCES = 5
 """How many first sentences stand for an article's story."""
 COMPARED_CHARS = 3000
@@ -80,6 +82,38 @@ class _Groups:
             self.parent[max(a, b)] = min(a, b)  # the earlier position leads
 
 
+def _close_leads(index: IndexData, articles: Sequence[Article], similarity: float) -> set[tuple[int, int]]:
+    """The pairs of positions whose leads are at least ``similarity`` apart (one matrix product)."""
+    vectors = lead_vectors(index, [a.id for a in articles])
+    have = [i for i, a in enumerate(articles) if a.id in vectors]
+    if len(have) < 2:
+        return set()
+    matrix = np.stack([vectors[articles[i].id] for i in have])
+    close = np.argwhere(np.triu(matrix @ matrix.T >= similarity, k=1))
+    return {(have[a], have[b]) for a, b in close.tolist()}
+
+
+def _copies(articles: Sequence[Article], copy_overlap: float) -> set[tuple[int, int]]:
+    """The pairs of positions whose texts are copies (``retrieval.text.overlap`` at least ``copy_overlap``),
+    counted through the 5-grams they share; a 5-gram in more than BOILERPLATE texts is a site's furniture."""
+    grams = [shingles(a.text[:COMPARED_CHARS]) for a in articles]
+    holders: dict[tuple[str, ...], list[int]] = {}
+    for i, found in enumerate(grams):
+        for gram in found:
+            holders.setdefault(gram, []).append(i)
+    shared: dict[tuple[int, int], int] = {}
+    for positions in holders.values():
+        if len(positions) > BOILERPLATE:
+            continue
+        for x in range(len(positions)):
+            for y in range(x + 1, len(positions)):
+                pair = (positions[x], positions[y])
+                shared[pair] = shared.get(pair, 0) + 1
+    return {
+        (i, j) for (i, j), count in shared.items() if count / max(1, min(len(grams[i]), len(grams[j]))) >= copy_overlap
+    }
+
+
 def group_stories(
     index: IndexData,
     articles: Sequence[Article],
@@ -89,16 +123,9 @@ def group_stories(
 ) -> list[Story]:
     """``articles`` grouped by story; each story keeps the articles' order and stories come in the order
     of their first article."""
-    vectors = lead_vectors(index, [a.id for a in articles])
-    grams = [shingles(a.text[:COMPARED_CHARS]) for a in articles]
     groups = _Groups(len(articles))
-    for i in range(len(articles)):
-        for j in range(i + 1, len(articles)):
-            a, b = vectors.get(articles[i].id), vectors.get(articles[j].id)
-            if (a is not None and b is not None and float(a @ b) >= similarity) or overlap(
-                grams[i], grams[j]
-            ) >= copy_overlap:
-                groups.join(i, j)
+    for i, j in _close_leads(index, articles, similarity) | _copies(articles, copy_overlap):
+        groups.join(i, j)
     members: dict[int, list[Article]] = {}
     for i, article in enumerate(articles):
         members.setdefault(groups.find(i), []).append(article)
