@@ -20,6 +20,8 @@ CITED_PER_STORY = 3
 """How many of a story's articles are cited (the other outlets are named)."""
 CANDIDATE_SENTENCES = 3
 """A story is told by one of the first sentences of its articles (a news lead says what happened)."""
+MIN_QUOTE_WORDS = 8
+"""A shorter lead sentence (a dateline, a caption, a fragment) tells no story: the next one is taken."""
 _RELATIVE = re.compile(r"^(\d{1,3})\s*([hdw])$", re.IGNORECASE)
 
 
@@ -107,7 +109,8 @@ def central_quote(index: IndexData, story: Story) -> tuple[Article, Quote]:
             passage = index.passages[pid]
             for span, unit in zip(passage.sentences, passage.units, strict=True):
                 spans.setdefault(unit, (span, pid))
-        for unit in sorted(spans)[:CANDIDATE_SENTENCES]:
+        whole = [u for u in sorted(spans) if len(article.text[slice(*spans[u][0])].split()) >= MIN_QUOTE_WORDS]
+        for unit in (whole or sorted(spans))[:CANDIDATE_SENTENCES]:
             (start, end), pid = spans[unit]
             score = float(index.vectors.vectors(np.asarray([unit], dtype=np.int64))[0] @ centre)
             if best is None or score > best[0]:
