@@ -60,7 +60,7 @@ def card_embed(card: Card) -> discord.Embed:
         lines.append(f"also reported by {escape(', '.join(card.also))}")
     embed = discord.Embed(
         title=shorten(escape(article.title) or "Untitled", TITLE_LIMIT),
-        url=article.url or None,
+        url=article.url if (article.url or "").startswith(("http://", "https://")) else None,  # Discord's rule
         description=shorten("\n".join(lines), DESCRIPTION_LIMIT),
         colour=ALERT_COLOUR,
     )
