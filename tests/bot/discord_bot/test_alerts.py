@@ -221,3 +221,23 @@ async def test_the_hourly_cap_sums_up_the_rest_in_one_line(simcord_env, world, t
     assert await growth_handled(bot, before)
     assert len(cards(bot, channel)) == 2  # still within the same hour: no more cards
     assert summaries(bot, channel)[-1].startswith("…and 1 more story on “glacier rescue” this hour")
+
+
+def test_a_card_fits_whatever_its_article() -> None:
+    from bot.discord_bot.alerts import card_embed, held_line
+    from retrieval.alerts.matching import TopicMatch
+    from retrieval.alerts.planner import Card, TopicAlerts
+    from retrieval.alerts.stories import Story
+    from retrieval.alerts.store import Follow
+    from retrieval.types import Article, Quote
+
+    def article(n: int) -> Article:
+        return Article(f"a{n}", "T" * 400, None, f"Outlet {n} " * 30, "word " * 3000, "example.org/no-scheme")
+
+    lead = article(0)
+    match = TopicMatch("topic", lead, 0.9, Quote(lead.text, 0, len(lead.text), 0))
+    card = Card(Follow(1, "x" * 100, 5), match, Story(tuple(article(n) for n in range(40))))
+    embed = card_embed(card)
+    assert fits([embed]) and embed.url is None and "also reported by Outlet 1" in embed.description
+    line = held_line(TopicAlerts(card.follow, (), (card,) * 80))
+    assert len(line) <= 2000 and line.startswith("…and 80 more stories on “")
