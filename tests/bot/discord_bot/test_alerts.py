@@ -227,8 +227,8 @@ def test_a_card_fits_whatever_its_article() -> None:
     from bot.discord_bot.alerts import card_embed, held_line
     from retrieval.alerts.matching import TopicMatch
     from retrieval.alerts.planner import Card, TopicAlerts
-    from retrieval.alerts.stories import Story
     from retrieval.alerts.store import Follow
+    from retrieval.alerts.stories import Story
     from retrieval.types import Article, Quote
 
     def article(n: int) -> Article:
