@@ -32,12 +32,9 @@ def follow_to_dict(follow: Follow) -> dict[str, object]:
 
 def cmd_follow_add(ctx: Context) -> int:
     """newsdesk follow add TOPIC --channel ID"""
-    from retrieval.engine import check_question
-
-    topic = check_question(ctx.args.topic, ctx.settings.max_question_chars)
     store = _store(ctx)
     try:
-        follow = store.add(topic, ctx.args.channel, added_by="cli")
+        follow = store.add(ctx.args.topic, ctx.args.channel, added_by="cli")
         engine = ctx.engine
         if engine.missing_index() is None and not store.has_baseline:
             store.set_baseline(engine.article_ids())  # only stories indexed from now on are posted

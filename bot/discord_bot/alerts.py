@@ -131,7 +131,6 @@ class AlertDesk:
     def follow(self, topic: str, channel_id: int, guild_id: int, user_id: int) -> Follow:
         """Follow ``topic`` in a channel; only articles indexed from now on are posted."""
         store = self.store()
-        topic = self.bot.engine.check_question(topic)  # (something to search for)
         follow = store.add(topic, channel_id, guild_id=guild_id, added_by=str(user_id))
         self._baseline(store)
         return follow

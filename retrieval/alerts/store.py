@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.errors import TopicError, UnknownTopicError
+from retrieval.index.lexical import tokenize
+from retrieval.ingest.textclean import has_letters_or_digits, scrub
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS follows (
@@ -60,12 +62,18 @@ def topic_key(topic: str) -> str:
 
 
 def clean_topic(topic: str) -> str:
-    """The topic with its whitespace collapsed; TopicError if it is empty or too long."""
-    cleaned = " ".join(str(topic).split())
+    """The topic cleaned (control characters dropped, whitespace collapsed); TopicError if it is empty, too
+    long, or holds nothing to match."""
+    cleaned = " ".join(scrub(str(topic), keep="").split())
     if not cleaned:
         raise TopicError('the topic is empty: name what to follow, e.g. "grain exports from Ukraine"')
     if len(cleaned) > MAX_TOPIC_CHARS:
         raise TopicError(f"the topic is {len(cleaned)} characters long; the limit is {MAX_TOPIC_CHARS}")
+    if not has_letters_or_digits(cleaned) or not tokenize([cleaned])[0]:
+        raise TopicError(
+            f"the topic “{cleaned}” has nothing to match (only common words, punctuation or symbols): "
+            'name a person, place or event, e.g. "grain exports from Ukraine"'
+        )
     return cleaned
 
 

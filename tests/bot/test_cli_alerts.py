@@ -41,7 +41,7 @@ def test_follow_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     index = str(tmp_path / "index")
     code, _, err = run(capsys, "follow", "add", "?!", "--channel", "5", "--index", index)
     assert code == 1
-    assert_one_line_error(err, "has nothing to search for")
+    assert_one_line_error(err, "the topic “?!” has nothing to match")
     with pytest.raises(SystemExit) as exit_info:
         main(["follow", "add", "wolves", "--channel", "general", "--index", index])
     assert exit_info.value.code == 2 and "Copy Channel ID" in capsys.readouterr().err

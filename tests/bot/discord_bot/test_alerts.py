@@ -118,7 +118,7 @@ async def test_follow_following_unfollow(simcord_env, world):
     again = await mod.slash(channel, "follow", topic="Grain Exports", channel=other)
     assert again.response.content == "Cannot follow it: this channel already follows “grain exports”"
     nothing = await mod.slash(channel, "follow", topic="?!")
-    assert nothing.response.content.startswith("Cannot follow it: the question “?!” has nothing to search for")
+    assert nothing.response.content.startswith("Cannot follow it: the topic “?!” has nothing to match")
     listed = await alice.slash(channel, "following")
     assert f"• “grain exports” in <#{other.id}> (id 1)" in listed.response.content
     removed = await mod.slash(channel, "unfollow", topic="GRAIN exports")

@@ -37,7 +37,12 @@ def test_add_list_find_remove(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("topic", "channel", "message"),
-    [("   ", 1, "the topic is empty"), ("x" * (MAX_TOPIC_CHARS + 1), 1, "the limit is"), ("ok", 0, "not a channel")],
+    [
+        ("   ", 1, "the topic is empty"),
+        ("x" * (MAX_TOPIC_CHARS + 1), 1, "the limit is"),
+        ("what is it?", 1, "has nothing to match"),
+        ("ok", 0, "not a channel"),
+    ],
 )
 def test_bad_follows_are_one_line_errors(tmp_path: Path, topic: str, channel: int, message: str) -> None:
     with pytest.raises(TopicError, match=message) as raised:
