@@ -12,6 +12,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -161,7 +162,25 @@ class AlertDesk:
             return [], []
         new = store.take_new(self.bot.engine.article_ids())
         per_hour = self.bot.settings.alerts_per_hour
-        return new, self.bot.engine.alerts_for(store, new, per_hour=per_hour, match=self.match_config)
+        plans = self.bot.engine.alerts_for(store, new, per_hour=per_hour, match=self.match_config)
+        return new, [self._with_copies(p) for p in plans]
+
+    def _with_copies(self, alerts: TopicAlerts) -> TopicAlerts:
+        """The cards with the outlets of identical copies the feeds stored (the index holds such a text once)."""
+        watch = self.bot.feed_watch
+        try:
+            if not watch.configured():
+                return alerts
+            store = watch.updater().store
+
+            def more(card: Card) -> Card:
+                ids = {a.id for a in card.story.articles}
+                return replace(card, copies=tuple(o.source for c in ids for o in store.copies(c) if o.source))
+
+            return replace(alerts, cards=tuple(map(more, alerts.cards)), held=tuple(map(more, alerts.held)))
+        except Exception as exc:  # the feed state unreadable: the cards go without the copies' outlets
+            log.warning("alerts: cannot read the feed state for copies: %s", exc)
+            return alerts
 
     # -- posting (the event loop) ----------------------------------------------------------
 

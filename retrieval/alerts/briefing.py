@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from retrieval.alerts.matching import MatchConfig, TopicMatch, TopicMatcher, article_passages
+from retrieval.alerts.matching import MIN_QUOTE_WORDS, MatchConfig, TopicMatch, TopicMatcher, article_passages
 from retrieval.alerts.stories import Story, group_stories, lead_vectors
 from retrieval.embedding.base import Embedder
 from retrieval.errors import TopicError
@@ -20,8 +20,6 @@ CITED_PER_STORY = 3
 """How many of a story's articles are cited (the other outlets are named)."""
 CANDIDATE_SENTENCES = 3
 """A story is told by one of the first sentences of its articles (a news lead says what happened)."""
-MIN_QUOTE_WORDS = 8
-"""A shorter lead sentence (a dateline, a caption, a fragment) tells no story: the next one is taken."""
 _RELATIVE = re.compile(r"^(\d{1,3})\s*([hdw])$", re.IGNORECASE)
 
 

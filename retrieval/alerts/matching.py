@@ -24,6 +24,8 @@ FITTED_DENSE_WEIGHT = 0.7
 """How much the best sentence's cosine counts against the topic terms' coverage (fitted on news_train_2024)."""
 FITTED_THRESHOLD = 0.73
 """The score from which an article matches a topic (fitted for precision on news_train_2024)."""
+MIN_QUOTE_WORDS = 8
+"""A shorter sentence (a dateline, a caption, a stray quote mark) is quoted only if the article has no other."""
 FEATURE_CACHE = 2048
 """Articles whose sentences a matcher keeps between topics."""
 
@@ -63,6 +65,8 @@ class _Features:
     """Each sentence's terms (BM25's tokens)."""
     all_terms: frozenset[str]
     """The terms of the title and the whole text."""
+    whole: np.ndarray
+    """Which sentences are long enough to quote (MIN_QUOTE_WORDS)."""
 
 
 def article_passages(index: IndexData, article_ids: Iterable[str]) -> dict[str, list[int]]:
@@ -95,7 +99,8 @@ def _features(index: IndexData, article_id: str, pids: Sequence[int]) -> _Featur
     vectors = index.vectors.vectors(np.asarray(units, dtype=np.int64)) if units else np.zeros((0, 0), np.float32)
     terms = tuple(frozenset(t) for t in tokenize([article.text[a:b] for a, b in spans])) if spans else ()
     held = frozenset(tokenize([f"{article.title}\n{article.text}"])[0])
-    return _Features(article, spans, tuple(seen[u][1] for u in units), vectors, terms, held)
+    whole = np.array([len(article.text[a:b].split()) >= MIN_QUOTE_WORDS for a, b in spans], dtype=bool)
+    return _Features(article, spans, tuple(seen[u][1] for u in units), vectors, terms, held, whole)
 
 
 class TopicMatcher:
@@ -140,7 +145,7 @@ class TopicMatcher:
             coverage = sum(w for t, w in terms.items() if t in f.all_terms) / total
             held = [sum(w for t, w in terms.items() if t in words) / total for words in f.terms]
             mixed = alpha * cosines + (1 - alpha) * np.asarray(held)
-            best = int(np.argmax(mixed))
+            best = int(np.argmax(np.where(f.whole, mixed, -np.inf) if f.whole.any() else mixed))
             start, end = f.spans[best]
             quote = Quote(f.article.text[start:end], start, end, f.passages[best])
             dense = float(np.max(cosines))

@@ -21,11 +21,13 @@ class Card:
     follow: Follow
     match: TopicMatch
     story: Story
+    copies: tuple[str, ...] = ()
+    """Outlets whose identical copy of an article was indexed once (the feed state knows them)."""
 
     @property
     def also(self) -> tuple[str, ...]:
         """The other outlets that carried the story."""
-        return tuple(o for o in self.story.outlets if o != self.match.article.source)
+        return tuple(o for o in dict.fromkeys((*self.story.outlets, *self.copies)) if o != self.match.article.source)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ for a story several outlets carried, the hourly cap and its one-line summary."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,11 +168,33 @@ async def test_a_matching_article_from_the_news_site_gets_exactly_one_card(
     embed = card.embeds[0]
     assert embed.title == discord.utils.escape_markdown(wanted.title)[:256]
     assert embed.url == site.base + wanted.path
-    assert embed.description.startswith("> “") and f"<{site.base + wanted.path}>" in embed.description
+    quoted = embed.description.split("\n")[0]
+    assert quoted.startswith("> “") and quoted.endswith("” [1]") and len(quoted.split()) >= 8  # a whole sentence
+    assert f"<{site.base + wanted.path}>" in embed.description
     assert "[1] Loopback Daily · " + wanted.date in embed.description
     assert embed.footer.text == f"Following “{topic}” · /unfollow to stop"
     assert not card.mentions and not card.role_mentions and not card.mention_everyone
     assert fits(card.embeds, card.content)
+
+
+@pytest.mark.parametrize("follow", [{"Top stories": "/feeds/top.rss"}])
+async def test_one_story_from_two_outlets_is_one_card_naming_both(
+    simcord_env, world, site, engine, news_stories, follow
+):
+    _, channel, _, mod = world
+    bot = simcord_env.bot
+    assert await eventually(lambda: cites(engine, news_stories[0], site))
+    wanted = news_stories[2]
+    wire = dataclasses.replace(wanted, slug=wanted.slug + "-wire", outlet="Wire Service")  # the same text
+    assert (await mod.slash(channel, "follow", topic=wanted.title[:100])).response.content.startswith("Following")
+    site.publish("top", wire)
+    site.publish("top", wanted)  # both in the feed's next poll
+    urls = (site.base + wanted.path, site.base + wire.path)
+    assert await eventually(lambda: any(article_at(engine, u) in bot.alerts.done for u in urls))
+    [card] = cards(bot, channel)
+    embed = card.embeds[0]
+    shown, other = ("Loopback Daily", "Wire Service") if embed.url == urls[0] else ("Wire Service", "Loopback Daily")
+    assert f"[1] {shown} · " in embed.description and f"also reported by {other}" in embed.description
 
 
 GLACIERS = {
