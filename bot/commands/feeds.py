@@ -21,10 +21,10 @@ def _updater(ctx: Context, *, engine: bool = False) -> FeedUpdater:
     from retrieval.feeds.updater import FeedUpdater
 
     try:
-        store = FeedStore(ctx.settings.feeds_db)
+        store = FeedStore(ctx.settings.following.feeds_db)
     except Exception as exc:  # sqlite3 errors: not a database, unwritable directory
-        raise CommandError(f"cannot open the feed state {ctx.settings.feeds_db}: {exc}") from exc
-    return FeedUpdater(store, ctx.seeds_dir, ctx.settings.feeds(), engine=ctx.engine if engine else None)
+        raise CommandError(f"cannot open the feed state {ctx.settings.following.feeds_db}: {exc}") from exc
+    return FeedUpdater(store, ctx.seeds_dir, ctx.settings.feeds, engine=ctx.engine if engine else None)
 
 
 def cmd_feeds_add(ctx: Context) -> int:
@@ -160,8 +160,8 @@ def cmd_watch(ctx: Context) -> int:
         ctx.seeds_dir,
         updater,
         on_event=report,
-        force_polling=ctx.settings.watch_polling,
-        poll_seconds=ctx.settings.watch_poll_seconds,
+        force_polling=ctx.settings.following.watch_polling,
+        poll_seconds=ctx.settings.following.watch_poll_seconds,
     )
     try:
         what = "the feeds and " if updater is not None else ""

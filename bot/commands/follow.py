@@ -42,7 +42,7 @@ def cmd_follow_add(ctx: Context) -> int:
         store.close()
     ctx.note(
         f"Following “{follow.topic}” in channel {follow.channel_id} (id {follow.id}). The Discord bot posts each new "
-        f"story on it there as it is indexed, at most {ctx.settings.alerts_per_hour} an hour. "
+        f"story on it there as it is indexed, at most {ctx.settings.discord.alerts_per_hour} an hour. "
         f'To see what it would match now: newsdesk brief "{follow.topic}" --since 7d'
     )
     return 0

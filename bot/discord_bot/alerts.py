@@ -161,7 +161,7 @@ class AlertDesk:
             self._baseline(store)  # the first index: nothing in it is news to a follow made before it
             return [], []
         new = store.take_new(self.bot.engine.article_ids())
-        per_hour = self.bot.settings.alerts_per_hour
+        per_hour = self.bot.settings.discord.alerts_per_hour
         plans = self.bot.engine.alerts_for(store, new, per_hour=per_hour, match=self.match_config)
         return new, [self._with_copies(p) for p in plans]
 
@@ -266,7 +266,7 @@ async def follow_command(
     await interaction.response.send_message(
         note(
             f"Following “{escape(follow.topic)}” in <#{follow.channel_id}>. Each new story on it is posted there "
-            f"as it is indexed (at most {bot.settings.alerts_per_hour} cards an hour). "
+            f"as it is indexed (at most {bot.settings.discord.alerts_per_hour} cards an hour). "
             "`/following` lists the topics, `/unfollow` stops one."
         ),
         ephemeral=True,

@@ -100,21 +100,21 @@ class FeedWatch:
                 from retrieval.feeds.updater import FeedUpdater
 
                 try:
-                    store = FeedStore(self.settings.feeds_db)
+                    store = FeedStore(self.settings.following.feeds_db)
                 except Exception as exc:  # sqlite3 errors: not a database, unwritable directory
-                    raise FeedError(f"cannot open the feed state {self.settings.feeds_db}: {exc}") from exc
-                self._updater = FeedUpdater(store, self.seeds_dir, self.settings.feeds(), engine=self.engine)
+                    raise FeedError(f"cannot open the feed state {self.settings.following.feeds_db}: {exc}") from exc
+                self._updater = FeedUpdater(store, self.seeds_dir, self.settings.feeds, engine=self.engine)
             return self._updater
 
     def configured(self) -> bool:
         """True if feeds are followed (the state is not even opened when it does not exist)."""
-        if self._updater is None and not Path(self.settings.feeds_db).exists():
+        if self._updater is None and not Path(self.settings.following.feeds_db).exists():
             return False
         return bool(self.updater().store.feeds())
 
     def feeds(self) -> list[Feed]:
         """The feeds followed (none, without creating the state, when there is none)."""
-        if self._updater is None and not Path(self.settings.feeds_db).exists():
+        if self._updater is None and not Path(self.settings.following.feeds_db).exists():
             return []
         return self.updater().store.feeds()
 
@@ -146,7 +146,7 @@ class FeedWatch:
                 if not self.configured():
                     return False
             except Exception:
-                log.exception("cannot read the feed state %s: not watching the feeds", self.settings.feeds_db)
+                log.exception("cannot read the feed state %s: not watching the feeds", self.settings.following.feeds_db)
                 return False
             self._stop = threading.Event()  # (its own: a predecessor that outlived STOP_SECONDS stays stopped)
             self._thread = threading.Thread(
@@ -197,8 +197,8 @@ class FeedWatch:
                     self.seeds_dir,
                     updater,
                     on_event=self._on_event,
-                    force_polling=self.settings.watch_polling,
-                    poll_seconds=self.settings.watch_poll_seconds,
+                    force_polling=self.settings.following.watch_polling,
+                    poll_seconds=self.settings.following.watch_poll_seconds,
                 )
                 if stop is self._stop:
                     self._watcher = watcher

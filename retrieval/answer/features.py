@@ -17,7 +17,7 @@ import numpy as np
 
 from retrieval.answer.sentences import Candidate, answer_type, type_match
 from retrieval.index.lexical import tokenize
-from retrieval.search.followup import names
+from retrieval.text import names
 from retrieval.types import DateRange, Hit
 
 PASSAGE_FEATURES = (

@@ -41,7 +41,7 @@ def simcord_bot(
 ) -> Iterator[NewsdeskBot]:
     if follow:
         site: NewsSite = request.getfixturevalue("site")
-        updater = FeedUpdater(FeedStore(settings.feeds_db), settings.seeds_dir, settings.feeds())
+        updater = FeedUpdater(FeedStore(settings.following.feeds_db), settings.seeds_dir, settings.feeds)
         for name, path in follow.items():
             updater.add_unchecked(site.base + path, name)
         updater.close()
