@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
-from bot.discord_bot import buttons, commands, feeds, followups, mentions
+from bot.discord_bot import alerts, briefs, buttons, commands, feeds, followups, mentions
+from bot.discord_bot.alerts import AlertDesk
 from bot.discord_bot.conversations import Conversations
 from bot.discord_bot.cooldown import Cooldown
 from bot.discord_bot.embeds import cited_passages, shown_citations
@@ -36,7 +37,15 @@ T = TypeVar("T")
 
 Extension = Callable[["NewsdeskBot"], None]
 """What adds commands, listeners or buttons to a bot: a module's ``setup(bot)``, called by ``create_bot``."""
-EXTENSIONS: tuple[Extension, ...] = (commands.setup, feeds.setup, mentions.setup, followups.setup, buttons.setup)
+EXTENSIONS: tuple[Extension, ...] = (
+    commands.setup,
+    feeds.setup,
+    mentions.setup,
+    followups.setup,
+    buttons.setup,
+    alerts.setup,
+    briefs.setup,
+)
 
 
 class DiscordLoginError(NewsdeskError):
@@ -95,6 +104,8 @@ class NewsdeskBot(discord.Client):
         """What each server chose (thread follow-ups on or off), beside the index."""
         self.feed_watch = FeedWatch(engine, settings, seeds_dir)
         """The feeds /feeds follows and the background watcher that indexes what they publish."""
+        self.alerts = AlertDesk(self)
+        """The topics /follow follows, and the cards posted when the index grows."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -121,6 +132,7 @@ class NewsdeskBot(discord.Client):
         """Stop the feed watcher (a cycle in flight finishes its requests; questions are still answered
         meanwhile), disconnect, then let the worker threads finish what they hold."""
         await asyncio.to_thread(self.feed_watch.stop)  # (before: once disconnected, asyncio.run cancels what waits)
+        await asyncio.to_thread(self.alerts.close)
         await super().close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
