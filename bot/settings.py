@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     max_sentences: int = Field(_ANSWER.max_sentences, ge=1, le=4)
     min_confidence: float | None = Field(_ANSWER.min_confidence, ge=0.0, le=1.0)
     ranker: str = "default"
+    reader: str = "default"
     max_question_chars: int = Field(_ANSWER.max_question_chars, ge=10)
     log_level: str = "WARNING"
     # the vector store
@@ -270,6 +271,7 @@ class Settings(BaseSettings):
             max_sentences=self.max_sentences,
             min_confidence=self.min_confidence,
             ranker=None if self.ranker.strip().lower() in ("off", "none", "") else self.ranker.strip(),
+            reader=None if self.reader.strip().lower() in ("off", "none", "") else self.reader.strip(),
             max_question_chars=self.max_question_chars,
         )
 

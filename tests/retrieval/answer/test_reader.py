@@ -39,8 +39,10 @@ class CapitalisedRuns:
         out = []
         for text in texts:
             found = []
-            for m in re.finditer(r"(?<!^)\b[A-Z][a-z]+(?: [A-Z][a-z]+)*|\b[A-Z]{2,}\b|\b\d[\d,]*\b", text):
+            for m in re.finditer(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*|\b[A-Z]{2,}\b|\b\d[\d,]*\b", text):
                 word = m.group(0)
+                if word == "The":
+                    continue
                 label = "CARDINAL" if word[0].isdigit() else "ORG" if word in self.orgs else "PERSON"
                 found.append(Entity(m.start(), m.end(), label))
             out.append(found)
