@@ -285,7 +285,7 @@ class Engine:
         self._live = _Live(
             index,
             Retriever(index, self.embedder, self.search_config, ranker=self.ranker),
-            Answerer(index.lexical, self.answer_config, self.ranker, self.reader),
+            Answerer(index.lexical, self.answer_config, self.ranker, self.reader if self.ranker else None),
         )
 
     @property
