@@ -121,13 +121,13 @@ class EvalReport:
             "answer_words_median": round(self.words_median, 1),
             "answer_words_p90": round(self.words_p90, 1),
             "answer_f1": round(self.f1, 4),
-            "short_answer_given": round(self.short_given, 4),
-            "short_answer_contains_gold": round(self.short_contains_gold, 4),
+            "short_answer_given": _rounded(self.short_given),
+            "short_answer_contains_gold": _rounded(self.short_contains_gold),
             "abstained_on_unanswerable": round(self.abstained_unanswerable, 4),
             "abstained_on_answerable": round(self.abstained_answerable, 4),
             "confidence_auroc": round(self.auroc, 4),
             "asked_later_days": self.asked_later_days,
-            "refused_answerable_no_time_word": round(self.refused_no_time_word, 4),
+            "refused_answerable_no_time_word": _rounded(self.refused_no_time_word),
             "citations_verbatim": round(self.citations_verbatim, 4),
             "unsupported_answers": self.unsupported_answers,
             "max_answer_sentences": self.max_sentences,
@@ -135,6 +135,11 @@ class EvalReport:
             "latency_p95_ms": round(self.latency_p95_ms, 2),
             "build_seconds": round(self.build_seconds, 2),
         }
+
+
+def _rounded(value: float) -> float | None:
+    """``value`` to 4 places, or None when there was nothing to measure (NaN is not JSON)."""
+    return None if value != value else round(value, 4)
 
 
 def load_questions(path: Path) -> list[EvalQuestion]:

@@ -118,7 +118,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=default_reader_dir())
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--depth", type=int, default=SearchConfig().rerank_depth)
-    parser.add_argument("--min-precision", type=float, default=0.6, help="short answers holding gold at least (CV)")
+    parser.add_argument("--min-precision", type=float, default=0.5, help="short answers holding gold at least (CV)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if "dev" in args.questions.parent.name:
@@ -154,6 +154,9 @@ def main() -> int:
         train = [r for r, f in zip(reads, folds, strict=True) if f != fold]
         held = [r for r, f in zip(reads, folds, strict=True) if f == fold]
         oof.extend(best_of(held, fit(train, c_best, args.seed)))
+    for bar in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
+        kept = [hit for p, hit in oof if p >= bar]
+        log.info("  at %.1f: given %.3f, holds gold %.3f", bar, len(kept) / len(reads), sum(kept) / max(1, len(kept)))
     threshold, given, precision = 1.0, 0.0, 0.0
     for bar in sorted({round(p, 3) for p, _ in oof}):
         kept = [hit for p, hit in oof if p >= bar]

@@ -36,7 +36,7 @@ from retrieval.index.lexical import tokenize
 
 READER_FILE = "reader.json"
 FORMAT_VERSION = 2
-SENTENCES_READ = 6
+SENTENCES_READ = 12
 """How many of the best sentences (in the answerer's order) the reader takes spans from."""
 
 SPAN_FEATURES = (
@@ -46,25 +46,28 @@ SPAN_FEATURES = (
     "near",
     "coverage",
     "sentence",
+    "blend",
     "sentence_rank",
     "passage_rank",
     "echo",
     "agree_sentences",
     "agree_articles",
     "words",
+    "in_title",
     "fresh",
     "person",
     "place",
     "org",
     "number",
     "date",
+    "norp",
 )
 """Per candidate span: its label matches the expected type (1, 0.5 for a near kind), the question has an
 expected type, the two multiplied, 1/(1+words between it and the nearest question term in its sentence),
-its sentence's question-term coverage, the sentence's probability and 1/(1+rank), its passage's
-1/(1+rank), share of its words the question has, log(1+) how many other sentences and other articles hold
-the same span, log length in words, 1/(1+log(1+days)) its article is older than the newest one read, and
-its label's kind."""
+its sentence's question-term coverage, the sentence's probability, its blended score and 1/(1+rank), its
+passage's 1/(1+rank), share of its words the question has, log(1+) how many other sentences and other
+articles hold the same span, log length in words, in its article's title, 1/(1+log(1+days)) its article
+is older than the newest one read, and its label's kind."""
 
 # Expected types -> spaCy (OntoNotes) labels: (primary, secondary).
 TYPE_LABELS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -354,18 +357,21 @@ class Reader:
                     _nearness(span, term_positions[i]),
                     span.sentence.coverage,
                     float(probabilities[i]) if i < len(probabilities) else 0.0,
+                    span.sentence.score,
                     1.0 / (1.0 + i),
                     1.0 / (1.0 + passage_ranks.get(span.sentence.hit.passage.id, 0)),
                     sum(1 for w in words if w.lower() in question_words) / len(words) if words else 0.0,
                     math.log1p(len(sentences_of[key]) - 1),
                     math.log1p(len(articles_of[key]) - 1),
                     math.log1p(len(words)),
+                    float(span.text.lower() in span.sentence.hit.article.title.lower()),
                     1.0 / (1.0 + math.log1p(max(0, newest - day))),
                     float(label_kind == "person"),
                     float(label_kind == "place"),
                     float(label_kind == "org"),
                     float(label_kind == "number"),
                     float(label_kind == "date"),
+                    float(span.label == "NORP"),
                 ]
             )
         return np.asarray(rows, dtype=np.float64)
