@@ -152,7 +152,10 @@ class Answerer:
         choice = self.read(context.question, blended, probability, hits)
         lead = choice.span.sentence if choice is not None else blended[0]
         rest = [c for c in blended if _key(c) != _key(lead)]
-        kept = [lead, *(c for c in rest if probability[_key(c)] >= ranker.second_sentence)]
+        if _key(lead) != _key(blended[0]):  # the short answer moved the lead: the best sentence still follows
+            kept = [lead, blended[0], *(c for c in rest[1:] if probability[_key(c)] >= ranker.second_sentence)]
+        else:
+            kept = [lead, *(c for c in rest if probability[_key(c)] >= ranker.second_sentence)]
         return self._compose(kept, confidence, choice)
 
     def read(

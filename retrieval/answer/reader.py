@@ -332,7 +332,7 @@ class Reader:
         passage_ranks: dict[int, int],
     ) -> np.ndarray:
         terms = set(question_terms(question))
-        question_words = {w.lower() for w in _WORD.findall(question)}
+        question_words = _echo_words(question)
         sentences_of: dict[str, set[int]] = defaultdict(set)
         articles_of: dict[str, set[str]] = defaultdict(set)
         for span, i in zip(spans, where, strict=True):
@@ -360,7 +360,7 @@ class Reader:
                     span.sentence.score,
                     1.0 / (1.0 + i),
                     1.0 / (1.0 + passage_ranks.get(span.sentence.hit.passage.id, 0)),
-                    sum(1 for w in words if w.lower() in question_words) / len(words) if words else 0.0,
+                    _echo(span.text, question_words),
                     math.log1p(len(sentences_of[key]) - 1),
                     math.log1p(len(articles_of[key]) - 1),
                     math.log1p(len(words)),
@@ -394,6 +394,23 @@ class Reader:
         if scores[best] < self.model.min_probability:
             return None
         return Choice(spans[best], float(scores[best]))
+
+
+def _echo_words(text: str) -> set[str]:
+    """The words of ``text`` as the echo compares them: lower-cased, possessive cut, and their stems."""
+    words = [re.sub(r"['’]s?$", "", w.lower()) for w in _WORD.findall(text)]
+    return set(words) | {s for stems in tokenize(words) for s in stems}
+
+
+def _echo(span: str, question_words: set[str]) -> float:
+    """Share of the span's words that the question already has (as words or stems: "Oscar" in "Oscars")."""
+    words = [re.sub(r"['’]s?$", "", w.lower()) for w in _WORD.findall(span)]
+    if not words:
+        return 0.0
+    stems = tokenize(words)
+    return sum(
+        1 for w, s in zip(words, stems, strict=True) if w in question_words or (s and s[0] in question_words)
+    ) / len(words)
 
 
 def _term_positions(text: str, terms: set[str]) -> list[tuple[int, int]]:
