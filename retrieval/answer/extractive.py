@@ -151,11 +151,7 @@ class Answerer:
         probability = {_key(c): float(p) for c, p in zip(candidates, probabilities, strict=True)}
         choice = self.read(context.question, blended, probability, hits)
         lead = choice.span.sentence if choice is not None else blended[0]
-        rest = [c for c in blended if _key(c) != _key(lead)]
-        if _key(lead) != _key(blended[0]):  # the short answer moved the lead: the best sentence still follows
-            kept = [lead, blended[0], *(c for c in rest[1:] if probability[_key(c)] >= ranker.second_sentence)]
-        else:
-            kept = [lead, *(c for c in rest if probability[_key(c)] >= ranker.second_sentence)]
+        kept = led_by(lead, blended, probability, ranker.second_sentence)
         return self._compose(kept, confidence, choice)
 
     def read(
@@ -198,6 +194,18 @@ class Answerer:
                 choice.probability,
             )
         return Composition(tuple(sentences), tuple(citations), False, confidence, short)
+
+
+def led_by(
+    lead: Candidate, blended: Sequence[Candidate], probability: dict[tuple[int, int], float], bar: float
+) -> list[Candidate]:
+    """The answer's sentences in order: ``lead`` (the one stating the short answer, or the best), then —
+    when ``lead`` is not the best of ``blended`` — the best, then the others whose probability reaches
+    ``bar``. A wrong short answer so costs the lead, never the best sentence."""
+    rest = [c for c in blended if _key(c) != _key(lead)]
+    if blended and _key(lead) != _key(blended[0]):
+        return [lead, blended[0], *(c for c in rest[1:] if probability[_key(c)] >= bar)]
+    return [lead, *(c for c in rest if probability[_key(c)] >= bar)]
 
 
 def scored_by(candidates: Sequence[Candidate], scores: Iterable[float]) -> list[Candidate]:
