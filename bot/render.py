@@ -93,6 +93,7 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
         "as_of": answer.as_of.isoformat() if answer.as_of else None,
         "answerer": answer.answerer,
         "note": answer.note or None,
+        "short_answer": short_answer_to_dict(answer),
         "sentences": [
             {
                 "text": s.text,
@@ -106,6 +107,23 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
         "citations": [citation_to_dict(c) for c in answer.citations],
         "passages": [hit_to_dict(h) for h in answer.hits],
         "timings_ms": {k.removesuffix("_ms"): round(v, 2) for k, v in answer.timings.items()},
+    }
+
+
+def short_answer_to_dict(answer: Answer) -> dict[str, Any] | None:
+    """The short answer as plain data: its text, citation, and article offsets (``end`` exclusive)."""
+    short = answer.short_answer
+    if short is None or answer.abstained:
+        return None
+    article = next((c.article_id for c in answer.citations if c.number == short.citation), None)
+    return {
+        "text": short.text,
+        "citation": short.citation,
+        "article_id": article,
+        "start": short.start,
+        "end": short.end,
+        "passage_id": short.passage_id,
+        "probability": round(short.probability, 4),
     }
 
 
@@ -168,6 +186,9 @@ def print_answer(console: Console, answer: Answer, *, streamed: int = 0) -> None
         return
     if not (streamed and answer.answerer == "llm"):
         body = Text()
+        if answer.short_answer is not None:
+            body.append(printable(answer.short_answer.text), style="bold")
+            body.append(" — ")
         dates = {c.number: c.date for c in answer.citations}
         for number, sentence in enumerate(answer.sentences):
             body.append(_sentence_text(sentence, dates.get(sentence.citation), number))
@@ -264,9 +285,21 @@ def print_eval(console: Console, report: EvalReport) -> None:
         ("gold answer in the top-5 passages", f"{report.gold_in_top5:.3f}"),
         ("answer words: median / p90", f"{report.words_median:.0f} / {report.words_p90:.0f}"),
         ("answer token F1", f"{report.f1:.3f}"),
+        ("short answer given (answerable)", f"{report.short_given:.3f}"),
+        ("short answer contains gold (where given)", f"{report.short_contains_gold:.3f}"),
         ("abstained on unanswerable", f"{report.abstained_unanswerable:.3f}"),
         ("wrongly abstained on answerable", f"{report.abstained_answerable:.3f}"),
         ("confidence AUROC", f"{report.auroc:.3f}"),
+        *(
+            [
+                (
+                    f"refused, answerable, no time word, asked {report.asked_later_days} days later",
+                    f"{report.refused_no_time_word:.3f}",
+                )
+            ]
+            if report.asked_later_days
+            else [("refused, answerable, no time word", f"{report.refused_no_time_word:.3f}")]
+        ),
         ("citations verbatim", f"{report.citations_verbatim:.1%}"),
         ("answers citing a passage without the sentence", str(report.unsupported_answers)),
         ("most sentences in an answer", str(report.max_sentences)),

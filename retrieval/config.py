@@ -115,6 +115,9 @@ class AnswerConfig:
     ranker: str | None = "default"
     """The learned ranker's directory (``default``: ``models/newsdesk-ranker``, fitted on news_train_2024);
     None (``off``): the hand-weighted sentence score and its confidence."""
+    reader: str | None = "default"
+    """The reader's span model (``default``: ``models/newsdesk-reader``, fitted on news_train_2024): answers
+    open with the short answer it finds (with the ranker only); None (``off``): no short answer."""
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from retrieval.answer.abstention import staleness_note
 from retrieval.answer.extractive import Answerer
 from retrieval.answer.features import Context
 from retrieval.answer.ranker import Ranker, default_ranker_dir
+from retrieval.answer.reader import EntityTagger, Reader, ReaderModel, SpacyTagger, default_reader_dir
 from retrieval.config import (
     AnswerConfig,
     ChunkingConfig,
@@ -99,6 +101,11 @@ def ranker_dir(setting: str) -> Path:
     return default_ranker_dir() if setting == "default" else Path(setting).expanduser()
 
 
+def reader_dir(setting: str) -> Path:
+    """The reader directory a setting names: ``default`` is the one shipped with newsdesk."""
+    return default_reader_dir() if setting == "default" else Path(setting).expanduser()
+
+
 def clean_question(question: str, max_chars: int) -> str:
     """The question cleaned, or a BadQuestionError if it is empty or too long.
 
@@ -159,6 +166,7 @@ class Engine:
         ranker: Ranker | None = None,
         ingest: IngestConfig | None = None,
         llm: LLMConfig | None = None,
+        tagger: EntityTagger | None = None,
     ) -> None:
         self.store = store
         self.ingest_config = ingest or IngestConfig()
@@ -166,6 +174,9 @@ class Engine:
         self._embedding = embedding or EmbeddingConfig()
         self._embedder_lock = threading.RLock()
         self._ranker: Ranker | None = ranker
+        self._tagger: EntityTagger = tagger or SpacyTagger()
+        """The reader's entity tagger (spaCy's loads on the first question that needs it)."""
+        self._reader_model: ReaderModel | None = None
         self.search_config = search or SearchConfig()
         self.answer_config = answer or AnswerConfig()
         self.chunking = chunking or ChunkingConfig()
@@ -211,9 +222,22 @@ class Engine:
                     self._ranker = Ranker.load(ranker_dir(self.answer_config.ranker))
         return self._ranker
 
+    @property
+    def reader(self) -> Reader | None:
+        """The reader (its span model read on first use), or None when the configuration has none."""
+        if self.answer_config.reader is None:
+            return None
+        if self._reader_model is None:
+            with self._embedder_lock:
+                if self._reader_model is None:
+                    self._reader_model = ReaderModel.load(reader_dir(self.answer_config.reader))
+        return Reader(self._tagger, self._reader_model)
+
     def load_model(self) -> None:
-        """Load the embedding model and the ranker now (a service does this before it starts answering)."""
+        """Load the embedding model, the ranker and the reader now (a service does this before it answers)."""
         _ = self.embedder, self.ranker
+        if self.reader is not None and isinstance(self._tagger, SpacyTagger):
+            self._tagger.load()
 
     @property
     def model_name(self) -> str:
@@ -266,7 +290,7 @@ class Engine:
         self._live = _Live(
             index,
             Retriever(index, self.embedder, self.search_config, ranker=self.ranker),
-            Answerer(index.lexical, self.answer_config, self.ranker),
+            Answerer(index.lexical, self.answer_config, self.ranker, self.reader if self.ranker else None),
         )
 
     @property
@@ -396,10 +420,14 @@ class Engine:
             searched, hits, Context(searched, as_of.toordinal() if as_of else None, window)
         )
         done = time.perf_counter()
+        note = ""
         if composed.abstained:
             text = ABSTAIN_TEXT.format(question=question)
         else:
             text = " ".join(f"{s.text} [{s.citation}]" for s in composed.sentences)
+            if composed.short_answer is not None:
+                text = f"{composed.short_answer.text} — {text}"
+            note = staleness_note(question, [c.date for c in composed.citations], as_of or dt.date.today())
         answer = Answer(
             question=question,
             text=text,
@@ -417,6 +445,8 @@ class Engine:
             searched=searched if searched != question else "",
             as_of=as_of,
             window=window,
+            note=note,
+            short_answer=composed.short_answer,
         )
         if (answerer or self.llm_config.answerer) == "llm":
             answer = self.write(answer, as_of=as_of, on_sentence=on_sentence)

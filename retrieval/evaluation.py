@@ -18,11 +18,24 @@ import numpy as np
 
 from retrieval.engine import Engine
 from retrieval.errors import NewsdeskError
+from retrieval.search.timewords import time_window
 from retrieval.types import Answer
 
 log = logging.getLogger(__name__)
 
 RETRIEVAL_K = 10
+_TIME_WORDS = re.compile(
+    r"\b(recent|recently|latest|current|currently|now|still|ago|this (week|weekend|month|year)|last (week|weekend|"
+    r"month|year|night)|past (week|month|year)|yesterday|today|tonight|tomorrow|upcoming|next|earlier|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
+    re.IGNORECASE,
+)
+
+
+def has_time_word(question: str) -> bool:
+    """True if the question says when it is about ("this week", "yesterday", "on Tuesday", "recently" …):
+    asked much later, such a question is about another time and may rightly be refused."""
+    return bool(_TIME_WORDS.search(question)) or time_window(question, dt.date(2000, 1, 1)) is not None
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,8 @@ class QuestionResult:
     """A gold answer string occurs in one of the top five passages retrieved."""
     words: int = 0
     """The answer's length in words (0 when it abstained)."""
+    short_contains_gold: bool = False
+    """The short answer alone holds a gold answer."""
 
 
 @dataclass
@@ -82,6 +97,14 @@ class EvalReport:
     latency_p50_ms: float
     latency_p95_ms: float
     build_seconds: float
+    short_given: float = float("nan")
+    """Share of answerable questions answered with a short answer."""
+    short_contains_gold: float = float("nan")
+    """Share of those short answers that hold a gold answer."""
+    asked_later_days: int = 0
+    """Every question was asked this many days after its date (``--asked-later``)."""
+    refused_no_time_word: float = float("nan")
+    """Share of answerable questions with no time word in them that were refused."""
     results: list[QuestionResult] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, object]:
@@ -98,9 +121,13 @@ class EvalReport:
             "answer_words_median": round(self.words_median, 1),
             "answer_words_p90": round(self.words_p90, 1),
             "answer_f1": round(self.f1, 4),
+            "short_answer_given": _rounded(self.short_given),
+            "short_answer_contains_gold": _rounded(self.short_contains_gold),
             "abstained_on_unanswerable": round(self.abstained_unanswerable, 4),
             "abstained_on_answerable": round(self.abstained_answerable, 4),
             "confidence_auroc": round(self.auroc, 4),
+            "asked_later_days": self.asked_later_days,
+            "refused_answerable_no_time_word": _rounded(self.refused_no_time_word),
             "citations_verbatim": round(self.citations_verbatim, 4),
             "unsupported_answers": self.unsupported_answers,
             "max_answer_sentences": self.max_sentences,
@@ -108,6 +135,11 @@ class EvalReport:
             "latency_p95_ms": round(self.latency_p95_ms, 2),
             "build_seconds": round(self.build_seconds, 2),
         }
+
+
+def _rounded(value: float) -> float | None:
+    """``value`` to 4 places, or None when there was nothing to measure (NaN is not JSON)."""
+    return None if value != value else round(value, 4)
 
 
 def load_questions(path: Path) -> list[EvalQuestion]:
@@ -235,8 +267,9 @@ def score_question(engine: Engine, question: EvalQuestion, answer: Answer) -> Qu
         if passage is None or quote.text not in passage.text:
             unsupported += 1
     words = 0 if answer.abstained else len(body.split())
+    short = answer.short_answer is not None and holds_gold(answer.short_answer.text, question.answers)
     return QuestionResult(
-        question, answer, gold_rank, contains, f1, verbatim, len(quotes), unsupported, first, top5, words
+        question, answer, gold_rank, contains, f1, verbatim, len(quotes), unsupported, first, top5, words, short
     )
 
 
@@ -246,18 +279,28 @@ def evaluate(
     *,
     build_seconds: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
+    asked_later: int = 0,
 ) -> EvalReport:
-    """Ask every question (warm), grade the answers, and aggregate."""
+    """Ask every question (warm), grade the answers, and aggregate.
+
+    ``asked_later``: ask each question this many days after its own date (with no date, after today).
+    """
     results: list[QuestionResult] = []
     latencies: list[float] = []
+    later = dt.timedelta(days=asked_later)
     for number, question in enumerate(questions, start=1):
+        as_of = question.as_of
+        if asked_later:
+            as_of = (as_of or dt.date.today()) + later
         started = time.perf_counter()
-        answer = engine.ask(question.question, k=RETRIEVAL_K, as_of=question.as_of)
+        answer = engine.ask(question.question, k=RETRIEVAL_K, as_of=as_of)
         latencies.append((time.perf_counter() - started) * 1000)
         results.append(score_question(engine, question, answer))
         if progress is not None:
             progress(number, len(questions))
-    return aggregate(results, latencies, build_seconds)
+    report = aggregate(results, latencies, build_seconds)
+    report.asked_later_days = asked_later
+    return report
 
 
 def aggregate(results: Sequence[QuestionResult], latencies: Sequence[float], build_seconds: float) -> EvalReport:
@@ -279,6 +322,8 @@ def aggregate(results: Sequence[QuestionResult], latencies: Sequence[float], bui
     )
     total_citations = sum(r.citations_total for r in results)
     lengths = [r.words for r in results if not r.answer.abstained]
+    given = [r for r in answerable if r.answer.short_answer is not None and not r.answer.abstained]
+    timeless = [r for r in answerable if not has_time_word(r.question.question)]
     return EvalReport(
         n_questions=len(results),
         n_answerable=len(answerable),
@@ -300,5 +345,8 @@ def aggregate(results: Sequence[QuestionResult], latencies: Sequence[float], bui
         latency_p50_ms=float(np.percentile(latencies, 50)) if latencies else 0.0,
         latency_p95_ms=float(np.percentile(latencies, 95)) if latencies else 0.0,
         build_seconds=build_seconds,
+        short_given=len(given) / len(answerable) if answerable else float("nan"),
+        short_contains_gold=share(given, lambda r: r.short_contains_gold),
+        refused_no_time_word=share(timeless, lambda r: r.answer.abstained),
         results=list(results),
     )

@@ -49,8 +49,6 @@ class Hit:
     """The dense and BM25 scores combined (see ``retrieval.search.fuse``)."""
     sentence_scores: tuple[float, ...] = ()
     """Cosine of the question to each sentence of the passage (aligned with its ``sentences``)."""
-    reader_scores: tuple[float, ...] = ()
-    """The reader's probability that each sentence holds the answer (NaN where it did not read it)."""
     also: tuple[str, ...] = ()
     """Other outlets whose near-identical copy of this passage was not listed (syndicated wire copy)."""
 
@@ -96,6 +94,20 @@ class AnswerSentence:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The name, number, amount, date or place asked for: a verbatim span of the answer's first sentence."""
+
+    text: str
+    citation: int
+    start: int
+    """Article offsets of the span (``end`` exclusive)."""
+    end: int
+    passage_id: int
+    probability: float
+    """The reader's probability that the span is the answer."""
+
+
+@dataclass(frozen=True)
 class Answer:
     """What every front renders: the answer text, its numbered sources, the passages and the timings."""
 
@@ -117,6 +129,8 @@ class Answer:
     """What wrote the text: ``extractive`` (quotes) or ``llm`` (verified written sentences)."""
     note: str = ""
     """A one-line remark for the reader (e.g. why a written answer fell back to quotes)."""
+    short_answer: ShortAnswer | None = None
+    """The short answer the text opens with (None: the question asks for none, or none was found)."""
 
 
 @dataclass(frozen=True)

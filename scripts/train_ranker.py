@@ -32,6 +32,7 @@ import datetime as dt
 import gzip
 import json
 import logging
+import os
 import random
 import sys
 import time
@@ -47,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from retrieval.answer.extractive import PASSAGES_READ, scored_by  # noqa: E402
 from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES, Context  # noqa: E402
 from retrieval.answer.ranker import LinearModel, Ranker, default_ranker_dir  # noqa: E402
-from retrieval.config import AnswerConfig, EngineConfig, SearchConfig  # noqa: E402
+from retrieval.config import AnswerConfig, EmbeddingConfig, EngineConfig, SearchConfig  # noqa: E402
 from retrieval.engine import Engine  # noqa: E402
 from retrieval.evaluation import EvalQuestion, auroc, holds_gold, load_questions, slice_questions  # noqa: E402
 from retrieval.types import Hit  # noqa: E402
@@ -277,7 +278,10 @@ def main() -> int:
     if args.slice:
         items = slice_questions(items, args.slice, args.seed)
     search = SearchConfig(rerank_depth=args.depth, candidates=max(SearchConfig().candidates, args.depth))
-    engine = Engine.from_config(EngineConfig(index_dir=args.index, search=search, answer=AnswerConfig(ranker=None)))
+    embedding = EmbeddingConfig(cache=os.environ.get("NEWSDESK_EMBED_CACHE") or None)
+    engine = Engine.from_config(
+        EngineConfig(index_dir=args.index, embedding=embedding, search=search, answer=AnswerConfig(ranker=None))
+    )
     if not engine.has_index():
         if args.corpus is None:
             parser.error(f"no index at {args.index}: give --corpus to build it")

@@ -51,7 +51,7 @@ def hermetic(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     if request.node.get_closest_marker("model") is None:
-        from retrieval.answer.reader import OnnxReader, read_meta
+        from retrieval.answer.reader import SpacyTagger
         from retrieval.embedding.onnx_embedder import OnnxEmbedder
         from retrieval.embedding.sentence_transformer import SentenceTransformerEmbedder
 
@@ -60,12 +60,7 @@ def hermetic(
 
         monkeypatch.setattr(SentenceTransformerEmbedder, "__init__", refuse)
         monkeypatch.setattr(OnnxEmbedder, "__init__", refuse)
-
-        def refuse_reader(self: object, model_dir: Path, *args: object, **kwargs: object) -> None:
-            read_meta(Path(model_dir))  # the checks made before any weights are read run as usual
-            refuse(self)
-
-        monkeypatch.setattr(OnnxReader, "__init__", refuse_reader)
+        monkeypatch.setattr(SpacyTagger, "load", refuse)
 
 
 _TOKEN = re.compile(r"\w+")

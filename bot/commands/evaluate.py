@@ -29,6 +29,8 @@ def cmd_eval(ctx: Context) -> int:
         questions = slice_questions(questions, args.slice, args.seed)
     if not args.as_of:
         questions = [replace(q, as_of=None) for q in questions]
+    if args.asked_later < 0:
+        raise CommandError(f"--asked-later must be 0 or more days, not {args.asked_later}")
     if args.index is None:
         ctx.index_dir = ctx.settings.index_dir.parent / "eval-index" / eval_index_name(args.corpus)
     if args.mode:
@@ -46,6 +48,7 @@ def cmd_eval(ctx: Context) -> int:
             questions,
             build_seconds=build_seconds,
             progress=lambda done, _total: progress.update(task, completed=done),
+            asked_later=args.asked_later,
         )
     if args.dump:
         write_results(args.dump, report)
@@ -78,6 +81,7 @@ def write_results(path: Path, report: EvalReport) -> None:
                     "contains_gold": r.contains_gold,
                     "first_sentence_contains_gold": r.first_sentence_contains_gold,
                     "gold_in_top5": r.gold_in_top5,
+                    "short_contains_gold": r.short_contains_gold,
                     **answer_to_dict(r.answer),
                 }
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -98,6 +102,14 @@ def register(sub: argparse._SubParsersAction, parents: dict[str, argparse.Argume
         dest="as_of",
         action="store_false",
         help="ask every question as of today instead of the day it was asked (meta.asked_on)",
+    )
+    p.add_argument(
+        "--asked-later",
+        type=int,
+        default=0,
+        metavar="DAYS",
+        help="ask every question DAYS after its date (730: two years later); reports the refusals of "
+        "answerable questions with no time word",
     )
     p.add_argument("--mode", choices=("hybrid", "dense", "lexical"), help="search mode to measure")
     p.add_argument("--full", action="store_true", help="rebuild the eval index from scratch")

@@ -217,6 +217,8 @@ def _visible(answer: Answer, limit: int) -> tuple[str, tuple[AnswerSentence, ...
     if answer.abstained or not answer.sentences:
         return shorten(escape(answer.text), limit), ()
     out = f"*Searched: {escape(answer.searched)}*\n" if answer.searched else ""
+    if answer.short_answer is not None:  # the short answer first, then the sentence that states it
+        out += f"**{escape(answer.short_answer.text)}** —"
     shown: list[AnswerSentence] = []
     for sentence in answer.sentences:
         piece = f"{escape(sentence.text)} {marker_of(answer, sentence)}"

@@ -14,13 +14,15 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from retrieval.answer.abstention import Abstention
 from retrieval.answer.features import Context, question_features, sentence_features
 from retrieval.answer.ranker import Ranker
+from retrieval.answer.reader import Choice, Reader
 from retrieval.answer.sentences import Candidate, SentenceScorer, answer_type, type_match
 from retrieval.config import AnswerConfig
 from retrieval.index.lexical import LexicalIndex, tokenize
 from retrieval.text import overlap, shingles
-from retrieval.types import AnswerSentence, Article, Citation, Hit, Quote
+from retrieval.types import AnswerSentence, Article, Citation, Hit, Quote, ShortAnswer
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,6 @@ DUPLICATE_SENTENCE = 0.6
 # term) of the heaviest question term the best sentence lacks. Fitted on the dev benchmark (README).
 CONFIDENCE_WEIGHTS = (1.037, 1.694, -1.155)
 CONFIDENCE_BIAS = -0.875
-HEURISTIC_THRESHOLD = 0.35
-"""Without a reader: abstain below this confidence (kept wrongly abstained answerable questions under
-10 % on the SQuAD guard)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,7 @@ class Composition:
     citations: tuple[Citation, ...]
     abstained: bool
     confidence: float
+    short_answer: ShortAnswer | None = None
 
 
 class Answerer:
@@ -59,13 +59,22 @@ class Answerer:
 
     With the learned ranker (``retrieval.answer.ranker``) sentences are ordered by its sentence
     probability and the confidence is its question model's; without, by the hand-weighted sentence
-    score and its logistic confidence.
+    score and its logistic confidence. ``abstention`` decides when to refuse; with a ``reader`` (and the
+    ranker) the answer opens with the short answer and the sentence that states it leads.
     """
 
-    def __init__(self, lexical: LexicalIndex, config: AnswerConfig, ranker: Ranker | None = None) -> None:
+    def __init__(
+        self,
+        lexical: LexicalIndex,
+        config: AnswerConfig,
+        ranker: Ranker | None = None,
+        reader: Reader | None = None,
+    ) -> None:
         self.scorer = SentenceScorer(lexical)
         self.config = config
         self.ranker = ranker
+        self.reader = reader
+        self.abstention = Abstention.of(config, ranker)
 
     def candidates(self, question: str, hits: Sequence[Hit]) -> list[Candidate]:
         """Every sentence of the top passages, scored, a little less the lower its passage ranks."""
@@ -106,8 +115,7 @@ class Answerer:
             return Composition((), (), True, 0.0)
         best = candidates[0]
         confidence = self.confidence(question, best, hits)
-        threshold = self.config.min_confidence if self.config.min_confidence is not None else HEURISTIC_THRESHOLD
-        if confidence < threshold:
+        if self.abstention.refuses(confidence):
             return Composition((), (), True, confidence)
         kept = [c for c in candidates if c.score >= KEEP_RATIO * best.score]
         return self._compose(kept, confidence)
@@ -137,15 +145,29 @@ class Answerer:
             return Composition((), (), True, 0.0)
         ranked = scored_by(candidates, probabilities)
         confidence = float(ranker.confidence.probabilities(self.question_row(hits, ranked, context)[None, :])[0])
-        threshold = self.config.min_confidence if self.config.min_confidence is not None else ranker.min_confidence
-        if confidence < threshold:
+        if self.abstention.refuses(confidence):
             return Composition((), (), True, confidence)
         blended = lead_with_kind(context.question, blend(candidates, probabilities))
         probability = {_key(c): float(p) for c, p in zip(candidates, probabilities, strict=True)}
-        kept = [blended[0], *(c for c in blended[1:] if probability[_key(c)] >= ranker.second_sentence)]
-        return self._compose(kept, confidence)
+        choice = self.read(context.question, blended, probability, hits)
+        lead = choice.span.sentence if choice is not None else blended[0]
+        kept = led_by(lead, blended, probability, ranker.second_sentence)
+        return self._compose(kept, confidence, choice)
 
-    def _compose(self, ranked: Sequence[Candidate], confidence: float) -> Composition:
+    def read(
+        self,
+        question: str,
+        blended: Sequence[Candidate],
+        probability: dict[tuple[int, int], float],
+        hits: Sequence[Hit],
+    ) -> Choice | None:
+        """The reader's short answer among the ``blended`` sentences (best first), or None."""
+        if self.reader is None:
+            return None
+        ranks = {h.passage.id: i for i, h in enumerate(hits[:PASSAGES_READ])}
+        return self.reader.choose(question, blended, [probability[_key(c)] for c in blended], ranks)
+
+    def _compose(self, ranked: Sequence[Candidate], confidence: float, choice: Choice | None = None) -> Composition:
         """The first ``max_sentences`` of ``ranked`` that repeat no sentence chosen before, cited."""
         chosen: list[Candidate] = []
         seen: list[set[tuple[str, ...]]] = []
@@ -160,7 +182,30 @@ class Answerer:
         citations = cite(chosen)
         number = {c.article_id: c.number for c in citations}
         sentences = [AnswerSentence(c.text, number[c.hit.article.id], passage_id=c.hit.passage.id) for c in chosen]
-        return Composition(tuple(sentences), tuple(citations), False, confidence)
+        short = None
+        if choice is not None:
+            span = choice.span
+            short = ShortAnswer(
+                span.text,
+                number[span.sentence.hit.article.id],
+                span.start,
+                span.end,
+                span.sentence.hit.passage.id,
+                choice.probability,
+            )
+        return Composition(tuple(sentences), tuple(citations), False, confidence, short)
+
+
+def led_by(
+    lead: Candidate, blended: Sequence[Candidate], probability: dict[tuple[int, int], float], bar: float
+) -> list[Candidate]:
+    """The answer's sentences in order: ``lead`` (the one stating the short answer, or the best), then —
+    when ``lead`` is not the best of ``blended`` — the best, then the others whose probability reaches
+    ``bar``. A wrong short answer so costs the lead, never the best sentence."""
+    rest = [c for c in blended if _key(c) != _key(lead)]
+    if blended and _key(lead) != _key(blended[0]):
+        return [lead, blended[0], *(c for c in rest[1:] if probability[_key(c)] >= bar)]
+    return [lead, *(c for c in rest if probability[_key(c)] >= bar)]
 
 
 def scored_by(candidates: Sequence[Candidate], scores: Iterable[float]) -> list[Candidate]:

@@ -31,7 +31,7 @@ PASSAGE_FEATURES = (
     "type",
     "lead",
     "depth",
-    "age",
+    "behind",
     "window",
     "names",
     "names_title",
@@ -40,8 +40,9 @@ PASSAGE_FEATURES = (
 )
 """Per candidate passage: fusion score, best sentence cosine, BM25 (share of the pool's best), best
 sentence score, its question-term coverage, coverage over passage and title, title coverage, answer-type
-match, first passage of its article, where in the article it starts, log age in days before the as-of
-date, inside the question's time-word window, share of the question's names in it (and in its title),
+match, first passage of its article, where in the article it starts, log days its article is older
+than the newest candidate's (relative to the pool, never to the day asked: asking later changes
+nothing), inside the question's time-word window, share of the question's names in it (and in its title),
 1/(1+fused rank), log of how many pool passages share its article."""
 
 SENTENCE_FEATURES = (
@@ -124,11 +125,11 @@ def passage_features(context: Context, hits: Sequence[Hit], scored: Sequence[Seq
     wanted = context.names
     kind = answer_type(context.question)
     terms = set(tokenize([context.question])[0])
+    days = [h.article.date.toordinal() if h.article.date else 0 for h in hits]
+    newest = max(days, default=0)
     rows = []
-    for rank, (hit, sentences) in enumerate(zip(hits, scored, strict=True)):
+    for rank, (hit, sentences, day) in enumerate(zip(hits, scored, days, strict=True)):
         best = max(sentences, key=lambda c: c.score) if sentences else None
-        day = hit.article.date.toordinal() if hit.article.date else 0
-        age = max(0, context.as_of_day - day) if context.as_of_day and day else 0
         title = set(tokenize([hit.article.title])[0])
         rows.append(
             [
@@ -142,7 +143,7 @@ def passage_features(context: Context, hits: Sequence[Hit], scored: Sequence[Seq
                 type_match(kind, best.text) if best else 0.0,
                 float(hit.passage.start == 0),
                 hit.passage.start / max(1, len(hit.article.text)),
-                math.log1p(age),
+                math.log1p(newest - day) if day else 0.0,
                 _in_window(day, context.window),
                 _share(wanted, hit.passage.text + " " + hit.article.title),
                 _share(wanted, hit.article.title),

