@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     discord_workers: int = Field(4, ge=1, le=32)
     feedback_db: Path = Path("feedback.sqlite3")
     # following feeds (`newsdesk feeds`, `update`, `watch`)
-    feeds_db: Path = Path("feeds.sqlite3")
+    feeds_db: Path | None = None
     feeds_interval: float = Field(_FEEDS.interval, ge=1)
     feeds_max_backoff: float = Field(_FEEDS.max_backoff, ge=1)
     feeds_connect_timeout: float = Field(_FEEDS.connect_timeout, gt=0)
@@ -141,6 +141,11 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             raise ValueError("must not be empty (an empty path would mean the current directory)")
         return value
+
+    @field_validator("feeds_db", mode="before")
+    @classmethod
+    def _default_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level")
     @classmethod
