@@ -153,7 +153,8 @@ def test_an_unknown_time_zone_is_read_quietly_and_shown_only_at_vv(tmp_path: Pat
     warning (UnknownTimezoneWarning) is library noise: shown with -vv only."""
     seeds = tmp_path / "seeds"
     seeds.mkdir()
-    (seeds / "edt.md").write_text(f"---\ntitle: Flood\ndate: March 3, 2024 10:00 EDT\n---\n\n{FLOOD}\n", encoding="utf-8")
+    front = "---\ntitle: Flood\ndate: March 3, 2024 10:00 EDT\n---\n\n"
+    (seeds / "edt.md").write_text(front + FLOOD + "\n", encoding="utf-8")
     quiet = run_cli("index", "--seeds", seeds, "--index", tmp_path / "i1", cwd=tmp_path)
     assert quiet.returncode == 0, quiet.stderr
     assert b"tzname EDT" not in quiet.stderr and b"left undated" not in quiet.stderr
