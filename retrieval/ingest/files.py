@@ -24,7 +24,7 @@ from retrieval.config import IngestConfig
 from retrieval.errors import SeedsNotFoundError
 from retrieval.ingest.cleaning import clean_scraped_text, derive_title
 from retrieval.ingest.textclean import scrub
-from retrieval.types import Article
+from retrieval.types import Article, publication_day
 
 log = logging.getLogger(__name__)
 
@@ -689,23 +689,40 @@ def load_articles(
 
 
 def dedupe_articles(articles: list[Article], fingerprints: list[str] | None = None) -> tuple[list[Article], int]:
-    """Keep the first of identical articles (same text) and of articles sharing an id."""
+    """Keep one of identical articles (same text) and rename articles sharing an id.
+
+    Of identical texts the earliest publication is kept (undated last; on the same day, the first
+    read); a copy from another outlet is kept too, for the search to list that outlet as "also
+    reported by" against the earliest (see ``search.retriever``). Copies from the same outlet, or
+    from files that name none, are dropped.
+    """
     if fingerprints is None:
         fingerprints = [_text_fingerprint(a.text) for a in articles]
-    seen_text: set[str] = set()
-    seen_ids: dict[str, int] = {}
-    kept: list[Article] = []
-    duplicates = 0
-    for article, fingerprint in zip(articles, fingerprints, strict=True):
-        if fingerprint in seen_text:
-            duplicates += 1
+    order = sorted(range(len(articles)), key=lambda i: (publication_day(articles[i]), i))
+    outlets_of: dict[str, set[str]] = {}
+    keep: set[int] = set()
+    for i in order:
+        article, outlet = articles[i], _outlet(articles[i])
+        seen = outlets_of.get(fingerprints[i])
+        if seen is not None and (not outlet or outlet in seen or "" in seen):
             log.info("duplicate article %s: indexed once", article.id)
             continue
-        seen_text.add(fingerprint)
+        outlets_of.setdefault(fingerprints[i], set()).add(outlet)
+        keep.add(i)
+    seen_ids: dict[str, int] = {}
+    kept: list[Article] = []
+    for i, article in enumerate(articles):  # in reading order, as before
+        if i not in keep:
+            continue
         if article.id in seen_ids:
             seen_ids[article.id] += 1
             article = replace(article, id=f"{article.id}~{seen_ids[article.id]}")
         else:
             seen_ids[article.id] = 0
         kept.append(article)
-    return kept, duplicates
+    return kept, len(articles) - len(kept)
+
+
+def _outlet(article: Article) -> str:
+    """The outlet an article names (its source, or its URL's host); "" for a file that names none."""
+    return article.source if article.source != article.id else ""
