@@ -18,8 +18,8 @@ from retrieval.answer.features import Context, question_features, sentence_featu
 from retrieval.answer.ranker import Ranker
 from retrieval.answer.sentences import Candidate, SentenceScorer, answer_type, type_match
 from retrieval.config import AnswerConfig
-from retrieval.index.lexical import LexicalIndex, tokenize
-from retrieval.text import overlap, shingles
+from retrieval.index.lexical import LexicalIndex
+from retrieval.text import overlap, shingles, tokenize
 from retrieval.types import AnswerSentence, Article, Citation, Hit, Quote
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from retrieval.config import IngestConfig
 from retrieval.errors import SeedsNotFoundError
 from retrieval.ingest.cleaning import clean_scraped_text, derive_title
 from retrieval.ingest.textclean import scrub
+from retrieval.text import sentence_ends
 from retrieval.types import Article, publication_day
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,6 @@ RAW_SLACK = 4
 HTML_SLACK = 20
 """Bytes of HTML read, as a multiple of the article limit: markup outweighs the text it holds (4 MB at
 the default: trafilatura takes ~7 s there, 35 s on 10 MB)."""
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s")
 _FILE_KINDS = {
     stat.S_IFIFO: "a FIFO",
     stat.S_IFSOCK: "a socket",
@@ -233,7 +233,7 @@ def cut_text(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     head = text[: limit + 1]
-    ends = [m.end() for m in _SENTENCE_END.finditer(head, limit // 2)]
+    ends = sentence_ends(head, limit // 2)
     if ends:
         return head[: ends[-1]].rstrip()
     space = head.rfind(" ", limit // 2)
