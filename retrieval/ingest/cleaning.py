@@ -52,6 +52,10 @@ _DATELINE = re.compile(
     r"(?:\s*[-–—,|]?\s*\d{1,2}:\d{2}(?:\s*[ap]\.?m\.?)?(?:\s*[A-Z]{2,4})?)?$",
     re.IGNORECASE,
 )
+_LONE_CATEGORY_WORD = re.compile(r"(?:(?<=[a-z]{3}[.!?])|(?<=[a-z][.!?][”\"’]))( +[a-z]+\.)(?=[ \t]*$|\s+[“\"A-Z])")
+"""A lower-case word standing alone as a "sentence" after a sentence's end ("…part in a forum. diplomatic."):
+the site's category label, scraped into the first paragraph. Abbreviations ("U.S. economy.", "jocks vs.
+nerds.") do not end a sentence of three lower-case letters, so they never match."""
 _TITLE_MAX_WORDS = 24
 _FOOTER_MIN_POSITION = 0.3
 
@@ -128,9 +132,10 @@ def clean_scraped_text(raw: str) -> CleanedText:
             continue  # a repeated headline inside the body
         body.append(stripped)
 
-    paragraphs = "\n".join(body).split("\n\n")
-    text = "\n\n".join(p.strip() for p in paragraphs if p.strip())
-    return CleanedText(text=text, title=title, dateline=dateline)
+    paragraphs = [p.strip() for p in "\n".join(body).split("\n\n") if p.strip()]
+    if paragraphs:
+        paragraphs[0] = _LONE_CATEGORY_WORD.sub("", paragraphs[0])
+    return CleanedText(text="\n\n".join(paragraphs), title=title, dateline=dateline)
 
 
 def derive_title(text: str, max_chars: int = 100) -> str:

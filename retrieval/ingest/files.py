@@ -477,7 +477,8 @@ class IngestCache:
     :func:`load_articles`; a full rebuild passes none.
     """
 
-    FORMAT = 2
+    FORMAT = 3
+    """Bumped when reading or cleaning changes what a file gives (3: lone category words dropped)."""
 
     def __init__(self, config: IngestConfig | None = None) -> None:
         self.config = config or IngestConfig()
