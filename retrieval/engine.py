@@ -27,7 +27,9 @@ from retrieval.embedding.base import Embedder, embedding_info
 from retrieval.errors import BadQuestionError, BuildInterrupted, IndexMissingError, SeedsNotFoundError
 from retrieval.index.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
 from retrieval.index.store import Absence, IndexCheck, IndexData, IndexStore, Manifest
-from retrieval.ingest.files import IngestCache, IngestResult, ReadProgressFn, load_articles
+from retrieval.ingest.cache import IngestCache
+from retrieval.ingest.files import load_articles
+from retrieval.ingest.results import IngestResult, ReadProgressFn
 from retrieval.ingest.textclean import has_letters_or_digits, scrub
 from retrieval.search.followup import resolve as resolve_followup
 from retrieval.search.retriever import Retriever

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from retrieval.ingest.cleaning import clean_scraped_text, derive_title
-from retrieval.ingest.files import read_seed_text
+from retrieval.ingest.formats.seed_text import read_seed_text
 from tests.conftest import SEEDS
 
 
