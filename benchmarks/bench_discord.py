@@ -49,10 +49,10 @@ async def run(questions: int, workers: int) -> None:
     )
     engine = Engine(
         IndexStore(REPO / settings.index_dir),
-        SentenceTransformerEmbedder(settings.embedding()),
-        search=settings.search(),
-        answer=settings.answer(),
-        chunking=settings.chunking(),
+        SentenceTransformerEmbedder(settings.embedding),
+        search=settings.search,
+        answer=settings.answer,
+        chunking=settings.chunking,
     )
     engine.load()
     engine.ask(QUESTIONS[0])  # warm up

@@ -163,19 +163,10 @@ def hint(exc: NewsdeskError) -> str:
 def _settings_error(exc: Exception) -> str:
     from pydantic import ValidationError
 
+    from bot.settings import explain
+
     if isinstance(exc, ValidationError) and exc.errors():
-        first = exc.errors()[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
-        if not first.get("loc"):  # a check across settings says which ones itself
-            return printable(f"bad settings: {message}")
-        field = str(first["loc"][0])
-        value = first.get("input")
-        secret = any(word in field for word in ("token", "key"))
-        shown = f"={value!r}" if isinstance(value, str) and not secret and len(value) <= 60 else ""
-        more = len(exc.errors()) - 1
-        return printable(
-            f"bad setting NEWSDESK_{field.upper()}{shown}: {message}" + (f" (and {more} more)" if more else "")
-        )
+        return printable(explain(exc))
     return printable(f"bad settings: {type(exc).__name__}: {exc}")
 
 
@@ -205,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # pydantic ValidationError, or a bad .env
         print(f"newsdesk: {_settings_error(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    _configure_logging(args.verbose, settings.log_level)
+    _configure_logging(args.verbose, settings.general.log_level)
     ctx = Context(settings, args)
     what = _command(args)
     try:

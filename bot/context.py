@@ -209,8 +209,8 @@ class Context:
 
     def answerer(self) -> str:
         """``--answerer`` or NEWSDESK_ANSWERER; ``llm`` only with a language model configured."""
-        answerer: str = getattr(self.args, "answerer", None) or self.settings.answerer
-        if answerer == "llm" and not (self.settings.llm_url or self.settings.llm_gguf):
+        answerer: str = getattr(self.args, "answerer", None) or self.settings.llm.answerer
+        if answerer == "llm" and not (self.settings.llm.url or self.settings.llm.gguf):
             raise CommandError(
                 "--answerer llm needs a language model: set NEWSDESK_LLM_URL (an OpenAI-compatible server, "
                 "e.g. http://127.0.0.1:11434/v1 for Ollama) or NEWSDESK_LLM_GGUF (a local .gguf file)"

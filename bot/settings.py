@@ -1,15 +1,41 @@
-"""Every setting newsdesk reads: from NEWSDESK_* environment variables or a .env file."""
+"""Every setting newsdesk reads: NEWSDESK_* environment variables or a .env file, one section per concern.
+
+Each setting is declared once, as a field of its section's class: the engine's sections are its own
+config dataclasses (``retrieval/config.py``: type, bounds, default, docstring), the fronts' are the
+models below. A field's variable is ``NEWSDESK_`` + the section's prefix + the field's name, upper-cased,
+unless the section names it otherwise (the names users already have). ``Settings`` reads the variables,
+validates each section with pydantic, and hands the engine its dataclasses as they are.
+"""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import functools
+import inspect
+import json
+import textwrap
+import types
+import typing
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from annotated_types import Ge, Gt, Le
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from retrieval.config import (
-    DEFAULT_MODEL,
     AnswerConfig,
     ChunkingConfig,
     EmbeddingConfig,
@@ -21,314 +47,410 @@ from retrieval.config import (
 )
 from retrieval.feeds.config import FeedsConfig
 
-_ANSWER = AnswerConfig()
-_SEARCH = SearchConfig()
-_CHUNKING = ChunkingConfig()
-_EMBEDDING = EmbeddingConfig()
-_VECTORS = VectorConfig()
-_INGEST = IngestConfig()
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_LLM = LLMConfig()
-_FEEDS = FeedsConfig()
+PREFIX = "NEWSDESK_"
+NONE_WORDS = ("", "none", "off")
+"""For a setting that may be unset (``None``), these values (in any case) unset it."""
 
 
-class Settings(BaseSettings):
-    """newsdesk's configuration. Build it in ``main()``, never at import."""
+def _not_empty(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must not be empty (an empty path would mean the current directory)")
+    return value
 
-    model_config = SettingsConfigDict(
-        env_prefix="NEWSDESK_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-    )
 
-    # where things are
-    index_dir: Path = Path("index")
-    seeds_dir: Path = Path("seeds")
-    # the embedding model
-    model: str = DEFAULT_MODEL
-    device: str = _EMBEDDING.device
-    dtype: str = _EMBEDDING.dtype
-    batch_size: int = Field(_EMBEDDING.batch_size, ge=1)
-    embed_backend: str = _EMBEDDING.backend
-    quantize: str = _EMBEDDING.quantize
-    onnx_cache: Path | None = None
-    embed_threads: int = Field(_EMBEDDING.threads, ge=0)
-    embed_cache: Path | None = None
-    # reading the seeds
-    max_article_chars: int = Field(_INGEST.max_article_chars, ge=1_000)
-    # chunking
-    chunk_tokens: int = Field(_CHUNKING.max_tokens, ge=16)
-    chunk_overlap: int = Field(_CHUNKING.overlap_sentences, ge=0)
-    # retrieval and answers
-    k: int = Field(_SEARCH.k, ge=1, le=50)
-    search_mode: str = _SEARCH.mode
-    rerank_depth: int = Field(_SEARCH.rerank_depth, ge=0, le=200)
-    time_words: str = _SEARCH.time_words
-    window_weight: float = Field(_SEARCH.window_weight, ge=0.0, le=10.0)
-    recency_weight: float = Field(_SEARCH.recency_weight, ge=0.0, le=10.0)
-    recency_days: float = Field(_SEARCH.recency_days, gt=0.0)
-    max_sentences: int = Field(_ANSWER.max_sentences, ge=1, le=4)
-    min_confidence: float | None = Field(_ANSWER.min_confidence, ge=0.0, le=1.0)
-    ranker: str = "default"
-    max_question_chars: int = Field(_ANSWER.max_question_chars, ge=10)
-    log_level: str = "WARNING"
-    # the vector store
-    vector_backend: str = _VECTORS.backend
-    vector_exact_max: int = Field(_VECTORS.exact_max, ge=0)
-    vector_ann: str = _VECTORS.ann
-    vector_params: dict[str, float] = Field(default_factory=dict)
-    vector_threads: int = Field(_VECTORS.threads, ge=1)
-    vector_mmap: bool = _VECTORS.mmap
-    milvus_uri: str = _VECTORS.milvus_uri
-    milvus_token: SecretStr | None = None
-    milvus_collection: str = Field(_VECTORS.milvus_collection, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,180}$")
-    # written answers (a language model; README "Written answers")
-    answerer: str = _LLM.answerer
-    llm_url: str = _LLM.url
-    llm_model: str = _LLM.model
-    llm_api_key: SecretStr | None = None
-    llm_gguf: Path | None = None
-    llm_threads: int = Field(_LLM.threads, ge=1)
-    llm_context: int = Field(_LLM.context_tokens, ge=512)
-    llm_timeout: float = Field(_LLM.timeout, gt=0)
-    llm_connect_timeout: float = Field(_LLM.connect_timeout, gt=0)
-    llm_max_tokens: int = Field(_LLM.max_tokens, ge=16, le=4096)
-    llm_temperature: float = Field(_LLM.temperature, ge=0.0, le=2.0)
-    llm_passages: int = Field(_LLM.passages, ge=1, le=20)
-    llm_support_threshold: float | None = Field(None, ge=0.0, le=1.0)
-    llm_show_unverified: bool = _LLM.show_unverified
-    # Discord
-    discord_token: SecretStr | None = None
-    discord_guild_id: int | None = None
-    discord_channels: Annotated[list[int], NoDecode] = Field(default_factory=list)
-    cooldown_questions: int = Field(4, ge=1)
-    cooldown_seconds: float = Field(60.0, gt=0)
-    answer_chars: int = Field(1500, ge=200, le=4096)
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+APath = Annotated[Path, BeforeValidator(_not_empty)]
+"""A path that must be given (an empty one would mean the current directory)."""
+
+
+class _Section(BaseModel):
+    """A section of the fronts' own settings: frozen, documented by its fields' docstrings."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True, extra="forbid")
+
+
+class General(_Section):
+    """Where things are, and how much is logged."""
+
+    index_dir: APath = Path("index")
+    """Index directory (built by `newsdesk index`)."""
+    seeds_dir: APath = Path("seeds")
+    """Articles to index: .txt, .md (YAML front matter: title, date, url, source), .html, .jsonl."""
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)] = "WARNING"
+    """How much is logged on stderr, in any case (`-v` and `-vv` raise it to INFO and DEBUG)."""
+
+
+class Discord(_Section):
+    """`newsdesk bot`: the Discord bot."""
+
+    token: SecretStr | None = None
+    """The bot's token (from the Discord developer portal); only `newsdesk bot` needs it."""
+    guild_id: int | None = None
+    """A server (guild) id: slash commands sync to it at once (empty: globally, which can take an hour)."""
+    channels: list[int] = Field(default_factory=list)
+    """Channel ids the bot answers in, separated by commas or spaces (empty: every channel it can see)."""
+    cooldown_questions: Annotated[int, Ge(1)] = 4
+    """Questions one user may ask per NEWSDESK_COOLDOWN_SECONDS."""
+    cooldown_seconds: Annotated[float, Gt(0)] = 60.0
+    """The window of the per-user cooldown, in seconds."""
+    answer_chars: Annotated[int, Ge(200), Le(4096)] = 1500
+    """Longest answer text in a Discord message, in characters."""
     mention_replies_in_thread: bool = False
-    discord_mentions: bool = True
-    discord_workers: int = Field(4, ge=1, le=32)
-    feedback_db: Path = Path("feedback.sqlite3")
-    # following feeds (`newsdesk feeds`, `update`, `watch`)
-    feeds_db: Path | None = None
-    feeds_interval: float = Field(_FEEDS.interval, ge=1)
-    feeds_max_backoff: float = Field(_FEEDS.max_backoff, ge=1)
-    feeds_connect_timeout: float = Field(_FEEDS.connect_timeout, gt=0)
-    feeds_timeout: float = Field(_FEEDS.read_timeout, gt=0)
-    feeds_total_timeout: float = Field(_FEEDS.total_timeout, gt=0)
-    feeds_max_bytes: int = Field(_FEEDS.max_bytes, ge=10_000)
-    feeds_max_redirects: int = Field(_FEEDS.max_redirects, ge=0, le=20)
-    feeds_host_delay: float = Field(_FEEDS.host_delay, ge=0)
-    feeds_host_connections: int = Field(_FEEDS.host_connections, ge=1, le=16)
-    feeds_workers: int = Field(_FEEDS.workers, ge=1, le=64)
-    feeds_fetch_pages: bool = _FEEDS.fetch_pages
-    feeds_page_attempts: int = Field(_FEEDS.page_attempts, ge=1, le=20)
-    feeds_contact: str = _FEEDS.contact
-    feeds_user_agent: str = _FEEDS.user_agent
-    watch_polling: bool = False
-    watch_poll_seconds: float = Field(2.0, gt=0)
+    """Answer a mention in a new thread (else in the channel, as a reply)."""
+    mentions: bool = True
+    """Answer messages that mention the bot (asks for the guild_messages intent; Message Content is not needed)."""
+    workers: Annotated[int, Ge(1), Le(32)] = 4
+    """Questions answered at once (the engine runs in this many threads)."""
+    feedback_db: APath = Path("feedback.sqlite3")
+    """Where 👍/👎 reactions to answers are kept (`newsdesk feedback`)."""
 
-    @field_validator("discord_channels", mode="before")
+    @field_validator("channels", mode="before")
     @classmethod
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):
             return [int(part) for part in value.replace(",", " ").split()]
         return value
 
-    @field_validator("index_dir", "seeds_dir", "feedback_db", mode="before")
-    @classmethod
-    def _not_empty(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip():
-            raise ValueError("must not be empty (an empty path would mean the current directory)")
-        return value
 
-    @field_validator("feeds_db", mode="before")
-    @classmethod
-    def _default_when_empty(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+class Following(_Section):
+    """Where followed feeds are kept, and how `newsdesk watch` notices new seed files."""
 
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        if value.strip().upper() not in LOG_LEVELS:
-            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
-        return value.strip().upper()
+    feeds_db: Path | None = None
+    """The followed feeds and what was fetched from them (`newsdesk feeds`, `update`, `watch`); unset:
+    feeds.sqlite3 in the index directory, so each index keeps its own feeds (docs/feeds.md)."""
+    watch_polling: bool = False
+    """`newsdesk watch`: poll the seeds directory instead of file-system events (network drives, containers)."""
+    watch_poll_seconds: Annotated[float, Gt(0)] = 2.0
+    """How often the seeds directory is polled when NEWSDESK_WATCH_POLLING is on."""
 
-    @field_validator("search_mode")
-    @classmethod
-    def _known_mode(cls, value: str) -> str:
-        if value not in ("hybrid", "dense", "lexical"):
-            raise ValueError("must be hybrid, dense or lexical")
-        return value
 
-    @field_validator("min_confidence", mode="before")
-    @classmethod
-    def _empty_is_fitted(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+@dataclasses.dataclass(frozen=True)
+class Env:
+    """How a section's fields are named as variables: ``NEWSDESK_`` + ``prefix`` + FIELD, except
+    ``names`` (field → the rest of the variable's name); ``fixed`` fields have no variable."""
 
-    @field_validator("time_words")
-    @classmethod
-    def _known_time_words(cls, value: str) -> str:
-        if value not in ("prior", "strict", "off"):
-            raise ValueError("must be prior, strict or off")
-        return value
+    prefix: str = ""
+    names: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    fixed: tuple[str, ...] = ()
 
-    @field_validator("vector_backend")
-    @classmethod
-    def _known_backend(cls, value: str) -> str:
-        if value not in ("faiss", "milvus"):
-            raise ValueError("must be faiss or milvus")
-        return value
 
-    @field_validator("vector_ann")
-    @classmethod
-    def _known_ann(cls, value: str) -> str:
-        if value not in ("hnsw", "ivf"):
-            raise ValueError("must be hnsw or ivf")
-        return value
+class Settings(BaseSettings):
+    """newsdesk's configuration, one section per concern. Build it in ``main()``, never at import.
 
-    @field_validator("embed_backend")
-    @classmethod
-    def _known_embed_backend(cls, value: str) -> str:
-        if value not in ("auto", "torch", "onnx"):
-            raise ValueError("must be auto, torch or onnx")
-        return value
+    ``Settings(k=3, answer_chars=900)`` sets values by variable name (without ``NEWSDESK_``), as the
+    environment does; ``Settings(search=SearchConfig(k=3))`` sets a whole section.
+    """
 
-    @field_validator("quantize")
-    @classmethod
-    def _known_quantize(cls, value: str) -> str:
-        if value not in ("int8", "none"):
-            raise ValueError("must be int8 or none")
-        return value
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
 
-    @field_validator("dtype")
-    @classmethod
-    def _known_dtype(cls, value: str) -> str:
-        if value not in ("auto", "float32", "bfloat16"):
-            raise ValueError("must be auto, float32 or bfloat16")
-        return value
+    general: Annotated[General, Env()] = General()
+    embedding: Annotated[
+        EmbeddingConfig,
+        Env(
+            names={"backend": "EMBED_BACKEND", "threads": "EMBED_THREADS", "cache": "EMBED_CACHE"},
+            fixed=("offline",),
+        ),
+    ] = EmbeddingConfig()
+    ingest: Annotated[IngestConfig, Env()] = IngestConfig()
+    chunking: Annotated[
+        ChunkingConfig,
+        Env(names={"max_tokens": "CHUNK_TOKENS", "overlap_sentences": "CHUNK_OVERLAP"}, fixed=("language",)),
+    ] = ChunkingConfig()
+    search: Annotated[
+        SearchConfig,
+        Env(
+            names={"mode": "SEARCH_MODE"},
+            fixed=("candidates", "fusion", "dense_weight", "rrf_k", "duplicate_overlap"),
+        ),
+    ] = SearchConfig()
+    answer: Annotated[AnswerConfig, Env()] = AnswerConfig()
+    vectors: Annotated[
+        VectorConfig,
+        Env(
+            prefix="VECTOR_",
+            names={
+                "milvus_uri": "MILVUS_URI",
+                "milvus_token": "MILVUS_TOKEN",
+                "milvus_collection": "MILVUS_COLLECTION",
+            },
+        ),
+    ] = VectorConfig()
+    llm: Annotated[
+        LLMConfig,
+        Env(
+            prefix="LLM_",
+            names={"answerer": "ANSWERER", "context_tokens": "LLM_CONTEXT"},
+            fixed=("passage_chars",),
+        ),
+    ] = LLMConfig()
+    discord: Annotated[
+        Discord,
+        Env(
+            prefix="DISCORD_",
+            names={
+                "cooldown_questions": "COOLDOWN_QUESTIONS",
+                "cooldown_seconds": "COOLDOWN_SECONDS",
+                "answer_chars": "ANSWER_CHARS",
+                "mention_replies_in_thread": "MENTION_REPLIES_IN_THREAD",
+                "feedback_db": "FEEDBACK_DB",
+            },
+        ),
+    ] = Discord()
+    feeds: Annotated[
+        FeedsConfig, Env(prefix="FEEDS_", names={"read_timeout": "FEEDS_TIMEOUT"}, fixed=("robots_ttl",))
+    ] = FeedsConfig()
+    following: Annotated[Following, Env()] = Following()
 
-    @field_validator("answerer")
     @classmethod
-    def _known_answerer(cls, value: str) -> str:
-        if value not in ("extractive", "llm"):
-            raise ValueError("must be extractive or llm")
-        return value
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments first, then the environment, then the .env file: each read by variable name."""
+        return (
+            init_settings,
+            _Variables(settings_cls, getattr(env_settings, "env_vars", {})),
+            _Variables(settings_cls, getattr(dotenv_settings, "env_vars", {})),
+        )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _into_sections(cls, data: object) -> object:
+        """Values given by variable name (``k``, ``answer_chars``) go into their sections."""
+        return nest(data) if isinstance(data, dict) else data
 
     @model_validator(mode="after")
     def _llm_configured(self) -> Settings:
-        if self.answerer == "llm" and not (self.llm_url or self.llm_gguf):
+        if self.llm.answerer == "llm" and not (self.llm.url or self.llm.gguf):
             raise ValueError(
                 "NEWSDESK_ANSWERER=llm needs NEWSDESK_LLM_URL (an OpenAI-compatible server) or NEWSDESK_LLM_GGUF"
             )
-        if self.llm_gguf is not None and not self.llm_gguf.is_file():
-            raise ValueError(f"NEWSDESK_LLM_GGUF: no file at {self.llm_gguf}")
+        if self.llm.gguf and not Path(self.llm.gguf).expanduser().is_file():
+            raise ValueError(f"NEWSDESK_LLM_GGUF: no file at {self.llm.gguf}")
         return self
 
-    def embedding(self) -> EmbeddingConfig:
-        """The engine's embedding config."""
-        return EmbeddingConfig(
-            model=self.model,
-            device=self.device,
-            dtype=self.dtype,
-            batch_size=self.batch_size,
-            backend=self.embed_backend,
-            quantize=self.quantize,
-            onnx_cache=str(self.onnx_cache) if self.onnx_cache else None,
-            threads=self.embed_threads,
-            cache=str(self.embed_cache) if self.embed_cache else None,
-        )
+    @property
+    def index_dir(self) -> Path:
+        """The index directory (``NEWSDESK_INDEX_DIR``)."""
+        return self.general.index_dir
 
-    def chunking(self) -> ChunkingConfig:
-        """The engine's chunking config."""
-        return ChunkingConfig(max_tokens=self.chunk_tokens, overlap_sentences=self.chunk_overlap)
+    @property
+    def seeds_dir(self) -> Path:
+        """The articles directory (``NEWSDESK_SEEDS_DIR``)."""
+        return self.general.seeds_dir
 
-    def search(self) -> SearchConfig:
-        """The engine's search config."""
-        return SearchConfig(
-            k=self.k,
-            mode=self.search_mode,
-            rerank_depth=self.rerank_depth,
-            time_words=self.time_words,
-            window_weight=self.window_weight,
-            recency_weight=self.recency_weight,
-            recency_days=self.recency_days,
-        )
-
-    def vectors(self) -> VectorConfig:
-        """The engine's vector store config."""
-        return VectorConfig(
-            backend=self.vector_backend,
-            exact_max=self.vector_exact_max,
-            ann=self.vector_ann,
-            params={k: int(v) if float(v).is_integer() else v for k, v in self.vector_params.items()},
-            threads=self.vector_threads,
-            mmap=self.vector_mmap,
-            milvus_uri=self.milvus_uri,
-            milvus_token=self.milvus_token.get_secret_value() if self.milvus_token else "",
-            milvus_collection=self.milvus_collection,
-        )
-
-    def answer(self) -> AnswerConfig:
-        """The engine's answer config."""
-        return AnswerConfig(
-            max_sentences=self.max_sentences,
-            min_confidence=self.min_confidence,
-            ranker=None if self.ranker.strip().lower() in ("off", "none", "") else self.ranker.strip(),
-            max_question_chars=self.max_question_chars,
-        )
-
-    def ingest(self) -> IngestConfig:
-        """The engine's config for reading the seeds."""
-        return IngestConfig(max_article_chars=self.max_article_chars)
-
-    def llm(self) -> LLMConfig:
-        """The engine's written-answer config."""
-        return LLMConfig(
-            answerer=self.answerer,
-            url=self.llm_url,
-            model=self.llm_model,
-            api_key=self.llm_api_key.get_secret_value() if self.llm_api_key else "",
-            gguf=str(self.llm_gguf) if self.llm_gguf else "",
-            threads=self.llm_threads,
-            context_tokens=self.llm_context,
-            timeout=self.llm_timeout,
-            connect_timeout=self.llm_connect_timeout,
-            max_tokens=self.llm_max_tokens,
-            temperature=self.llm_temperature,
-            passages=self.llm_passages,
-            support_threshold=self.llm_support_threshold,
-            show_unverified=self.llm_show_unverified,
-        )
-
-    def feeds(self) -> FeedsConfig:
-        """The feed follower's config."""
-        return FeedsConfig(
-            interval=self.feeds_interval,
-            max_backoff=self.feeds_max_backoff,
-            connect_timeout=self.feeds_connect_timeout,
-            read_timeout=self.feeds_timeout,
-            total_timeout=self.feeds_total_timeout,
-            max_bytes=self.feeds_max_bytes,
-            max_redirects=self.feeds_max_redirects,
-            host_delay=self.feeds_host_delay,
-            host_connections=self.feeds_host_connections,
-            workers=self.feeds_workers,
-            fetch_pages=self.feeds_fetch_pages,
-            page_attempts=self.feeds_page_attempts,
-            contact=self.feeds_contact,
-            user_agent=self.feeds_user_agent,
-        )
+    def replaced(self, **values: object) -> Settings:
+        """These settings with some changed by variable name (``search_mode="dense"``), validated again."""
+        for name in values:
+            variable(name)  # a name that is no setting is an error, not ignored
+        data = {name: _as_dict(getattr(self, name)) for name in type(self).model_fields}
+        return type(self).model_validate({**data, **values})
 
     def engine_config(self, index_dir: Path | None = None) -> EngineConfig:
         """Everything the engine is made from (``index_dir`` overrides the setting, as ``--index`` does)."""
         return EngineConfig(
             index_dir=index_dir or self.index_dir,
-            embedding=self.embedding(),
-            chunking=self.chunking(),
-            search=self.search(),
-            answer=self.answer(),
-            vectors=self.vectors(),
-            ingest=self.ingest(),
-            llm=self.llm(),
+            embedding=self.embedding,
+            chunking=self.chunking,
+            search=self.search,
+            answer=self.answer,
+            vectors=self.vectors,
+            ingest=self.ingest,
+            llm=self.llm,
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting: its variable, where it lives, and how it is declared."""
+
+    env: str
+    """The variable, e.g. ``NEWSDESK_K``."""
+    section: str
+    field: str
+    annotation: Any
+    default: Any
+    owner: type
+    """The section class that declares it."""
+
+    @property
+    def secret(self) -> bool:
+        """True for a value never shown: a ``SecretStr``, or a dataclass field kept out of its repr."""
+        if dataclasses.is_dataclass(self.owner):
+            return not next(f.repr for f in dataclasses.fields(self.owner) if f.name == self.field)
+        return SecretStr in typing.get_args(self.annotation) or self.annotation is SecretStr
+
+    @property
+    def doc(self) -> str:
+        """The docstring under the field's declaration (empty if it has none)."""
+        if dataclasses.is_dataclass(self.owner):
+            return _attribute_docs(self.owner).get(self.field, "")
+        info: dict[str, FieldInfo] = self.owner.model_fields  # type: ignore[attr-defined]
+        return info[self.field].description or ""
+
+
+def _fields(cls: type) -> Iterator[tuple[str, Any, Any]]:
+    """(name, annotation, default) of each field of a section class."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    if dataclasses.is_dataclass(cls):
+        for f in dataclasses.fields(cls):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            yield f.name, hints[f.name], default
+    else:
+        info: dict[str, FieldInfo] = cls.model_fields  # type: ignore[attr-defined]
+        for name, field in info.items():
+            yield name, hints[name], field.get_default(call_default_factory=True)
+
+
+@functools.cache
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """The docstrings under a dataclass's fields (as pydantic's ``use_attribute_docstrings`` reads a model's)."""
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0]
+    statements = body.body if isinstance(body, ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for node, after in zip(statements, statements[1:], strict=False):
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
+            docs[node.target.id] = inspect.cleandoc(after.value.value)
+    return docs
+
+
+@functools.cache
+def settings() -> tuple[Setting, ...]:
+    """Every setting, in the order of the sections and their fields."""
+    found = []
+    for section, info in Settings.model_fields.items():
+        env = next(m for m in info.metadata if isinstance(m, Env))
+        owner = typing.cast(type, info.annotation)
+        for name, annotation, default in _fields(owner):
+            if name not in env.fixed:
+                rest = env.names.get(name, env.prefix + name.upper())
+                found.append(Setting(PREFIX + rest.upper(), section, name, annotation, default, owner))
+    return tuple(found)
+
+
+@functools.cache
+def _by_name() -> dict[str, Setting]:
+    return {s.env.removeprefix(PREFIX).lower(): s for s in settings()}
+
+
+def variable(name: str) -> tuple[str, str]:
+    """The (section, field) of a variable named without ``NEWSDESK_`` (``k`` → ``("search", "k")``)."""
+    found = _by_name().get(name.lower())
+    if found is None:
+        raise KeyError(f"no setting NEWSDESK_{name.upper()}")
+    return found.section, found.field
+
+
+@functools.cache
+def _by_location() -> dict[tuple[str, ...], Setting]:
+    return {(s.section, s.field): s for s in settings()}
+
+
+def _optional(annotation: Any) -> bool:
+    return type(None) in typing.get_args(annotation) or (
+        isinstance(annotation, types.UnionType) and type(None) in annotation.__args__
+    )
+
+
+def _mapping(annotation: Any) -> bool:
+    base = typing.get_args(annotation)[0] if typing.get_origin(annotation) is Annotated else annotation
+    return typing.get_origin(base) is dict or base is dict
+
+
+def _parsed(setting: Setting, value: object) -> object:
+    """A variable's text as its field takes it: a word that unsets an optional field, JSON for a mapping."""
+    if not isinstance(value, str):
+        return value
+    if _optional(setting.annotation) and value.strip().lower() in NONE_WORDS:
+        return None
+    if _mapping(setting.annotation):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value  # refused by validation, naming the variable
+    return value
+
+
+def _as_dict(section: object) -> dict[str, Any]:
+    if isinstance(section, BaseModel):
+        return dict(section)
+    return {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}  # type: ignore[arg-type]
+
+
+def nest(data: dict[str, Any]) -> dict[str, Any]:
+    """Values keyed by variable name (``k``) moved into their sections (``{"search": {"k": …}}``)."""
+    by_name = _by_name()
+    nested: dict[str, Any] = {}
+    flat: dict[str, dict[str, Any]] = {}
+    for key, value in data.items():
+        setting = None if key in Settings.model_fields else by_name.get(key.lower())
+        if setting is None:
+            nested[key] = value
+        else:
+            flat.setdefault(setting.section, {})[setting.field] = _parsed(setting, value)
+    for section, values in flat.items():
+        given = nested.get(section)
+        base = dict(given) if isinstance(given, dict) else _as_dict(given) if given is not None else {}
+        nested[section] = {**base, **values}
+    return nested
+
+
+class _Variables(PydanticBaseSettingsSource):
+    """The NEWSDESK_ variables of one source (the environment, a .env file), keyed without the prefix."""
+
+    def __init__(self, settings_cls: type[BaseSettings], variables: Mapping[str, str | None]) -> None:
+        super().__init__(settings_cls)
+        self.variables = variables
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: ``__call__`` reads the variables by name, not by field."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """``{"k": "5", "answer_chars": "900", …}`` for every NEWSDESK_ variable set that is a setting."""
+        names = _by_name()
+        found: dict[str, Any] = {}
+        for key, value in self.variables.items():
+            rest = key.lower().removeprefix(PREFIX.lower())
+            if key.lower().startswith(PREFIX.lower()) and rest in names and value is not None:
+                found[rest] = value
+        return found
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    """Pydantic's message in newsdesk's words: ``must be hybrid, dense or lexical``."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "literal_error":
+        return "must be " + str(error.get("ctx", {}).get("expected", "")).replace("'", "")
+    if error["type"] == "predicate_failed":
+        name = message.split("'")[1] if message.count("'") >= 2 else ""
+        return "must be " + name.replace("_", " ") if name else message
+    return message
+
+
+def explain(exc: ValidationError) -> str:
+    """A validation error as one line naming the variable: ``bad setting NEWSDESK_K='x': …``."""
+    errors = exc.errors()
+    first = errors[0]
+    message = _message(first)
+    location = [str(part) for part in first.get("loc", ())]
+    if not location:  # a check across settings says which ones itself
+        return f"bad settings: {message}"
+    setting = _by_location().get(tuple(location[:2]))
+    name = setting.env if setting else PREFIX + location[-1].upper()
+    value = first.get("input")
+    secret = setting is None or setting.secret
+    shown = f"={value!r}" if isinstance(value, str) and not secret and len(value) <= 60 else ""
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"bad setting {name}{shown}: {message}{more}"

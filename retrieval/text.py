@@ -1,4 +1,5 @@
-"""Text as every part of newsdesk reads it: words, BM25 tokens, sentences and where they end, shingles.
+"""Text as every part of newsdesk reads it: words, BM25 tokens, sentences and where they end, shingles,
+capitalised names.
 
 One place for each: the index, the answerers, ingest and the Discord front import these rather than
 keep their own patterns (a word counted one way at indexing and another at answering is a bug).
@@ -141,3 +142,23 @@ def overlap(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / min(len(a), len(b))
+
+
+_NAME = re.compile(r"\b(?:[A-Z][\w'’.-]*[a-z0-9]|[A-Z]{2,})(?:\s+(?:of\s+|de\s+|al-)?(?:[A-Z][\w'’.-]*|[A-Z]{2,}))*")
+_OPENER_WORDS = (
+    "What Who Whom Whose When Where Why How Which Is Are Was Were Do Does Did Can Could Will Would "
+    "Should Has Have Had And But So Also In On At For The A An"
+)
+_QUESTION_OPENERS = frozenset(_OPENER_WORDS.split())
+
+
+def names(text: str) -> list[str]:
+    """The capitalised names in ``text`` (runs of capitalised words), without question openers."""
+    found = []
+    for match in _NAME.finditer(text):
+        words = match.group(0).split()
+        while words and words[0] in _QUESTION_OPENERS:
+            words = words[1:]
+        if words:
+            found.append(" ".join(words))
+    return found

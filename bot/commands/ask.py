@@ -30,7 +30,7 @@ def cmd_ask(ctx: Context) -> int:
         raise CommandError('what is the question? e.g. newsdesk ask "Why won\'t Turkey sanction Russia?"')
     from retrieval.engine import check_question
 
-    question = check_question(args.question, ctx.settings.max_question_chars)  # fail before loading
+    question = check_question(args.question, ctx.settings.answer.max_question_chars)  # fail before loading
     answerer = ctx.answerer()
     engine = ctx.ready_engine()
     if args.json:

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def cmd_bot(ctx: Context) -> int:
     """newsdesk bot: load the model and index once, then answer on Discord until interrupted."""
-    token = ctx.settings.discord_token
+    token = ctx.settings.discord.token
     if token is None or not token.get_secret_value().strip():
         raise CommandError("no Discord token: set NEWSDESK_DISCORD_TOKEN in the environment or .env (see .env.example)")
     from bot.discord_bot.client import run_bot

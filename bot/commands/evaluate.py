@@ -32,7 +32,7 @@ def cmd_eval(ctx: Context) -> int:
     if args.index is None:
         ctx.index_dir = ctx.settings.index_dir.parent / "eval-index" / eval_index_name(args.corpus)
     if args.mode:
-        ctx.settings = ctx.settings.model_copy(update={"search_mode": args.mode})
+        ctx.settings = ctx.settings.replaced(search_mode=args.mode)
     ctx.seeds_dir = args.corpus
     started = time.perf_counter()
     ctx.build(full=args.full)
@@ -89,7 +89,7 @@ def register(sub: argparse._SubParsersAction, parents: dict[str, argparse.Argume
     """Add ``newsdesk eval``."""
     p = sub.add_parser("eval", parents=[parents["common"]], help="measure answer quality on a QA benchmark")
     p.add_argument("--corpus", type=Path, required=True, help="articles as JSONL (id, title, date, text)")
-    p.add_argument("--questions", type=Path, required=True, help="questions as JSONL (see README)")
+    p.add_argument("--questions", type=Path, required=True, help="questions as JSONL (see docs/answer-quality.md)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N answerable and N/3 unanswerable")
     p.add_argument("--slice", type=int, metavar="N", help="a seeded random N of the questions (for CI)")
     p.add_argument("--seed", type=int, default=0, help="the seed of --slice (default 0)")

@@ -17,7 +17,7 @@ def cmd_feedback_export(ctx: Context) -> int:
     """newsdesk feedback export [--out FILE]: the votes with their questions, answers and cited ids."""
     from bot.discord_bot.feedback import FeedbackStore
 
-    store = FeedbackStore(ctx.settings.feedback_db)
+    store = FeedbackStore(ctx.settings.discord.feedback_db)
     if ctx.args.out is None:
         count = store.export_jsonl(sys.stdout)
     else:
@@ -26,7 +26,7 @@ def cmd_feedback_export(ctx: Context) -> int:
                 count = store.export_jsonl(out)
         except OSError as exc:
             raise CommandError(f"cannot write {ctx.args.out}: {exc.strerror or exc}") from exc
-    ctx.note(f"Exported {count} vote{'s' if count != 1 else ''} from {ctx.settings.feedback_db}.")
+    ctx.note(f"Exported {count} vote{'s' if count != 1 else ''} from {ctx.settings.discord.feedback_db}.")
     return 0
 
 

@@ -20,14 +20,14 @@ def _updater(ctx: Context, *, engine: bool = False) -> FeedUpdater:
     from retrieval.feeds.state import FeedStore, old_state_note, state_path
     from retrieval.feeds.updater import FeedUpdater
 
-    path = state_path(ctx.index_dir, ctx.settings.feeds_db)
+    path = state_path(ctx.index_dir, ctx.settings.following.feeds_db)
     if note := old_state_note(path):
         ctx.note(note)
     try:
         store = FeedStore(path)
     except Exception as exc:  # sqlite3 errors: not a database, unwritable directory
         raise CommandError(f"cannot open the feed state {path}: {exc}") from exc
-    return FeedUpdater(store, ctx.seeds_dir, ctx.settings.feeds(), engine=ctx.engine if engine else None)
+    return FeedUpdater(store, ctx.seeds_dir, ctx.settings.feeds, engine=ctx.engine if engine else None)
 
 
 def cmd_feeds_add(ctx: Context) -> int:
@@ -163,8 +163,8 @@ def cmd_watch(ctx: Context) -> int:
         ctx.seeds_dir,
         updater,
         on_event=report,
-        force_polling=ctx.settings.watch_polling,
-        poll_seconds=ctx.settings.watch_poll_seconds,
+        force_polling=ctx.settings.following.watch_polling,
+        poll_seconds=ctx.settings.following.watch_poll_seconds,
     )
     try:
         what = "the feeds and " if updater is not None else ""

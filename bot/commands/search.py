@@ -16,7 +16,7 @@ def cmd_search(ctx: Context) -> int:
     from bot.render import hit_to_dict, print_hits
     from retrieval.engine import check_question
 
-    query = check_question(ctx.args.query, ctx.settings.max_question_chars)
+    query = check_question(ctx.args.query, ctx.settings.answer.max_question_chars)
     hits = ctx.ready_engine().search(query, k=ctx.args.k, dates=ctx.dates(), as_of=ctx.as_of())
     if ctx.args.json:
         print_json(ctx, [hit_to_dict(h) for h in hits])

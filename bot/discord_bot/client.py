@@ -68,7 +68,7 @@ class NewsdeskBot(discord.Client):
         executor: ThreadPoolExecutor | None = None,
     ) -> None:
         super().__init__(
-            intents=bot_intents(settings.discord_mentions),
+            intents=bot_intents(settings.discord.mentions),
             allowed_mentions=discord.AllowedMentions.none(),  # nothing the bot posts can ping anyone
         )
         self.engine = engine
@@ -78,10 +78,12 @@ class NewsdeskBot(discord.Client):
         """Where /reindex reads the articles: the directory the process was started with."""
         self.tree = app_commands.CommandTree(self)
         self.guard = QuestionGuard(
-            engine, settings.discord_channels, Cooldown(settings.cooldown_questions, settings.cooldown_seconds)
+            engine,
+            settings.discord.channels,
+            Cooldown(settings.discord.cooldown_questions, settings.discord.cooldown_seconds),
         )
         self.executor = executor or ThreadPoolExecutor(
-            max_workers=settings.discord_workers, thread_name_prefix="newsdesk-engine"
+            max_workers=settings.discord.workers, thread_name_prefix="newsdesk-engine"
         )
         self.conversations = Conversations()
         """What follow-ups follow: the question behind each answer message and each thread's last."""
@@ -94,7 +96,7 @@ class NewsdeskBot(discord.Client):
         """Start the feed watcher if feeds are followed, and sync the commands (to one guild at once, if
         configured)."""
         await self.run_io(self.feed_watch.start)
-        guild_id = self.settings.discord_guild_id
+        guild_id = self.settings.discord.guild_id
         if guild_id:
             guild = discord.Object(id=guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -151,7 +153,7 @@ class NewsdeskBot(discord.Client):
             answer = self.engine.ask(question, dates=dates, as_of=as_of, previous=previous, on_sentence=on_sentence)
             answer_id = self.feedback.record_answer(
                 answer,
-                cited_passages(answer, shown_citations(answer, self.settings.answer_chars)),
+                cited_passages(answer, shown_citations(answer, self.settings.discord.answer_chars)),
                 guild_id=guild_id,
                 channel_id=channel_id,
                 user_id=user_id,
@@ -175,7 +177,7 @@ def create_bot(
     bot = NewsdeskBot(
         engine,
         settings,
-        feedback=feedback or FeedbackStore(settings.feedback_db),
+        feedback=feedback or FeedbackStore(settings.discord.feedback_db),
         seeds_dir=(seeds_dir or settings.seeds_dir).resolve(),
         executor=executor,
     )
@@ -210,10 +212,10 @@ def run_bot(engine: Engine, settings: Settings, token: str, *, seeds_dir: Path) 
     bot = create_bot(engine, settings, seeds_dir=seeds_dir)
     log.info(
         "starting the Discord bot: mention mode %s, %s, cooldown %d questions / %.0f s, /reindex from %s",
-        "on" if settings.discord_mentions else "off",
-        f"channels {', '.join(map(str, settings.discord_channels))}" if settings.discord_channels else "all channels",
-        settings.cooldown_questions,
-        settings.cooldown_seconds,
+        "on" if settings.discord.mentions else "off",
+        f"channels {', '.join(map(str, settings.discord.channels))}" if settings.discord.channels else "all channels",
+        settings.discord.cooldown_questions,
+        settings.discord.cooldown_seconds,
         bot.seeds_dir,
     )
     try:

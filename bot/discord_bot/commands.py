@@ -86,7 +86,7 @@ async def ask_command(
     stream = AnswerStream(
         asyncio.get_running_loop(),
         lambda written: interaction.edit_original_response(
-            embeds=writing_embeds(admitted.text, written, answer_chars=bot.settings.answer_chars)
+            embeds=writing_embeds(admitted.text, written, answer_chars=bot.settings.discord.answer_chars)
         ),
     )
     try:
@@ -111,7 +111,7 @@ async def ask_command(
         await apologise(interaction)
         return
     await stream.edits.stop()
-    messages = answer_embeds(answer, answer_chars=bot.settings.answer_chars)
+    messages = answer_embeds(answer, answer_chars=bot.settings.discord.answer_chars)
     view = answer_view(answer_id)
     sent: list[discord.Message] = []
     if stream.started:  # the reply shows the sentences so far: its last edit is the whole answer

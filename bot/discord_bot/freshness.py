@@ -75,7 +75,7 @@ class FeedWatch:
         self.engine = engine
         self.settings = settings
         self.seeds_dir = seeds_dir
-        self.feeds_db = state_path(engine.store.root, settings.feeds_db)
+        self.feeds_db = state_path(engine.store.root, settings.following.feeds_db)
         """The feed state: beside the index unless NEWSDESK_FEEDS_DB says otherwise."""
         if note := old_state_note(self.feeds_db):
             log.warning("%s", note)
@@ -105,7 +105,7 @@ class FeedWatch:
                     store = FeedStore(self.feeds_db)
                 except Exception as exc:  # sqlite3 errors: not a database, unwritable directory
                     raise FeedError(f"cannot open the feed state {self.feeds_db}: {exc}") from exc
-                self._updater = FeedUpdater(store, self.seeds_dir, self.settings.feeds(), engine=self.engine)
+                self._updater = FeedUpdater(store, self.seeds_dir, self.settings.feeds, engine=self.engine)
             return self._updater
 
     def configured(self) -> bool:
@@ -199,8 +199,8 @@ class FeedWatch:
                     self.seeds_dir,
                     updater,
                     on_event=self._on_event,
-                    force_polling=self.settings.watch_polling,
-                    poll_seconds=self.settings.watch_poll_seconds,
+                    force_polling=self.settings.following.watch_polling,
+                    poll_seconds=self.settings.following.watch_poll_seconds,
                 )
                 if stop is self._stop:
                     self._watcher = watcher

@@ -96,7 +96,7 @@ async def handle_mention(bot: NewsdeskBot, message: discord.Message) -> None:
             return
     await stream.edits.stop()
     sent = await delivery.deliver(
-        answer_embeds(answer, answer_chars=bot.settings.answer_chars), answer_id, stream.edits
+        answer_embeds(answer, answer_chars=bot.settings.discord.answer_chars), answer_id, stream.edits
     )
     if not answer.abstained:
         where = {m.id for m in sent} | {m.channel.id for m in sent if isinstance(m.channel, discord.Thread)}
@@ -124,7 +124,7 @@ class Delivery:
         if not self._opened:
             self._opened = True
             message = self.message
-            if self.bot.settings.mention_replies_in_thread and isinstance(message.channel, discord.TextChannel):
+            if self.bot.settings.discord.mention_replies_in_thread and isinstance(message.channel, discord.TextChannel):
                 try:
                     self._target = await message.create_thread(
                         name=shorten(self.question.text, 100), auto_archive_duration=1440
@@ -144,7 +144,7 @@ class Delivery:
 
     async def show(self, written: list[Written]) -> None:
         """Show the sentences written so far: post the first message, or edit it."""
-        embeds = writing_embeds(self.question.text, written, answer_chars=self.bot.settings.answer_chars)
+        embeds = writing_embeds(self.question.text, written, answer_chars=self.bot.settings.discord.answer_chars)
         if self.first is None:
             self.first = await self.post(1, embeds=embeds)
         else:

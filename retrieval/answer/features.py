@@ -16,9 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from retrieval.answer.sentences import Candidate, answer_type, type_match
-from retrieval.search.followup import names
 from retrieval.text import WORD as _WORD
-from retrieval.text import tokenize
+from retrieval.text import names, tokenize
 from retrieval.types import DateRange, Hit
 
 PASSAGE_FEATURES = (

@@ -9,7 +9,7 @@ A sentence is *verified* when a passage that was given to the model supports it:
 
 The sentence's own ``[n]`` is tried first; when it names no passage that was given, or one that does
 not support it, the passage that supports it best is taken instead if one clears the bar; else the
-sentence is dropped. What this guarantees and what it does not is in the README ("Written answers").
+sentence is dropped. What this guarantees and what it does not is in docs/written-answers.md.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from retrieval.text import WORD_WITH_APOSTROPHES as _WORD
 from retrieval.text import tokenize
 
 LEXICAL_THRESHOLD = 0.55
-"""The lexical scorer's bar (fitted by ``scripts/fit_support.py`` on news_train_2024, see README)."""
+"""The lexical scorer's bar (fitted by ``scripts/fit_support.py`` on news_train_2024, see docs/written-answers.md)."""
 QUESTION_TERM_WEIGHT = 0.5
 """A word the question itself used counts this much towards a sentence's support (a restated premise)."""
 

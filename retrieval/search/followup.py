@@ -10,29 +10,13 @@ from __future__ import annotations
 
 import re
 
+from retrieval.text import names
+
 _ABOUT = re.compile(r"^\s*(?:and|but|so)?[\s,]*(?:what|how)\s+about\s+(?P<subject>.+?)\s*[?.!]*\s*$", re.IGNORECASE)
 _AND = re.compile(r"^\s*(?:and|but|also)\b[\s,]*(?P<rest>.+)$", re.IGNORECASE)
 _POINTERS = re.compile(
     r"\b(he|she|they|him|her|them|his|hers|their|theirs|it|its|that|this|those|these|there|then)\b", re.IGNORECASE
 )
-_NAME = re.compile(r"\b(?:[A-Z][\w'’.-]*[a-z0-9]|[A-Z]{2,})(?:\s+(?:of\s+|de\s+|al-)?(?:[A-Z][\w'’.-]*|[A-Z]{2,}))*")
-_OPENER_WORDS = (
-    "What Who Whom Whose When Where Why How Which Is Are Was Were Do Does Did Can Could Will Would "
-    "Should Has Have Had And But So Also In On At For The A An"
-)
-_QUESTION_OPENERS = frozenset(_OPENER_WORDS.split())
-
-
-def names(text: str) -> list[str]:
-    """The capitalised names in ``text`` (runs of capitalised words), without question openers."""
-    found = []
-    for match in _NAME.finditer(text):
-        words = match.group(0).split()
-        while words and words[0] in _QUESTION_OPENERS:
-            words = words[1:]
-        if words:
-            found.append(" ".join(words))
-    return found
 
 
 def resolve(question: str, previous: str | None) -> str:

@@ -93,5 +93,5 @@ def test_the_api_key_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("NEWSDESK_LLM_API_KEY", "sk-secret-123")
     settings = Settings()
-    assert "sk-secret-123" not in repr(settings) and "sk-secret-123" not in repr(settings.llm())
-    assert settings.llm().api_key == "sk-secret-123"
+    assert "sk-secret-123" not in repr(settings) and "sk-secret-123" not in repr(settings.llm)
+    assert settings.llm.api_key == "sk-secret-123"

@@ -134,7 +134,7 @@ def test_feed_settings_reach_the_engine_config(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setenv("NEWSDESK_FEEDS_HOST_DELAY", "2.5")
     monkeypatch.setenv("NEWSDESK_FEEDS_CONTACT", "ops@example.org")
-    config = Settings().feeds()
+    config = Settings().feeds
     assert config.host_delay == 2.5 and config.agent == "newsdesk/0.1.0 (news feed reader; +ops@example.org)"
     monkeypatch.setenv("NEWSDESK_FEEDS_HOST_DELAY", "-1")
     code = main(["feeds", "list"])

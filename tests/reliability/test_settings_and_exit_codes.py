@@ -13,7 +13,7 @@ import pytest
 from tests.reliability.conftest import assert_one_line, cli, run_cli
 
 GOOD = "Who is selling Kurt Cobain's childhood home?"
-EXIT_USAGE, EXIT_INTERNAL, EXIT_IO = 2, 70, 74  # as the README documents them
+EXIT_USAGE, EXIT_INTERNAL, EXIT_IO = 2, 70, 74  # as docs/usage.md documents them
 
 
 @pytest.mark.parametrize(

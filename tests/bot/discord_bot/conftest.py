@@ -187,7 +187,7 @@ def settings(tmp_path: Path, bot_options: dict[str, object]) -> Settings:
 
 @pytest.fixture
 def feedback(settings: Settings) -> FeedbackStore:
-    return FeedbackStore(settings.feedback_db)
+    return FeedbackStore(settings.discord.feedback_db)
 
 
 @pytest.fixture

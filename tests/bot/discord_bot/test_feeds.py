@@ -80,7 +80,7 @@ def simcord_bot(
     engine: Engine, settings: Settings, feedback: FeedbackStore, site: NewsSite, follow: dict[str, str]
 ) -> Iterator[NewsdeskBot]:
     if follow:
-        updater = FeedUpdater(FeedStore(settings.feeds_db), settings.seeds_dir, settings.feeds())
+        updater = FeedUpdater(FeedStore(settings.following.feeds_db), settings.seeds_dir, settings.feeds)
         for name, path in follow.items():
             updater.add_unchecked(site.base + path, name)
         updater.close()

@@ -124,7 +124,7 @@ async def test_twenty_questions_at_once_without_blocking_the_loop(fake, tmp_path
         chunking=ChunkingConfig(max_tokens=200),
     )
     engine.load()
-    bot = create_bot(engine, settings.model_copy(update={"cooldown_questions": 100}))
+    bot = create_bot(engine, settings.replaced(cooldown_questions=100))
     task = await connect(fake, bot)
     lags: list[float] = []
     stop = asyncio.Event()

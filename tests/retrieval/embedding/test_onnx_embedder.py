@@ -162,7 +162,7 @@ def test_settings_select_the_backend(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("NEWSDESK_QUANTIZE", "none")
     monkeypatch.setenv("NEWSDESK_ONNX_CACHE", str(tmp_path))
     monkeypatch.setenv("NEWSDESK_EMBED_THREADS", "1")
-    config = Settings(_env_file=None).embedding()
+    config = Settings(_env_file=None).embedding
     assert (config.backend, config.quantize, config.onnx_cache, config.threads) == ("onnx", "none", str(tmp_path), 1)
     monkeypatch.setenv("NEWSDESK_EMBED_BACKEND", "tensorflow")
     with pytest.raises(ValidationError):

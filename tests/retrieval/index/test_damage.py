@@ -286,7 +286,7 @@ def test_damage_to_a_large_index_is_never_a_traceback(
 def test_report_the_matrix(
     pristine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Print the counts (``pytest -s -k report_the_matrix``): the numbers the README quotes. ``ask
+    """Print the counts (``pytest -s -k report_the_matrix``): the numbers docs/index-format.md quotes. ``ask
     (large)`` is ask with no file hashed on load, as for a large index (FAISS files left out, see above)."""
     import retrieval.index.store
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.search.followup import names, resolve
+from retrieval.search.followup import resolve
+from retrieval.text import names
 
 TURKEY = "Why won't Turkey sanction Russia?"
 
