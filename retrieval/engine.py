@@ -226,6 +226,11 @@ class Engine:
         """The question cleaned, or BadQuestionError saying what is wrong with it (no model needed)."""
         return check_question(question, self.max_question_chars)
 
+    @property
+    def index_dir(self) -> Path:
+        """The index directory (what a front keeps beside it, such as the feed state, goes there)."""
+        return self.store.root
+
     def stats(self) -> IndexStats:
         """What is indexed, from the manifest alone (no model, no vectors)."""
         return index_stats(self.store)

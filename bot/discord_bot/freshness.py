@@ -75,7 +75,7 @@ class FeedWatch:
         self.engine = engine
         self.settings = settings
         self.seeds_dir = seeds_dir
-        self.feeds_db = state_path(engine.store.root, settings.following.feeds_db)
+        self.feeds_db = state_path(engine.index_dir, settings.following.feeds_db)
         """The feed state: beside the index unless NEWSDESK_FEEDS_DB says otherwise."""
         if note := old_state_note(self.feeds_db):
             log.warning("%s", note)

@@ -11,7 +11,17 @@ import grimp
 import bot.discord_bot
 
 PACKAGE = Path(bot.discord_bot.__file__).parent
-FACADE = {"ask", "search", "build", "stats", "describe", "model_name", "max_question_chars", "check_question"}
+FACADE = {
+    "ask",
+    "search",
+    "build",
+    "stats",
+    "describe",
+    "model_name",
+    "max_question_chars",
+    "check_question",
+    "index_dir",
+}
 """``Engine``'s methods for the fronts (retrieval/engine.py)."""
 
 
