@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.commands import ask, chat, discord_bot, evaluate, feedback, feeds, index, search, stats
+from bot.commands import ask, brief, chat, discord_bot, evaluate, feedback, feeds, follow, index, search, stats
 from bot.context import (
     EXIT_ERROR,
     EXIT_INTERNAL,
@@ -22,13 +22,13 @@ from bot.context import (
     Context,
 )
 from bot.render import printable
-from retrieval.errors import BuildInterrupted, NewsdeskError, Remedy, SettingError, UnknownFeedError
+from retrieval.errors import BuildInterrupted, NewsdeskError, Remedy, SettingError, UnknownFeedError, UnknownTopicError
 from retrieval.ingest.textclean import scrub
 
 log = logging.getLogger(__name__)
 
 SAMPLE_QUESTION = "Why won't Turkey sanction Russia?"
-COMMANDS = (index, ask, chat, search, evaluate, stats, feeds, discord_bot, feedback)
+COMMANDS = (index, ask, chat, search, evaluate, stats, feeds, follow, brief, discord_bot, feedback)
 """Each module adds its subcommand(s) with ``register(sub, parents)``, in the order ``--help`` lists them."""
 
 
@@ -153,6 +153,8 @@ def hint(exc: NewsdeskError) -> str:
     """What the command line adds to an engine error: the setting or command that fixes it."""
     if isinstance(exc, UnknownFeedError):
         return " (see `newsdesk feeds list`)"
+    if isinstance(exc, UnknownTopicError):
+        return " (see `newsdesk follow list`)"
     if exc.setting in SETTING_HINTS:
         return SETTING_HINTS[exc.setting]
     if exc.remedy is Remedy.FIX_SETTING and exc.setting:
@@ -172,6 +174,7 @@ def _settings_error(exc: Exception) -> str:
 
 def _command(args: argparse.Namespace) -> str:
     words = [str(w) for w in (args.command, getattr(args, "feedback_command", None)) if w]
+    words += [str(w) for w in (getattr(args, "follow_command", None),) if w]
     return "`" + " ".join(["newsdesk", *words]) + "`"
 
 

@@ -106,6 +106,8 @@ class Discord(_Section):
     """Questions answered at once (the engine runs in this many threads)."""
     feedback_db: APath = Path("feedback.sqlite3")
     """Where 👍/👎 reactions to answers are kept (`newsdesk feedback`)."""
+    alerts_per_hour: Annotated[int, Ge(1), Le(50)] = 5
+    """Story cards posted per followed topic (`/follow`) in any hour; the stories over it are summed up in one line."""
 
     @field_validator("channels", mode="before")
     @classmethod
@@ -198,6 +200,7 @@ class Settings(BaseSettings):
                 "answer_chars": "ANSWER_CHARS",
                 "mention_replies_in_thread": "MENTION_REPLIES_IN_THREAD",
                 "feedback_db": "FEEDBACK_DB",
+                "alerts_per_hour": "ALERTS_PER_HOUR",
             },
         ),
     ] = Discord()

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +37,10 @@ from retrieval.text import tokenize
 from retrieval.types import Answer, DateRange, Hit
 
 if TYPE_CHECKING:
+    from retrieval.alerts.briefing import BriefConfig, Briefing
+    from retrieval.alerts.matching import MatchConfig, TopicMatcher
+    from retrieval.alerts.planner import TopicAlerts
+    from retrieval.alerts.store import TopicStore
     from retrieval.answer.verify import SupportScorer
     from retrieval.answer.written import SentenceCallback, WrittenAnswerer
 
@@ -141,7 +145,8 @@ class Engine:
     """Holds the embedder and the live index; ``ask`` and ``search`` are safe from many threads.
 
     The fronts use the engine through these methods only (``from_config``, ``stats``, ``describe``,
-    ``check_question``, ``build``, ``ask``, ``search``), never its store, index or embedder directly.
+    ``check_question``, ``build``, ``ask``, ``search``; for topic alerts and briefings ``index_dir``,
+    ``article_ids``, ``alerts_for``, ``brief``), never its store, index or embedder directly.
     """
 
     def __init__(
@@ -225,11 +230,6 @@ class Engine:
     def check_question(self, question: str) -> str:
         """The question cleaned, or BadQuestionError saying what is wrong with it (no model needed)."""
         return check_question(question, self.max_question_chars)
-
-    @property
-    def index_dir(self) -> Path:
-        """The index directory (what a front keeps beside it, such as the feed state, goes there)."""
-        return self.store.root
 
     def stats(self) -> IndexStats:
         """What is indexed, from the manifest alone (no model, no vectors)."""
@@ -444,6 +444,48 @@ class Engine:
         its passage; ``answer`` itself with a one-line note when the model refuses, fails or is too slow."""
         writer = self.writer()
         return writer.answer(answer, self.support_scorer(self._state().index), as_of=as_of, on_sentence=on_sentence)
+
+    # -- topics and briefings (retrieval.alerts) ------------------------------------------------
+
+    @property
+    def index_dir(self) -> Path:
+        """The index directory (its followed topics are kept beside it, see ``retrieval.alerts.store``)."""
+        return self.store.root
+
+    def article_ids(self) -> list[str]:
+        """The ids of every article in the live index."""
+        return list(self._state().index.articles)
+
+    def topic_matcher(self, config: MatchConfig | None = None) -> TopicMatcher:
+        """Scores articles of the live index against followed topics (see ``retrieval.alerts.matching``)."""
+        from retrieval.alerts.matching import TopicMatcher
+
+        return TopicMatcher(self._state().index, self.embedder, config)
+
+    def alerts_for(
+        self, store: TopicStore, new_ids: Sequence[str], *, per_hour: int, match: MatchConfig | None = None
+    ) -> list[TopicAlerts]:
+        """The cards each topic followed in ``store`` gets for the articles ``new_ids``: one per story, at most
+        ``per_hour`` per topic in any hour, the rest held for a summary (see ``retrieval.alerts.planner``)."""
+        from retrieval.alerts.planner import plan_alerts
+
+        return plan_alerts(store, self.topic_matcher(match), new_ids, per_hour=per_hour)
+
+    def brief(
+        self,
+        *,
+        since: dt.date,
+        until: dt.date,
+        topic: str | None = None,
+        config: BriefConfig | None = None,
+    ) -> Briefing:
+        """The top stories published from ``since`` to ``until``, optionally on ``topic`` (see
+        ``retrieval.alerts.briefing``)."""
+        from retrieval.alerts.briefing import brief
+
+        if topic is not None:
+            topic = check_question(topic, self.answer_config.max_question_chars)
+        return brief(self._state().index, self.embedder, since=since, until=until, topic=topic, config=config)
 
 
 def _lexical_support(index: IndexData) -> SupportScorer:

@@ -141,3 +141,12 @@ class BuildInterrupted(KeyboardInterrupt):
     def __init__(self, live: bool) -> None:
         super().__init__("interrupted after the new index went live" if live else "interrupted before the swap")
         self.live = live
+
+
+class TopicError(NewsdeskError):
+    """A followed topic cannot be added or removed (empty, too long, already followed), or a briefing's
+    dates are unusable."""
+
+
+class UnknownTopicError(TopicError):
+    """No such topic is followed."""

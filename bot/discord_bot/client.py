@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
-from bot.discord_bot import buttons, commands, feeds, mentions
+from bot.discord_bot import alerts, briefs, buttons, commands, feeds, mentions
+from bot.discord_bot.alerts import AlertDesk
 from bot.discord_bot.conversations import Conversations
 from bot.discord_bot.cooldown import Cooldown
 from bot.discord_bot.embeds import cited_passages, shown_citations
@@ -35,7 +36,14 @@ T = TypeVar("T")
 
 Extension = Callable[["NewsdeskBot"], None]
 """What adds commands, listeners or buttons to a bot: a module's ``setup(bot)``, called by ``create_bot``."""
-EXTENSIONS: tuple[Extension, ...] = (commands.setup, feeds.setup, mentions.setup, buttons.setup)
+EXTENSIONS: tuple[Extension, ...] = (
+    commands.setup,
+    feeds.setup,
+    mentions.setup,
+    buttons.setup,
+    alerts.setup,
+    briefs.setup,
+)
 
 
 class DiscordLoginError(NewsdeskError):
@@ -89,6 +97,8 @@ class NewsdeskBot(discord.Client):
         """What follow-ups follow: the question behind each answer message and each thread's last."""
         self.feed_watch = FeedWatch(engine, settings, seeds_dir)
         """The feeds /feeds follows and the background watcher that indexes what they publish."""
+        self.alerts = AlertDesk(self)
+        """The topics /follow follows, and the cards posted when the index grows."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -115,6 +125,7 @@ class NewsdeskBot(discord.Client):
         """Stop the feed watcher (a cycle in flight finishes its requests; questions are still answered
         meanwhile), disconnect, then let the worker threads finish what they hold."""
         await asyncio.to_thread(self.feed_watch.stop)  # (before: once disconnected, asyncio.run cancels what waits)
+        await asyncio.to_thread(self.alerts.close)
         await super().close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 

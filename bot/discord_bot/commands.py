@@ -30,6 +30,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 NOT_ALLOWED = "Only members with **Manage Server** or **Administrator** can rebuild the index."
 NOT_ALLOWED_FEEDS = "Only members with **Manage Server** or **Administrator** can change what newsdesk follows."
+NOT_ALLOWED_TOPICS = "Only members with **Manage Channels** or **Administrator** can change the topics followed."
 PROGRESS_EDIT_SECONDS = 2.0
 """At most one progress edit of the /reindex reply every this many seconds."""
 
@@ -248,6 +249,8 @@ def not_allowed(interaction: Interaction) -> str:
     command: Any = interaction.command
     if isinstance(command, app_commands.Command) and command.root_parent is not None:
         command = command.root_parent
+    if command is not None and command.name in ("follow", "unfollow"):
+        return NOT_ALLOWED_TOPICS
     return NOT_ALLOWED_FEEDS if command is not None and command.name == "feeds" else NOT_ALLOWED
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,6 +91,8 @@ class FeedWatch:
         self._watcher: Watcher | None = None
         self._grew_at: dt.datetime | None = None
         self._grew_by = 0
+        self.on_growth: list[Callable[[int], None]] = []
+        """Called after each build the bot runs (on its thread) with the number of articles it added: topic alerts."""
 
     # -- subscriptions ---------------------------------------------------------------------
 
@@ -250,11 +253,13 @@ class FeedWatch:
             log.warning("feeds: %s", event.message)
 
     def grew(self, added: int) -> None:
-        """Note that a build added ``added`` articles (nothing when none)."""
+        """Note that a build added ``added`` articles, and tell the ``on_growth`` listeners."""
         if added > 0:
             with self._grew_lock:
                 self._grew_at = dt.datetime.now(dt.UTC)
                 self._grew_by = added
+        for listener in self.on_growth:  # also with none added here: another process may have indexed some
+            listener(added)
 
     def status(self) -> FeedsStatus:
         """The feeds and the index's growth, for /stats."""

@@ -397,6 +397,15 @@ class FeedStore:
         )
         return [Outlet(r["article_id"], r["source"], r["url"]) for r in rows]
 
+    def copies(self, article_id: str) -> list[Outlet]:
+        """Every stored copy of the text of ``article_id`` (itself included): the outlets of a wire story
+        that the index holds once (identical texts are indexed once)."""
+        rows = self._query(
+            "SELECT fingerprint FROM items WHERE article_id = ? AND fingerprint != '' AND path != '' LIMIT 1",
+            (article_id,),
+        )
+        return self.outlets(rows[0]["fingerprint"]) if rows else []
+
     def count_items(self) -> dict[str, int]:
         """How many items are in each state."""
         return {r["state"]: r["n"] for r in self._query("SELECT state, COUNT(*) AS n FROM items GROUP BY state")}

@@ -11,17 +11,8 @@ import grimp
 import bot.discord_bot
 
 PACKAGE = Path(bot.discord_bot.__file__).parent
-FACADE = {
-    "ask",
-    "search",
-    "build",
-    "stats",
-    "describe",
-    "model_name",
-    "max_question_chars",
-    "check_question",
-    "index_dir",
-}
+FACADE = {"ask", "search", "build", "stats", "describe", "model_name", "max_question_chars", "check_question"}
+FACADE |= {"index_dir", "article_ids", "alerts_for", "brief", "missing_index"}  # topic alerts and briefings
 """``Engine``'s methods for the fronts (retrieval/engine.py)."""
 
 

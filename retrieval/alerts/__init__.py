@@ -1,0 +1,1 @@
+"""Topic alerts and briefings: follows kept in SQLite, new articles matched to topics, stories grouped."""
