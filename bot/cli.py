@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -88,6 +89,9 @@ NOISY_LOGGERS = ("faiss.loader", "httpx", "sentence_transformers", "bm25s", "url
 QUIET_LOGGERS = ("trafilatura", "htmldate", "courlan", "justext", "readability")
 """HTML extraction libraries, whose warnings ("discarding data: None") repeat what newsdesk says
 about the file in its own words: shown only at -vv."""
+QUIET_WARNINGS = (r"tzname .* identified but not understood",)
+"""Python warnings from the libraries that read dates (dateutil's UnknownTimezoneWarning for "EDT"): the
+date is still read, without its zone; shown only at -vv."""
 
 
 class _PrintableFormatter(logging.Formatter):
@@ -112,6 +116,8 @@ def _configure_logging(verbosity: int, level_name: str) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     for quiet in QUIET_LOGGERS:
         logging.getLogger(quiet).setLevel(logging.DEBUG if verbosity >= 2 else logging.CRITICAL)
+    for message in QUIET_WARNINGS:
+        warnings.filterwarnings("default" if verbosity >= 2 else "ignore", message=message)
 
 
 def _offline_environment() -> None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bot.settings import Settings
     from retrieval.engine import Engine
     from retrieval.index.indexer import BuildProgress
-    from retrieval.ingest.files import ReadProgress
+    from retrieval.ingest.results import ReadProgress
 
 log = logging.getLogger(__name__)
 

@@ -122,8 +122,9 @@ class Discord(_Section):
 class Following(_Section):
     """Where followed feeds are kept, and how `newsdesk watch` notices new seed files."""
 
-    feeds_db: APath = Path("feeds.sqlite3")
-    """The followed feeds and what was fetched from them (`newsdesk feeds`, `update`, `watch`)."""
+    feeds_db: Path | None = None
+    """The followed feeds and what was fetched from them (`newsdesk feeds`, `update`, `watch`); unset:
+    feeds.sqlite3 in the index directory, so each index keeps its own feeds (docs/feeds.md)."""
     watch_polling: bool = False
     """`newsdesk watch`: poll the seeds directory instead of file-system events (network drives, containers)."""
     watch_poll_seconds: Annotated[float, Gt(0)] = 2.0

@@ -28,12 +28,14 @@ from retrieval.config import (
 from retrieval.embedding.base import Embedder, embedding_info
 from retrieval.errors import BadQuestionError, BuildInterrupted, IndexMissingError, SeedsNotFoundError
 from retrieval.index.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
-from retrieval.index.lexical import tokenize
 from retrieval.index.store import Absence, IndexCheck, IndexData, IndexStore, Manifest
-from retrieval.ingest.files import IngestCache, IngestResult, ReadProgressFn, load_articles
+from retrieval.ingest.cache import IngestCache
+from retrieval.ingest.files import load_articles
+from retrieval.ingest.results import IngestResult, ReadProgressFn
 from retrieval.ingest.textclean import has_letters_or_digits, scrub
 from retrieval.search.followup import resolve as resolve_followup
 from retrieval.search.retriever import Retriever
+from retrieval.text import tokenize
 from retrieval.types import Answer, DateRange, Hit
 
 if TYPE_CHECKING:

@@ -19,6 +19,11 @@ class Article:
     content_hash: str = ""
 
 
+def publication_day(article: Article) -> int:
+    """What orders copies of one story: the publication day (a proleptic ordinal; undated after every date)."""
+    return article.date.toordinal() if article.date else dt.date.max.toordinal() + 1
+
+
 @dataclass(frozen=True)
 class Passage:
     """A chunk of an article: whole sentences, with character offsets into the cleaned text."""

@@ -41,8 +41,7 @@ from pathlib import Path
 
 from retrieval.answer.prompt import NumberedPassage
 from retrieval.answer.verify import LexicalSupport, PassageFacts, SupportScorer, facts
-from retrieval.index.chunking import split_sentences
-from retrieval.index.lexical import tokenize
+from retrieval.text import split_sentences, tokenize
 from retrieval.types import Article, Hit, Passage
 
 WINDOW_CHARS = 1200

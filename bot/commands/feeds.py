@@ -17,13 +17,16 @@ if TYPE_CHECKING:
 
 
 def _updater(ctx: Context, *, engine: bool = False) -> FeedUpdater:
-    from retrieval.feeds.state import FeedStore
+    from retrieval.feeds.state import FeedStore, old_state_note, state_path
     from retrieval.feeds.updater import FeedUpdater
 
+    path = state_path(ctx.index_dir, ctx.settings.following.feeds_db)
+    if note := old_state_note(path):
+        ctx.note(note)
     try:
-        store = FeedStore(ctx.settings.following.feeds_db)
+        store = FeedStore(path)
     except Exception as exc:  # sqlite3 errors: not a database, unwritable directory
-        raise CommandError(f"cannot open the feed state {ctx.settings.following.feeds_db}: {exc}") from exc
+        raise CommandError(f"cannot open the feed state {path}: {exc}") from exc
     return FeedUpdater(store, ctx.seeds_dir, ctx.settings.feeds, engine=ctx.engine if engine else None)
 
 

@@ -22,7 +22,7 @@ from retrieval.errors import NewsdeskError
 if TYPE_CHECKING:
     from bot.discord_bot.client import NewsdeskBot
     from retrieval.index.indexer import BuildProgress, BuildSummary
-    from retrieval.ingest.files import IngestResult
+    from retrieval.ingest.results import IngestResult
 
 log = logging.getLogger(__name__)
 

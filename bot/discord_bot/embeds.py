@@ -16,6 +16,7 @@ import discord
 
 from bot.render import feed_status, plural, sentence_marker, when
 from retrieval.engine import IndexStats
+from retrieval.text import SENTENCE_END as _SENTENCE_END
 from retrieval.types import Answer, AnswerSentence, Citation, Hit, Quote
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ ANSWER_COLOUR = discord.Colour(0x2B8A3E)
 ABSTAIN_COLOUR = discord.Colour(0xE8A317)
 INFO_COLOUR = discord.Colour(0x1C7ED6)
 
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
 _WHITESPACE = re.compile(r"\s")
 
 

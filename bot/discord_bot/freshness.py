@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.render import feed_line, seeds_line, summary_line
+from retrieval.feeds.state import old_state_note, state_path
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -75,6 +76,10 @@ class FeedWatch:
         self.engine = engine
         self.settings = settings
         self.seeds_dir = seeds_dir
+        self.feeds_db = state_path(engine.index_dir, settings.following.feeds_db)
+        """The feed state: beside the index unless NEWSDESK_FEEDS_DB says otherwise."""
+        if note := old_state_note(self.feeds_db):
+            log.warning("%s", note)
         self._updater: FeedUpdater | None = None
         self._lock = threading.Lock()
         """Guards opening and closing the updater."""
@@ -100,21 +105,21 @@ class FeedWatch:
                 from retrieval.feeds.updater import FeedUpdater
 
                 try:
-                    store = FeedStore(self.settings.following.feeds_db)
+                    store = FeedStore(self.feeds_db)
                 except Exception as exc:  # sqlite3 errors: not a database, unwritable directory
-                    raise FeedError(f"cannot open the feed state {self.settings.following.feeds_db}: {exc}") from exc
+                    raise FeedError(f"cannot open the feed state {self.feeds_db}: {exc}") from exc
                 self._updater = FeedUpdater(store, self.seeds_dir, self.settings.feeds, engine=self.engine)
             return self._updater
 
     def configured(self) -> bool:
         """True if feeds are followed (the state is not even opened when it does not exist)."""
-        if self._updater is None and not Path(self.settings.following.feeds_db).exists():
+        if self._updater is None and not Path(self.feeds_db).exists():
             return False
         return bool(self.updater().store.feeds())
 
     def feeds(self) -> list[Feed]:
         """The feeds followed (none, without creating the state, when there is none)."""
-        if self._updater is None and not Path(self.settings.following.feeds_db).exists():
+        if self._updater is None and not Path(self.feeds_db).exists():
             return []
         return self.updater().store.feeds()
 
@@ -146,7 +151,7 @@ class FeedWatch:
                 if not self.configured():
                     return False
             except Exception:
-                log.exception("cannot read the feed state %s: not watching the feeds", self.settings.following.feeds_db)
+                log.exception("cannot read the feed state %s: not watching the feeds", self.feeds_db)
                 return False
             self._stop = threading.Event()  # (its own: a predecessor that outlived STOP_SECONDS stays stopped)
             self._thread = threading.Thread(

@@ -17,7 +17,7 @@ import numpy as np
 
 from retrieval.embedding.base import Embedder
 from retrieval.index.data import IndexData
-from retrieval.index.lexical import tokenize
+from retrieval.text import tokenize
 from retrieval.types import Article, Quote
 
 FITTED_DENSE_WEIGHT = 0.7

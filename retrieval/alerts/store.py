@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.errors import TopicError, UnknownTopicError
-from retrieval.index.lexical import tokenize
 from retrieval.ingest.textclean import has_letters_or_digits, scrub
+from retrieval.text import tokenize
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS follows (

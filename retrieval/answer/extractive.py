@@ -20,8 +20,8 @@ from retrieval.answer.ranker import Ranker
 from retrieval.answer.reader import Choice, Reader
 from retrieval.answer.sentences import Candidate, SentenceScorer, answer_type, type_match
 from retrieval.config import AnswerConfig
-from retrieval.index.lexical import LexicalIndex, tokenize
-from retrieval.text import overlap, shingles
+from retrieval.index.lexical import LexicalIndex
+from retrieval.text import overlap, shingles, tokenize
 from retrieval.types import AnswerSentence, Article, Citation, Hit, Quote, ShortAnswer
 
 log = logging.getLogger(__name__)

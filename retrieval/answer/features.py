@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from retrieval.answer.sentences import Candidate, answer_type, type_match
-from retrieval.index.lexical import tokenize
-from retrieval.text import names
+from retrieval.text import WORD as _WORD
+from retrieval.text import names, tokenize
 from retrieval.types import DateRange, Hit
 
 PASSAGE_FEATURES = (
@@ -83,7 +83,6 @@ the best cosine, the best raw BM25 score as a share of the question's ceiling (t
 IDF, so a two-article corpus and a large one compare), share of the question's names in the best passage and
 in any, the best sentence's coverage, share of the pool inside the question's window."""
 
-_WORD = re.compile(r"\w+")
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]*")
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
 _QUOTE = re.compile(r"[“”\"]")

@@ -33,7 +33,8 @@ import numpy as np
 from retrieval.answer.ranker import LinearModel, _linear
 from retrieval.answer.sentences import Candidate, question_terms
 from retrieval.errors import ModelLoadError
-from retrieval.index.lexical import tokenize
+from retrieval.text import SPAN_WORD as _WORD
+from retrieval.text import tokenize
 
 READER_FILE = "reader.json"
 FORMAT_VERSION = 2
@@ -113,7 +114,6 @@ _NO_SHORT = re.compile(
 _WH = re.compile(
     r"\b(who|whom|whose|where|when|which|what|how (?:many|much|long|old|far))\b((?:\s+[\w'-]+){0,4})", re.IGNORECASE
 )
-_WORD = re.compile(r"[\w'’-]+")
 _SKIP_LABELS = frozenset({"ORDINAL"})
 
 

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from retrieval.index.lexical import LexicalIndex, tokenize
+from retrieval.index.lexical import LexicalIndex
+from retrieval.text import tokenize
 from retrieval.types import Hit
 
 log = logging.getLogger(__name__)

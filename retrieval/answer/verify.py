@@ -21,7 +21,8 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from retrieval.answer.prompt import NumberedPassage
-from retrieval.index.lexical import tokenize
+from retrieval.text import WORD_WITH_APOSTROPHES as _WORD
+from retrieval.text import tokenize
 
 LEXICAL_THRESHOLD = 0.55
 """The lexical scorer's bar (fitted by ``scripts/fit_support.py`` on news_train_2024, see docs/written-answers.md)."""
@@ -31,7 +32,6 @@ QUESTION_TERM_WEIGHT = 0.5
 _MARKER = re.compile(r"\s*\[(?:(?:passage|source)s?\s*)?(\d+(?:\s*[,;&]\s*(?:and\s*)?\d+)*)\]", re.IGNORECASE)
 _ANY_MARKER = re.compile(r"\[[^\]]*\d[^\]]*\]")
 _NUMBER = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)*")
-_WORD = re.compile(r"\w+(?:['’]\w+)*")
 _CAPITALISED = re.compile(r"(?<![\w'’])[A-Z][\w]*(?:['’]\w+)*")
 _QUOTED = re.compile(r"“([^”]{2,})”|\"([^\"]{2,})\"")
 _ACRONYM_DOT = re.compile(r"(?<=\b[A-Za-z])\.(?=[A-Za-z]\b)")

@@ -23,9 +23,7 @@ from retrieval.answer.prompt import REFUSAL, NumberedPassage, build_messages, nu
 from retrieval.answer.verify import SupportScorer, Verdict, Verifier, split_citations
 from retrieval.config import LLMConfig
 from retrieval.errors import LLMError, LLMTimeoutError, NewsdeskError
-from retrieval.index.chunking import split_sentences
-from retrieval.index.lexical import tokenize
-from retrieval.text import overlap, shingles
+from retrieval.text import overlap, shingles, split_sentences, tokenize
 from retrieval.types import Answer, AnswerSentence, Citation, Quote
 
 log = logging.getLogger(__name__)

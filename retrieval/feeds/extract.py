@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from retrieval.feeds.types import Extracted
-from retrieval.ingest.files import parse_date
+from retrieval.ingest.dates import parse_date
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,27 @@ from retrieval.errors import FeedError, UnknownFeedError
 from retrieval.feeds.robots import RobotsRules
 from retrieval.feeds.types import Feed, ParsedItem
 
+STATE_FILE = "feeds.sqlite3"
+"""The feed state's file name: inside the index directory unless configured elsewhere."""
+
+
+def state_path(index_dir: Path, configured: Path | None = None) -> Path:
+    """Where the feed list and fetch state live: ``configured`` if given, else beside the index it feeds."""
+    return Path(configured) if configured is not None else Path(index_dir) / STATE_FILE
+
+
+def old_state_note(path: Path, cwd: Path | None = None) -> str:
+    """A one-line note when ``path`` does not exist yet but an older newsdesk left ``./feeds.sqlite3`` (the
+    default before the state moved beside the index); "" otherwise. It is not moved: it may feed another index."""
+    old = (cwd or Path.cwd()) / STATE_FILE
+    if path.exists() or not old.is_file() or old.resolve() == path.resolve():
+        return ""
+    return (
+        f"{old} is the feed state of an older newsdesk (it now lives with the index, at {path}): "
+        f"move it there if it belongs to this index, or set NEWSDESK_FEEDS_DB={old} to keep using it"
+    )
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
     id INTEGER PRIMARY KEY,

@@ -19,7 +19,7 @@ from filelock import FileLock, Timeout
 from retrieval.errors import FeedError, FetchError, NewsdeskError
 from retrieval.feeds import state as st
 from retrieval.feeds.config import FeedsConfig
-from retrieval.feeds.extract import extract_article
+from retrieval.feeds.extract import Extracted, extract_article
 from retrieval.feeds.http import FEED_ACCEPT, PAGE_ACCEPT, Fetcher, host_of
 from retrieval.feeds.parse import NotAFeedError, discover_feeds, parse_feed
 from retrieval.feeds.robots import Robots
@@ -373,60 +373,102 @@ class FeedUpdater:
         attempts: int,
         tally: _Tally,
     ) -> None:
-        """Fetch the item's page if it has one, and write the article (the page's, else the feed's text)."""
+        """Fetch the item's page if it has one, and write the article (the page's, else the feed's text).
+
+        The steps: the page (robots, fetch, extract); whether a failure is retried; the text kept; a
+        duplicate by canonical URL; the article written; its state recorded.
+        """
         link = normalize_url(item.link)
-        extracted = None
-        page_problem = ""
-        permanent = False
-        if self.config.fetch_pages and item.link:
-            try:
-                allowed = self.robots.allowed(item.link)
-            except FetchError as exc:  # robots.txt unreachable: not now, maybe on the next poll
-                allowed, page_problem = False, exc.reason
-            if not allowed:
-                page_problem, permanent = page_problem or "robots.txt disallows the page", not page_problem
-            else:
-                try:
-                    response = self.fetcher.get(item.link, accept=PAGE_ACCEPT)
-                    tally.pages += 1
-                    if response.content_type not in _HTML_TYPES:
-                        page_problem, permanent = f"the page is {response.content_type}, not HTML", True
-                    else:
-                        extracted = extract_article(response.text(), response.url)
-                        if extracted is None:
-                            page_problem, permanent = "no article text found on the page", True
-                except FetchError as exc:
-                    tally.pages += 1
-                    page_problem, permanent = exc.reason, exc.permanent
-        retry = bool(page_problem) and not permanent and attempts + 1 < self.config.page_attempts
-        if page_problem:
-            tally.page_failures += 1
-            log.info("page %s: %s%s", item.link, page_problem, " (will retry)" if retry else "")
-            if retry:
-                tally.note(f"{tally.page_failures} page(s) to retry")
-        already_stored = attempts > 0 and (self.seeds_dir / rel).exists()
-        if retry and already_stored:  # still failing: keep the feed's text that is already there
+        page = self._page(item, tally)
+        retry = bool(page.problem) and not page.permanent and attempts + 1 < self.config.page_attempts
+        self._note_problem(item, page, retry, tally)
+        if retry and attempts > 0 and (self.seeds_dir / rel).exists():  # still failing: keep the feed's text
             self.store.record(key, feed.id, item, state=st.RETRY, link=link, article_id=article_id, path=rel,
-                              reason=page_problem, attempts=attempts + 1)  # fmt: skip
+                              reason=page.problem, attempts=attempts + 1)  # fmt: skip
             return
-        feed_text = item.text.strip()
-        text = feed_text
-        origin = "feed"
-        if extracted is not None and len(extracted.text) >= 0.5 * len(feed_text):
-            text, origin = extracted.text, "page"
+        text, origin = _chosen_text(item, page.extracted)
         if not text:
             state = st.RETRY if retry else st.EMPTY
-            self.store.record(key, feed.id, item, state=state, link=link, reason=page_problem or "no text",
+            self.store.record(key, feed.id, item, state=state, link=link, reason=page.problem or "no text",
                               attempts=attempts + 1)  # fmt: skip
             return
+        extracted = page.extracted
         canonical = normalize_url(extracted.canonical_url) if extracted and extracted.canonical_url else link
-        if canonical and canonical != link:
-            other = self.store.stored_with_canonical(canonical)
-            if other is not None and other != article_id:
-                self.store.record(key, feed.id, item, state=st.DUPLICATE, link=link, canonical=canonical,
-                                  article_id=other, reason=f"same article as {other}")  # fmt: skip
-                return
+        if self._recorded_as_duplicate(feed, item, key, link, canonical, article_id):
+            return
         now = dt.datetime.now(dt.UTC)
+        article, published, extra = self._article(
+            feed, feed_title, item, extracted, (article_id, rel), text, origin, now
+        )
+        if not self.store.flag(INDEX_PENDING):
+            self.store.set_flag(INDEX_PENDING, True)  # before the file: a crash after it still gets it indexed
+        write_atomically(self.seeds_dir / rel, render(article, published=published, fetched=now, extra=extra))
+        self.store.record(
+            key, feed.id, item, state=st.RETRY if retry else st.STORED, link=link, canonical=canonical,
+            article_id=article_id, path=rel, source=article.source, fingerprint=extra["fingerprint"],
+            reason=page.problem, attempts=attempts + 1 if page.problem else attempts,
+        )  # fmt: skip
+        if attempts == 0 or origin == "page":
+            tally.new.append(article)
+
+    def _page(self, item: ParsedItem, tally: _Tally) -> _Page:
+        """The item's page, extracted; or why not (robots.txt, a fetch error, not HTML, no article in it)."""
+        if not (self.config.fetch_pages and item.link):
+            return _Page()
+        try:
+            allowed = self.robots.allowed(item.link)
+        except FetchError as exc:  # robots.txt unreachable: not now, maybe on the next poll
+            return _Page(problem=exc.reason or "robots.txt disallows the page", permanent=not exc.reason)
+        if not allowed:
+            return _Page(problem="robots.txt disallows the page", permanent=True)
+        tally.pages += 1
+        try:
+            response = self.fetcher.get(item.link, accept=PAGE_ACCEPT)
+        except FetchError as exc:
+            return _Page(problem=exc.reason, permanent=exc.permanent)
+        if response.content_type not in _HTML_TYPES:
+            return _Page(problem=f"the page is {response.content_type}, not HTML", permanent=True)
+        extracted = extract_article(response.text(), response.url)
+        if extracted is None:
+            return _Page(problem="no article text found on the page", permanent=True)
+        return _Page(extracted)
+
+    @staticmethod
+    def _note_problem(item: ParsedItem, page: _Page, retry: bool, tally: _Tally) -> None:
+        if not page.problem:
+            return
+        tally.page_failures += 1
+        log.info("page %s: %s%s", item.link, page.problem, " (will retry)" if retry else "")
+        if retry:
+            tally.note(f"{tally.page_failures} page(s) to retry")
+
+    def _recorded_as_duplicate(
+        self, feed: Feed, item: ParsedItem, key: str, link: str, canonical: str, article_id: str
+    ) -> bool:
+        """True (and recorded) if the page's canonical URL is an article already stored under another link."""
+        if not canonical or canonical == link:
+            return False
+        other = self.store.stored_with_canonical(canonical)
+        if other is None or other == article_id:
+            return False
+        self.store.record(key, feed.id, item, state=st.DUPLICATE, link=link, canonical=canonical,
+                          article_id=other, reason=f"same article as {other}")  # fmt: skip
+        return True
+
+    def _article(
+        self,
+        feed: Feed,
+        feed_title: str,
+        item: ParsedItem,
+        extracted: Extracted | None,
+        where: tuple[str, str],
+        text: str,
+        origin: str,
+        now: dt.datetime,
+    ) -> tuple[StoredArticle, dt.datetime | None, dict[str, str]]:
+        """The article to write (``where``: its id and path), its publication time, and the front matter's
+        extra fields."""
+        article_id, rel = where
         date = item.published.date() if item.published else (extracted.date if extracted else None)
         date_from = "feed" if item.published else ("page" if date else "first seen")
         source = (extracted.sitename if extracted else "") or feed_title or host_of(item.link or feed.url)
@@ -447,13 +489,21 @@ class FeedUpdater:
             extra["guid"] = item.guid
         if item.source and item.source != source:
             extra["credited_source"] = item.source
-        if not self.store.flag(INDEX_PENDING):
-            self.store.set_flag(INDEX_PENDING, True)  # before the file: a crash after it still gets it indexed
-        write_atomically(self.seeds_dir / rel, render(article, published=item.published, fetched=now, extra=extra))
-        self.store.record(
-            key, feed.id, item, state=st.RETRY if retry else st.STORED, link=link, canonical=canonical,
-            article_id=article_id, path=rel, source=source, fingerprint=extra["fingerprint"],
-            reason=page_problem, attempts=attempts + 1 if page_problem else attempts,
-        )  # fmt: skip
-        if attempts == 0 or origin == "page":
-            tally.new.append(article)
+        return article, item.published, extra
+
+
+@dataclass(frozen=True)
+class _Page:
+    """An item's page: what was extracted from it, or why nothing was (and whether that may pass)."""
+
+    extracted: Extracted | None = None
+    problem: str = ""
+    permanent: bool = False
+
+
+def _chosen_text(item: ParsedItem, extracted: Extracted | None) -> tuple[str, str]:
+    """The text to keep and where it came from: the page's, unless it is under half the feed's (a paywall stub)."""
+    feed_text = item.text.strip()
+    if extracted is not None and len(extracted.text) >= 0.5 * len(feed_text):
+        return extracted.text, "page"
+    return feed_text, "feed"

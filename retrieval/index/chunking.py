@@ -7,51 +7,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from retrieval.config import ChunkingConfig
+from retrieval.text import WORD_OR_MARK, Span, split_sentences
 from retrieval.types import Article
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
-Span = tuple[int, int]
-
-_WORDISH = re.compile(r"\w+|[^\w\s]")
 
 
 def approximate_token_counts(texts: Sequence[str]) -> list[int]:
     """Token counts without a tokenizer: words and punctuation marks, a close over-estimate."""
-    return [len(_WORDISH.findall(text)) for text in texts]
-
-
-def split_sentences(text: str, language: str = "en") -> list[Span]:
-    """Sentence spans of ``text`` as (start, end) offsets, trimmed of surrounding white space."""
-    import sentencex
-
-    spans: list[Span] = []
-    for piece in sentencex.get_sentence_boundaries(language, text):
-        if piece.get("is_paragraph_break"):
-            continue
-        start, end = int(piece["start_index"]), int(piece["end_index"])
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if start < end:
-            spans.extend(_split_lines(text, start, end))
-    return spans
-
-
-def _split_lines(text: str, start: int, end: int) -> list[Span]:
-    """A 'sentence' that spans line breaks (a list, a dateline) becomes one span per line."""
-    if "\n" not in text[start:end]:
-        return [(start, end)]
-    spans = []
-    for match in re.finditer(r"[^\n]+", text[start:end]):
-        s, e = start + match.start(), start + match.end()
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if s < e:
-            spans.append((s, e))
-    return spans
+    return [len(WORD_OR_MARK.findall(text)) for text in texts]
 
 
 def _split_long(text: str, span: Span, count: int, budget: int) -> list[Span]:

@@ -25,11 +25,12 @@ from retrieval.embedding.base import Embedder, embedding_info
 from retrieval.errors import IndexCorruptError
 from retrieval.index.chunking import Chunk, chunk_article
 from retrieval.index.data import IndexData
-from retrieval.index.lexical import TOKENIZER, LexicalIndex, TermSegment
+from retrieval.index.lexical import LexicalIndex, TermSegment
 from retrieval.index.manifest import Manifest, SegmentRecord
 from retrieval.index.segment import SegmentTables
 from retrieval.index.store import MAX_SEGMENTS, IndexStore, NewSegment, SegmentWrite, embed_text
 from retrieval.index.vectors.base import Growth, VectorBackend, VectorStore
+from retrieval.text import TOKENIZER
 from retrieval.types import Article
 
 log = logging.getLogger(__name__)

@@ -10,61 +10,23 @@ bm25s's default ("lucene": idf = log(1 + (N - df + 0.5) / (df + 0.5)), k1 = 1.5,
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from retrieval.index.arrays import map_npz
+from retrieval.text import tokenize
 
 log = logging.getLogger(__name__)
 
-TOKENIZER = "bm25s/en_plus/snowball-english"
-"""Recorded in the manifest: an index tokenized otherwise must be rebuilt."""
 K1 = 1.5
 B = 0.75
 POSTINGS = "terms.npz"
-_WORDS = re.compile(r"(?u)\b\w\w+\b").findall
-"""bm25s's token pattern (scikit-learn's CountVectorizer's)."""
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-@lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    """bm25s's ``en_plus`` stop words (NLTK's English list), read from its ``stopwords`` module alone:
-    importing the bm25s package would import scipy, which a question does not otherwise need."""
-    package = importlib.util.find_spec("bm25s")
-    if package is None or not package.submodule_search_locations:
-        raise ImportError("bm25s is not installed")
-    path = Path(next(iter(package.submodule_search_locations))) / "stopwords.py"
-    spec = importlib.util.spec_from_file_location("_bm25s_stopwords", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return frozenset(module.STOPWORDS_EN_PLUS)
-
-
-def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-cased, stop-word-free, stemmed word tokens, as BM25 and the answerer see them: what
-    ``bm25s.tokenize(texts, stopwords="en_plus", stemmer=<Snowball English>)`` gives (a test checks)."""
-    stop = _stopwords()
-    docs = [[token for token in _WORDS(text.lower()) if token not in stop] for text in texts]
-    unique = list(dict.fromkeys(token for doc in docs for token in doc))
-    stems = dict(zip(unique, _stemmer().stemWords(unique), strict=True))
-    return [[stems[token] for token in doc] for doc in docs]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from retrieval.text import ends_like_a_sentence, first_sentence
+
 # A line that starts a trailing block of site furniture: everything from it to the end goes.
 _FOOTER_MARKERS = {
     "featured stories",
@@ -50,7 +52,10 @@ _DATELINE = re.compile(
     r"(?:\s*[-–—,|]?\s*\d{1,2}:\d{2}(?:\s*[ap]\.?m\.?)?(?:\s*[A-Z]{2,4})?)?$",
     re.IGNORECASE,
 )
-_SENTENCE_END = re.compile(r"[.!?…:;][”’\"')\]]*$")
+_LONE_CATEGORY_WORD = re.compile(r"(?:(?<=[a-z]{3}[.!?])|(?<=[a-z][.!?][”\"’]))( +[a-z]+\.)(?=[ \t]*$|\s+[“\"A-Z])")
+"""A lower-case word standing alone as a "sentence" after a sentence's end ("…part in a forum. diplomatic."):
+the site's category label, scraped into the first paragraph. Abbreviations ("U.S. economy.", "jocks vs.
+nerds.") do not end a sentence of three lower-case letters, so they never match."""
 _TITLE_MAX_WORDS = 24
 _FOOTER_MIN_POSITION = 0.3
 
@@ -81,7 +86,7 @@ def _parse_dateline(line: str) -> dt.date | None:
 
 def _is_headline(line: str) -> bool:
     words = line.split()
-    return 2 <= len(words) <= _TITLE_MAX_WORDS and not _SENTENCE_END.search(line)
+    return 2 <= len(words) <= _TITLE_MAX_WORDS and not ends_like_a_sentence(line)
 
 
 def _cut_footer(lines: list[str]) -> list[str]:
@@ -127,14 +132,15 @@ def clean_scraped_text(raw: str) -> CleanedText:
             continue  # a repeated headline inside the body
         body.append(stripped)
 
-    paragraphs = "\n".join(body).split("\n\n")
-    text = "\n\n".join(p.strip() for p in paragraphs if p.strip())
-    return CleanedText(text=text, title=title, dateline=dateline)
+    paragraphs = [p.strip() for p in "\n".join(body).split("\n\n") if p.strip()]
+    if paragraphs:
+        paragraphs[0] = _LONE_CATEGORY_WORD.sub("", paragraphs[0])
+    return CleanedText(text="\n\n".join(paragraphs), title=title, dateline=dateline)
 
 
 def derive_title(text: str, max_chars: int = 100) -> str:
     """A title for an article that has none: its first sentence, shortened on a word boundary."""
-    first = re.split(r"(?<=[.!?])[”’\"]?\s", text.strip(), maxsplit=1)[0].strip()
+    first = first_sentence(text)
     first = first.split("\n", 1)[0]
     if len(first) <= max_chars:
         return first

@@ -18,7 +18,7 @@ from retrieval.index.store import IndexData
 from retrieval.search.fusion import fuse
 from retrieval.search.timewords import TimeWindow, time_window
 from retrieval.text import overlap, shingles
-from retrieval.types import DateRange, Hit, Passage
+from retrieval.types import DateRange, Hit, Passage, publication_day
 
 log = logging.getLogger(__name__)
 
@@ -269,37 +269,50 @@ def _window(query: Query) -> DateRange | None:
 
 class _Distinct:
     """Admits passages that are not near-duplicates of one admitted before, and notes the outlets of the
-    copies it turns away (the same wire story carried by several papers) against the one it kept."""
+    copies it turns away (the same wire story carried by several papers) against the one it kept. A
+    copy published earlier, word for word, takes the kept one's place: the first to publish keeps the
+    story, and the later outlets are "also reported by"."""
 
     def __init__(self, index: IndexData, threshold: float) -> None:
         self.index = index
         self.threshold = threshold
         self.kept: list[tuple[int, set[tuple[str, ...]]]] = []
-        self.copies: dict[int, list[str]] = {}
-        """Kept passage -> the other outlets that carried it."""
+        self.copies: dict[int, list[int]] = {}
+        """Kept passage -> the copies turned away, in the order met."""
 
     def admit(self, pid: int) -> bool:
         grams = shingles(self.index.passages[pid].text)
         for kept, other in self.kept:
             if overlap(grams, other) >= self.threshold:
-                self._note_copy(kept, pid)
+                self.copies.setdefault(kept, []).append(pid)
                 return False
         self.kept.append((pid, grams))
         return True
 
-    def _note_copy(self, kept: int, copy: int) -> None:
-        articles, passages = self.index.articles, self.index.passages
-        outlet = articles[passages[copy].article_id].source
-        seen = self.copies.setdefault(kept, [])
-        if outlet and outlet != articles[passages[kept].article_id].source and outlet not in seen:
-            seen.append(outlet)
-
     def with_copies(self, hits: list[Hit]) -> list[Hit]:
-        """The hits with the outlets of their turned-away copies in ``also``."""
-        return [
-            replace(h, also=tuple(self.copies.get(h.passage.id, ()))) if h.passage.id in self.copies else h
-            for h in hits
-        ]
+        """The hits, each in its earliest word-for-word copy, with the other outlets in ``also``."""
+        return [self._credited(h) if h.passage.id in self.copies else h for h in hits]
+
+    def _credited(self, hit: Hit) -> Hit:
+        passages, articles = self.index.passages, self.index.articles
+        kept, copies = hit.passage.id, self.copies[hit.passage.id]
+        first = min(
+            (kept, *(c for c in copies if _same_text(passages[c], hit.passage))),
+            key=lambda pid: publication_day(articles[passages[pid].article_id]),
+        )
+        if first != kept:
+            hit = replace(hit, passage=passages[first], article=articles[passages[first].article_id])
+        outlets: list[str] = []
+        for pid in (kept, *copies):
+            outlet = articles[passages[pid].article_id].source
+            if outlet and outlet != hit.article.source and outlet not in outlets:
+                outlets.append(outlet)
+        return replace(hit, also=tuple(outlets)) if outlets else hit
+
+
+def _same_text(a: Passage, b: Passage) -> bool:
+    """Two passages word for word (a swap keeps the hit's sentence scores aligned)."""
+    return a.text == b.text and len(a.sentences) == len(b.sentences)
 
 
 def _in_range(days: np.ndarray, dates: DateRange, undated: bool = False) -> np.ndarray:

@@ -82,7 +82,7 @@ def test_update_prints_each_feed_and_a_summary(site: NewsSite, capsys: pytest.Ca
     run(capsys, "feeds", "add", site.base + "/feeds/top.rss")
     from retrieval.feeds.state import FeedStore
 
-    FeedStore(Path("feeds.sqlite3")).add_feed(site.base + "/bad/error500.rss", "broken")
+    FeedStore(Path("index/feeds.sqlite3")).add_feed(site.base + "/bad/error500.rss", "broken")
     code, out, _ = run(capsys, "update", "--no-index")
     assert code == 0
     assert "+ Top stories: 2 new, 2 pages fetched" in out
@@ -98,7 +98,7 @@ def test_update_indexes_and_the_answer_cites_the_article(
     site: NewsSite, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     story: Story = next(iter(site.stories.values()))
-    run(capsys, "feeds", "add", site.base + "/feeds/top.rss")
+    run(capsys, "feeds", "add", site.base + "/feeds/top.rss", "--index", str(tmp_path / "idx"))
     code, out, _ = run(capsys, "update", "--index", str(tmp_path / "idx"), "--seeds", str(tmp_path / "seeds"))
     assert code == 0 and "Indexed 2 new" in out
     question = f"What happened: {story.title}?"
@@ -139,3 +139,50 @@ def test_feed_settings_reach_the_engine_config(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("NEWSDESK_FEEDS_HOST_DELAY", "-1")
     code = main(["feeds", "list"])
     assert code == 2
+
+
+def test_each_index_keeps_its_own_feeds(
+    site: NewsSite, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The feed list and fetch state live in the index directory: a second seeds folder (with its own
+    index) run from the same directory gets its feeds' articles too, and another directory sees them."""
+    for name in ("a", "b"):
+        code, _, _ = run(capsys, "feeds", "add", site.base + "/feeds/top.rss", "--index", f"idx-{name}")
+        assert code == 0
+        code, out, _ = run(capsys, "update", "--no-index", "--index", f"idx-{name}", "--seeds", f"seeds-{name}")
+        assert code == 0 and "+ Top stories: 2 new" in out
+        assert len(list(Path(f"seeds-{name}/feeds").rglob("*.md"))) == 2
+        assert Path(f"idx-{name}/feeds.sqlite3").is_file()
+    assert not Path("feeds.sqlite3").exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, err = run(capsys, "feeds", "list", "--index", str(tmp_path / "idx-a"))
+    assert code == 0 and "Top stories" in out and "2 articles" in out and not err
+
+
+def test_the_feed_state_can_live_elsewhere(
+    site: NewsSite, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSDESK_FEEDS_DB", str(tmp_path / "shared" / "feeds.sqlite3"))
+    run(capsys, "feeds", "add", site.base + "/feeds/top.rss", "--index", "one")
+    code, out, _ = run(capsys, "feeds", "list", "--index", "two")
+    assert code == 0 and "Top stories" in out
+    assert (tmp_path / "shared" / "feeds.sqlite3").is_file() and not Path("one/feeds.sqlite3").exists()
+
+
+def test_an_old_feed_state_in_the_current_directory_is_noticed(
+    site: NewsSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An older newsdesk kept ./feeds.sqlite3: it is named in one line (not moved: it may feed another
+    index), until this index has a feed state of its own."""
+    from retrieval.feeds.state import FeedStore
+
+    FeedStore(Path("feeds.sqlite3")).add_feed(site.base + "/feeds/top.rss", "Top stories")
+    code, _, err = run(capsys, "feeds", "list")
+    (note,) = err.splitlines()[:1]
+    assert code == 0 and "feeds.sqlite3 is the feed state of an older newsdesk" in note
+    assert "NEWSDESK_FEEDS_DB=" in note and "index/feeds.sqlite3" in note
+    run(capsys, "feeds", "add", site.base + "/feeds/top.rss")
+    code, out, err = run(capsys, "feeds", "list")
+    assert code == 0 and "Top stories" in out and "older newsdesk" not in err

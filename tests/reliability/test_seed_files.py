@@ -146,3 +146,18 @@ def test_a_lone_surrogate_in_a_jsonl_article_is_indexed(
     code, out, _ = cli(capsys, "search", "kestrels", "--json", "--k", "1", "--index", tmp_path / "index")
     hit = json.loads(out)[0]
     assert hit["title"] == "Odd \ufffd title" and hit["text"] == "Kestrels \ufffd nested."
+
+
+def test_an_unknown_time_zone_is_read_quietly_and_shown_only_at_vv(tmp_path: Path) -> None:
+    """dateutil warns of a zone it does not know ("EDT"); the date is read all the same, and the
+    warning (UnknownTimezoneWarning) is library noise: shown with -vv only."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    front = "---\ntitle: Flood\ndate: March 3, 2024 10:00 EDT\n---\n\n"
+    (seeds / "edt.md").write_text(front + FLOOD + "\n", encoding="utf-8")
+    quiet = run_cli("index", "--seeds", seeds, "--index", tmp_path / "i1", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert b"tzname EDT" not in quiet.stderr and b"left undated" not in quiet.stderr
+    loud = run_cli("index", "-vv", "--seeds", seeds, "--index", tmp_path / "i2", cwd=tmp_path)
+    assert loud.returncode == 0, loud.stderr
+    assert b"UnknownTimezoneWarning: tzname EDT identified but not understood" in loud.stderr

@@ -58,7 +58,7 @@ def test_the_limit_is_a_setting(
 
 
 def test_cut_text_ends_on_a_sentence() -> None:
-    from retrieval.ingest.files import cut_text
+    from retrieval.ingest.article import cut_text
 
     text = "One sentence here. Another one follows! A third, longer sentence runs past the limit of the cut."
     assert cut_text(text, 1000) == text
@@ -67,7 +67,7 @@ def test_cut_text_ends_on_a_sentence() -> None:
 
 
 def test_reading_reports_each_file_before_it_is_read(tmp_path: Path) -> None:
-    from retrieval.ingest.files import ReadProgress
+    from retrieval.ingest.results import ReadProgress
 
     seeds = write_news(tmp_path / "seeds", 8)
     events: list[ReadProgress] = []

@@ -227,6 +227,31 @@ def test_the_same_article_in_two_feeds_is_fetched_and_stored_once(
     assert len(stored(tmp_path / "seeds")) == 1
 
 
+@pytest.mark.parametrize("early_first", [True, False])
+def test_two_outlets_with_one_story_the_earlier_keeps_it_and_the_later_is_also_reported(
+    site: NewsSite, stories: list[Story], make_updater: MakeUpdater, feeds_engine: Engine, early_first: bool
+) -> None:
+    """One wire story on two outlets' pages, a day apart: the answer cites the first to publish and names
+    the other as "also reported by", whichever of their files' names sorts first (both orders are tried)."""
+    story = stories[0]
+    slugs = ("wire-a", "wire-b") if early_first else ("wire-b", "wire-a")
+    early = Story(slugs[0], story.title, "2023-03-01", story.text, outlet="Early Post")
+    late = Story(slugs[1], story.title, "2023-03-02", story.text, outlet="Late Courier")
+    urls = [site.add_feed("early", "rss", "Early Post"), site.add_feed("late", "atom", "Late Courier")]
+    site.publish("early", early)
+    site.publish("late", late)
+    updater = make_updater(feeds_engine)
+    for url in urls:
+        updater.add(url)
+    report = updater.update()
+    assert report.new == 2 and report.build is not None
+    answer = feeds_engine.ask(a_sentence(story))
+    top = answer.citations[0]
+    assert top.url == site.base + early.path and top.source == "Early Post"
+    assert top.also == ("Late Courier",)
+    assert all(c.url != site.base + late.path for c in answer.citations)
+
+
 def test_a_full_rebuild_keeps_every_fetched_article_without_the_network(
     site: NewsSite, stories: list[Story], make_updater: MakeUpdater, feeds_engine: Engine, tmp_path: Path
 ) -> None:

@@ -241,7 +241,7 @@ def test_ctrl_c_after_the_swap_says_the_new_index_is_live(
     engine: Engine, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch, vector_config: VectorConfig
 ) -> None:
     from retrieval.errors import BuildInterrupted
-    from retrieval.ingest.files import IngestCache
+    from retrieval.ingest.cache import IngestCache
 
     def interrupted(self: IngestCache, path: Path, seeds: Path) -> None:
         raise KeyboardInterrupt

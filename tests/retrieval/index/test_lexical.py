@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.index.lexical import LexicalIndex, _stemmer, tokenize
+from retrieval.index.lexical import LexicalIndex
+from retrieval.text import stemmer, tokenize
 from tests.conftest import ARTICLES
 
 TEXTS = [text for text in ARTICLES.values()] + [
@@ -23,7 +24,7 @@ def bm25s_scores(texts: list[str], query: str) -> np.ndarray:
     import bm25s
 
     retriever = bm25s.BM25()
-    corpus = bm25s.tokenize(texts, stopwords="en_plus", stemmer=_stemmer(), show_progress=False)
+    corpus = bm25s.tokenize(texts, stopwords="en_plus", stemmer=stemmer(), show_progress=False)
     retriever.index(corpus, show_progress=False, create_empty_token=True)
     ids = [retriever.vocab_dict[t] for t in tokenize([query])[0] if t in retriever.vocab_dict]
     return retriever.get_scores(ids) if ids else np.zeros(len(texts), dtype=np.float32)
@@ -107,7 +108,7 @@ def test_the_tokenizer_is_bm25s_s() -> None:
         "Running runners ran; the RUNS were run by a runner's club. a I 1 22 333 _under_scores_",
         "Ankara wouldn't impose sanctions on Russia, Kalin said.",
     ]
-    expected = bm25s.tokenize(texts, stopwords="en_plus", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    expected = bm25s.tokenize(texts, stopwords="en_plus", stemmer=stemmer(), return_ids=False, show_progress=False)
     assert tokenize(texts) == [list(doc) for doc in expected]
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from retrieval.errors import SeedsNotFoundError
-from retrieval.ingest.files import IngestCache, load_articles
+from retrieval.ingest.cache import IngestCache
+from retrieval.ingest.files import load_articles
 from tests.conftest import write_articles
 
 
@@ -72,14 +73,14 @@ def test_unreadable_file_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     write_articles(tmp_path, {"ok.txt": "Snow fell in the capital.", "locked.txt": "Secret."})
     import retrieval.ingest.files
 
-    real = retrieval.ingest.files._read_bytes
+    real = retrieval.ingest.files.read_bytes
 
     def read_bytes(path: Path, cap: int | None) -> tuple[bytes, int]:
         if path.name == "locked.txt":
             raise PermissionError(13, "Permission denied")  # as root, chmod 000 would not stop a read
         return real(path, cap)
 
-    monkeypatch.setattr(retrieval.ingest.files, "_read_bytes", read_bytes)
+    monkeypatch.setattr(retrieval.ingest.files, "read_bytes", read_bytes)
     result = load_articles(tmp_path)
     assert [a.id for a in result.articles] == ["ok.txt"]
     assert result.skipped[0].path == "locked.txt" and "Permission denied" in result.skipped[0].reason

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from retrieval.ingest.cleaning import clean_scraped_text, derive_title
-from retrieval.ingest.files import read_seed_text
+from retrieval.ingest.formats.seed_text import read_seed_text
 from tests.conftest import SEEDS
 
 
@@ -48,8 +48,22 @@ def test_first_seed_title_date_and_body() -> None:
     assert len(article.title) <= 101
     assert "date 2022-03-12" not in article.text
     assert "“Right now, we have no plans to impose sanctions on Russia." in article.text
+    assert "diplomatic." in raw and "diplomatic." not in article.text  # the site's category word
+    assert article.text.split("\n\n")[0].endswith("where he is taking part in a forum.")
     for paragraph in article.text.split("\n\n"):
-        assert paragraph in raw
+        assert paragraph in raw or paragraph + " diplomatic." in raw
+
+
+def test_a_lone_category_word_in_the_first_paragraph_is_furniture() -> None:
+    raw = (
+        "The council met on Monday. politics. It voted to close the library.\n\n"
+        "The mayor spoke later. sports. Nobody asked."
+    )
+    cleaned = clean_scraped_text(raw)
+    assert cleaned.text.startswith("The council met on Monday. It voted to close the library.")
+    assert "sports." in cleaned.text  # only the first paragraph carries the label
+    for kept in ("Analysts expect a slower U.S. economy.", "Old rivalries: jocks vs. nerds.", "He said “no.” Then."):
+        assert clean_scraped_text(kept).text == kept
 
 
 def test_footer_marker_early_in_text_is_kept() -> None:

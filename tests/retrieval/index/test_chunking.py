@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from retrieval.config import ChunkingConfig
-from retrieval.index.chunking import approximate_token_counts, chunk_article, split_sentences
+from retrieval.index.chunking import approximate_token_counts, chunk_article
+from retrieval.text import split_sentences
 from retrieval.types import Article
 
 TEXT = (

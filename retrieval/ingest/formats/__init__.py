@@ -1,0 +1,1 @@
+"""One module per seed file format: seed-format text, Markdown, HTML, JSONL."""
