@@ -133,7 +133,7 @@ class LLMConfig:
     """The model name the server knows; empty: the first one the server lists."""
     api_key: str = field(default="", repr=False)
     gguf: str = ""
-    """Path of a GGUF model to run in this process instead of a server (needs llama-cpp-python)."""
+    """Path of a GGUF model to run in this process instead of a server (needs xllamacpp)."""
     threads: int = 1
     """GGUF only: CPU threads for generation and for reading the prompt."""
     context_tokens: int = 4096
@@ -152,6 +152,12 @@ class LLMConfig:
     support_threshold: float | None = None
     """The support score a sentence needs (None: the scorer's fitted default)."""
     show_unverified: bool = False
+    mode: str = "quote"
+    """``quote``: the model picks the sentence that answers and copies the short answer from it, and
+    only quotes are shown; ``write``: it writes 1-2 sentences, each shown only when ONE given
+    sentence states it (``SentenceVerifier``). See docs/written-answers.md."""
+    sentences: int = 6
+    """How many of the best sentences the model reads (numbered [1]… in the prompt)."""
     """Keep sentences that failed verification in the answer, marked ``verified=False`` (never by default)."""
 
 
