@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     llm_passages: int = Field(_LLM.passages, ge=1, le=20)
     llm_support_threshold: float | None = Field(None, ge=0.0, le=1.0)
     llm_show_unverified: bool = _LLM.show_unverified
+    llm_mode: Literal["quote", "write", "passages"] = _LLM.mode  # type: ignore[assignment]
     # Discord
     discord_token: SecretStr | None = None
     discord_guild_id: int | None = None
@@ -294,6 +295,7 @@ class Settings(BaseSettings):
             passages=self.llm_passages,
             support_threshold=self.llm_support_threshold,
             show_unverified=self.llm_show_unverified,
+            mode=self.llm_mode,
         )
 
     def feeds(self) -> FeedsConfig:

@@ -28,6 +28,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
     with fake_llm_server() as running:
         monkeypatch.setenv("NEWSDESK_LLM_URL", running.url)
+        monkeypatch.setenv("NEWSDESK_LLM_MODE", "passages")  # these script whole-passage replies
         yield running
 
 
