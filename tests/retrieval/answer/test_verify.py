@@ -170,7 +170,9 @@ def test_idf_weights_the_support() -> None:
 
 def one_sentence(text: str, number: int = 1) -> NumberedPassage:
     """``text`` as a numbered one-sentence evidence unit (the sentence prompt's)."""
-    article = Article(id="a", title="Jury verdict in civil trial", date=dt.date(2022, 6, 21), source="Example", text=text)
+    article = Article(
+        id="a", title="Jury verdict in civil trial", date=dt.date(2022, 6, 21), source="Example", text=text
+    )
     hit = Hit(Passage(0, "a", 0, len(text), text, ((0, len(text)),)), article, 1.0)
     return NumberedPassage(number, hit, ((0, len(text)),))
 

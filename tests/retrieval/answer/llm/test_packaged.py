@@ -29,7 +29,7 @@ def wheels(tmp_path: Path, parts: list[bytes] = PARTS) -> list[Path]:
 
 def demo(parts: list[bytes] = PARTS) -> PackagedModel:
     digest = hashlib.sha256(b"".join(parts)).hexdigest()
-    return PackagedModel("demo", "Demo", "demo-model-part", len(parts), "0.1.0", digest, "demo.gguf")
+    return PackagedModel("demo", "Demo", "demo-model-part", len(parts), "0.1.0", digest, "demo.gguf", 30.0)
 
 
 def test_parts_are_joined_in_order_whatever_order_they_come_in(tmp_path: Path) -> None:
