@@ -357,8 +357,11 @@ class WrittenAnswerer:
     ) -> Answer:
         """The model picks the sentence that answers and copies the short answer: only quotes are shown.
 
-        The picked sentence leads (verbatim, cited) and the extractive answer's other sentences follow;
-        the short answer leads the text only when it is a verbatim span of the picked sentence.
+        The picked sentence leads (verbatim, cited) and the extractive answer's other sentences follow.
+        The model's short answer is not shown: on the dev slice it was a verbatim span of the sentence
+        yet often not the answer (a name from a sentence about something else), and a bold answer
+        claims more than a quote (docs/written-answers.md). It is kept in ``note`` for debugging only
+        when the reader asks for unverified text (``show_unverified``).
         """
         started = time.monotonic()
         question = extractive.searched or extractive.question
@@ -400,7 +403,7 @@ class WrittenAnswerer:
         body = " ".join(f"{s.text} [{s.citation}]" for s in kept)
         return Answer(
             question=extractive.question,
-            text=f"{short} — {body}" if short else body,
+            text=body,
             sentences=tuple(kept),
             citations=citations.all(),
             hits=extractive.hits,
@@ -411,7 +414,7 @@ class WrittenAnswerer:
             as_of=extractive.as_of,
             window=extractive.window,
             answerer="llm",
-            note=f"{error}: the answer may be incomplete" if error else "",
+            note=quote_note(error, short, self.config.show_unverified),
         )
 
 
@@ -445,6 +448,14 @@ def verbatim_span(short: str, sentence: str) -> str:
         return ""
     at = sentence.lower().find(wanted.lower())
     return sentence[at : at + len(wanted)] if at >= 0 else ""
+
+
+def quote_note(error: str, short: str, show_unverified: bool) -> str:
+    """A quoted answer's note: the error that cut it short, and the model's unchecked short answer if asked."""
+    parts = [f"{error}: the answer may be incomplete"] if error else []
+    if short and show_unverified:
+        parts.append(f"the model's short answer (unverified): {short}")
+    return "; ".join(parts)
 
 
 def quoted_spans(answer: Answer) -> list[tuple[int, int, int]]:

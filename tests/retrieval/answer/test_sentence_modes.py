@@ -68,7 +68,7 @@ def test_the_prompt_holds_sentences_not_passages(built: Path, server: FakeServer
     assert len(server.requests[-1]["messages"][-1]["content"]) < 2000  # a few hundred tokens
 
 
-def test_quote_mode_leads_with_the_picked_sentence_and_its_short_answer(built: Path, server: FakeServer) -> None:
+def test_quote_mode_leads_with_the_picked_sentence(built: Path, server: FakeServer) -> None:
     streamed: list[tuple[AnswerSentence, Citation | None]] = []
     engine = engine_for(built, server, "quote")
     server.say(Reply([REFUSAL]))
@@ -76,17 +76,25 @@ def test_quote_mode_leads_with_the_picked_sentence_and_its_short_answer(built: P
     server.say(Reply([f"{numbered(server)[COST]} | 40 million euros"]))
     answer = engine.ask(QUESTION, on_sentence=lambda s, c: streamed.append((s, c)))
     assert answer.answerer == "llm" and answer.sentences[0].text == COST
-    assert answer.text.startswith("40 million euros — " + COST)
+    assert answer.text.startswith(COST + " [1]") and answer.note == ""
     assert streamed and streamed[0][0].text == COST and streamed[0][1] is not None
     quotes = {" ".join(q.text.split()) for c in answer.citations for q in c.quotes}
     assert all(s.text in quotes for s in answer.sentences)  # everything shown is a quote
 
 
-@pytest.mark.parametrize("pick", ["45 million euros", "the terminal was cheap", ""])
-def test_quote_mode_shows_no_short_answer_the_sentence_lacks(built: Path, server: FakeServer, pick: str) -> None:
+@pytest.mark.parametrize("pick", ["45 million euros", "the terminal was cheap", "", "40 million euros"])
+def test_quote_mode_shows_no_short_answer(built: Path, server: FakeServer, pick: str) -> None:
     answer = ask(engine_for(built, server, "quote"), server, pick=pick)
     assert answer.answerer == "llm" and answer.sentences[0].text == COST
-    assert answer.text.startswith(COST)
+    assert answer.text.startswith(COST) and answer.note == ""
+
+
+def test_the_short_answer_is_kept_only_as_a_verbatim_span() -> None:
+    from retrieval.answer.written import verbatim_span
+
+    assert verbatim_span("40 MILLION euros.", COST) == "40 million euros"
+    assert verbatim_span("45 million euros", COST) == ""
+    assert verbatim_span("  ", COST) == ""
 
 
 @pytest.mark.parametrize("reply", [REFUSAL, "99 | 40 million euros", "The terminal cost a lot."])
