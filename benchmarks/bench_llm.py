@@ -34,7 +34,7 @@ from retrieval.answer.prompt import number_passages
 from retrieval.answer.verify import Verdict
 from retrieval.config import EngineConfig, LLMConfig
 from retrieval.engine import Engine
-from retrieval.evaluation import load_questions, normalize_answer, select_questions
+from retrieval.evaluation import RETRIEVAL_K, load_questions, normalize_answer, select_questions, slice_questions
 from retrieval.types import Answer
 
 DEV = Path("/work/shared/bench/news_dev_2023h1")
@@ -57,11 +57,15 @@ def shown_unsupported(answer: Answer, config: LLMConfig) -> int:
     bad = 0
     for sentence in answer.sentences:
         passage = shown.get(sentence.passage_id) if sentence.passage_id is not None else None
-        if passage is None:
+        if config.mode in ("quote", "write"):  # the evidence is the one sentence quoted beside it
+            quotes = [q.text for c in answer.citations if c.number == sentence.citation for q in c.quotes]
+            seen = " ".join(quotes).lower()
+        elif passage is None:
             bad += 1
             continue
-        article = passage.hit.article
-        seen = f"{article.title} {article.source} {article.date} {article.date:%B %-d %Y} {passage.text}".lower()
+        else:
+            article = passage.hit.article
+            seen = f"{article.title} {article.source} {article.date} {article.date:%B %-d %Y} {passage.text}".lower()
         seen = seen.replace(",", "").replace("’", "'")
         words = sentence.text.replace(",", "").replace("’", "'")
         needed = re.findall(r"\d+", words) + [w.lower() for w in _CAPITAL.findall(words)[1:]]
@@ -98,6 +102,8 @@ def run_model(
     engine: Engine, label: str, config: LLMConfig, items: list[tuple], out: dict, records: TextIO | None = None
 ) -> None:
     """Every question through one language model; the summary goes into ``out[label]``."""
+    if engine._writer is not None:
+        engine._writer.model.close()
     engine.llm_config = config
     engine._writer = None  # a fresh model for each configuration
     writer = engine.writer()
@@ -120,6 +126,16 @@ def run_model(
                 "answer": answer.text,
                 "note": answer.note,
                 "ms": round(wrote_ms),
+                "extractive": extractive.text,
+                "shown": [
+                    {
+                        "text": s.text,
+                        "evidence": [q.text for c in answer.citations if c.number == s.citation for q in c.quotes],
+                    }
+                    for s in answer.sentences
+                ]
+                if answer.answerer == "llm"
+                else [],
                 "verdicts": [
                     {
                         "text": v.text,
@@ -210,6 +226,9 @@ def main() -> None:
     parser.add_argument("--index", type=Path, required=True, help="the dev corpus's index (read only)")
     parser.add_argument("--questions", type=Path, default=DEV / "questions.jsonl")
     parser.add_argument("--limit", type=int, help="the first N answerable and N/3 unanswerable questions")
+    parser.add_argument("--slice", type=int, help="a seeded random N of the questions (as newsdesk eval --slice)")
+    parser.add_argument("--seed", type=int, default=0, help="the seed of --slice")
+    parser.add_argument("--modes", default="quote", help="comma-separated: quote, write, passages (LLMConfig.mode)")
     parser.add_argument("--gguf", action="append", default=[], metavar="LABEL=PATH", help="a local GGUF model")
     parser.add_argument("--url", action="append", default=[], metavar="LABEL=URL[#MODEL]", help="a server")
     parser.add_argument("--threads", type=int, default=1)
@@ -219,31 +238,34 @@ def main() -> None:
     args = parser.parse_args()
     if "train" in str(args.questions):
         raise SystemExit("this measures on the dev set; fitting is scripts/fit_support.py's, on train")
-    questions = select_questions(load_questions(args.questions), args.limit)
-    asked_on = {}
-    for line in args.questions.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        asked_on[str(record["id"])] = dt.date.fromisoformat(record["meta"]["asked_on"])
+    questions = load_questions(args.questions)
+    if args.slice:
+        questions = slice_questions(questions, args.slice, args.seed)
+    else:
+        questions = select_questions(questions, args.limit)
     engine = Engine.from_config(EngineConfig(index_dir=args.index))
     items = []
     for question in questions:
-        day = asked_on[question.id]
-        items.append((question, day, replace(engine.ask(question.question), as_of=day)))
+        day = question.as_of or dt.date.today()
+        items.append((question, day, engine.ask(question.question, k=RETRIEVAL_K, as_of=question.as_of)))
     results: dict[str, object] = {
-        "slice": f"--limit {args.limit}" if args.limit else "all",
+        "slice": f"--slice {args.slice} --seed {args.seed}" if args.slice else f"--limit {args.limit}",
         "extractive": summarise_extractive(items),
     }
     base = LLMConfig(answerer="llm", threads=args.threads, timeout=args.timeout)
     records = args.records.open("w", encoding="utf-8") if args.records else None
-    for spec in args.gguf:
-        label, path = spec.split("=", 1)
-        run_model(engine, label, replace(base, gguf=path), items, results, records)
-        if args.json:
-            args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    for spec in args.url:
-        label, rest = spec.split("=", 1)
-        url, _, model = rest.partition("#")
-        run_model(engine, label, replace(base, url=url, model=model), items, results, records)
+    for mode in args.modes.split(","):
+        for spec in args.gguf:
+            label, path = spec.split("=", 1)
+            run_model(engine, f"{label}:{mode}", replace(base, gguf=path, mode=mode), items, results, records)
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        for spec in args.url:
+            label, rest = spec.split("=", 1)
+            url, _, model = rest.partition("#")
+            run_model(
+                engine, f"{label}:{mode}", replace(base, url=url, model=model, mode=mode), items, results, records
+            )
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -154,6 +154,16 @@ def _sentence_text(sentence: AnswerSentence, day: dt.date | None, position: int)
     return text
 
 
+def answer_preview(answer: Answer) -> Text:
+    """The extractive answer's sentences and a dim line saying a written one is on its way."""
+    days = {c.number: c.date for c in answer.citations}
+    text = Text()
+    for position, sentence in enumerate(answer.sentences):
+        text.append_text(_sentence_text(sentence, days.get(sentence.citation), position))
+    text.append("\n(quoting the articles while the language model writes…)", style="dim italic")
+    return text
+
+
 def print_answer(console: Console, answer: Answer, *, streamed: int = 0) -> None:
     """The answer, then its numbered sources (or the possibly related passages).
 

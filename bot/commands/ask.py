@@ -37,11 +37,31 @@ def cmd_ask(ctx: Context) -> int:
         answer = engine.ask(question, k=args.k, dates=ctx.dates(), as_of=ctx.as_of(), answerer=answerer)
         print_json(ctx, answer_to_dict(answer))
         return 0
+    if answerer == "llm" and ctx.out.is_terminal:
+        return _ask_written_live(ctx, question)
     printer = SentencePrinter(ctx.out)
     answer = engine.ask(
         question, k=args.k, dates=ctx.dates(), as_of=ctx.as_of(), answerer=answerer, on_sentence=printer
     )
     print_answer(ctx.out, answer, streamed=printer.printed)
+    return 0
+
+
+def _ask_written_live(ctx: Context, question: str) -> int:
+    """On a terminal: the extractive answer at once, replaced by the written one once it is verified."""
+    from rich.live import Live
+
+    from bot.render import answer_preview, print_answer
+
+    args = ctx.args
+    engine = ctx.ready_engine()
+    quoted = engine.ask(question, k=args.k, dates=ctx.dates(), as_of=ctx.as_of(), answerer="extractive")
+    if quoted.abstained:
+        print_answer(ctx.out, quoted)
+        return 0
+    with Live(answer_preview(quoted), console=ctx.out, transient=True, auto_refresh=False):
+        answer = engine.write(quoted, as_of=ctx.as_of())
+    print_answer(ctx.out, answer)
     return 0
 
 

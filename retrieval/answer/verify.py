@@ -301,3 +301,82 @@ class Verifier:
             )
         best = max(s.score for s in scores)
         return Verdict(text, cited, None, best, reason=why)
+
+
+REPORTING_WORDS = frozenset(tokenize(["said says say according reported reports told stated announced also"])[0])
+"""Words a restatement may add that assert nothing about the event (stemmed)."""
+
+
+def _in_order(claim: Sequence[str], evidence: Sequence[str]) -> bool:
+    """True if the claim's words (stemmed tokens) occur in the evidence in the same order.
+
+    Each word is placed at its first occurrence at or after the previous word's place, else at its
+    first occurrence anywhere; a word placed before the previous one breaks the order. A swap of who
+    did what to whom ("Huth awarded the jury" for "a jury awarded Huth") reorders them.
+    """
+    at = -1
+    for word in claim:
+        if word in REPORTING_WORDS or word not in evidence:
+            continue
+        later = [i for i, w in enumerate(evidence) if w == word and i > at]
+        if not later:
+            return False
+        at = later[0]
+    return True
+
+
+class SentenceVerifier:
+    """The strict check: a written sentence is shown only when ONE given sentence states it.
+
+    Against each numbered evidence sentence alone (never the title, the question or another
+    passage): every number, name and quoted phrase of the written sentence is in it, every content
+    word is in it (only reporting words like "said" may be added; a word the question used gets no
+    pass), and its words come in the same order as in the evidence (a swap of who did what to whom
+    reorders them; a passive rewrite is dropped too, the price of showing nothing unsupported).
+    """
+
+    def verify(self, question: str, sentence: str, passages: Sequence[NumberedPassage]) -> Verdict:
+        """The verdict on one written sentence against the numbered evidence sentences."""
+        text, cited = split_citations(sentence)
+        terms = set(tokenize([text])[0])
+        if not passages or not terms:
+            return Verdict(text, cited, None, 0.0, reason="nothing in it to check", claim=False)
+        if _ASKS.search(text) and terms <= set(tokenize([question])[0]):
+            return Verdict(text, cited, None, 0.0, reason="the question asked again", claim=False)
+        found, order = facts(text), tokenize([text])[0]
+        reasons = {}
+        for i, passage in enumerate(passages):
+            reasons[i] = self._failure(passage, terms, found, order)
+        given = {p.number: i for i, p in enumerate(passages)}
+        tried = [given[n] for n in cited if n in given] + [i for i in range(len(passages)) if i not in cited]
+        holding = [i for i in tried if not reasons[i]]
+        if holding:
+            i = holding[0]
+            mended = "" if passages[i].number in cited else f"[{passages[i].number}] states it"
+            return Verdict(text, cited, passages[i], 1.0, 0, reason=mended)
+        own = [given[n] for n in cited if n in given]
+        why = reasons[own[0]] if own else "no given sentence states it"
+        return Verdict(text, cited, None, 0.0, reason=why)
+
+    @staticmethod
+    def _failure(passage: NumberedPassage, terms: set[str], found: Facts, order: list[str]) -> str:
+        """Why ``passage``'s sentence does not state ``text`` ('' when it does)."""
+        evidence = passage.text
+        words = _words(evidence)
+        number = passage.number
+        for value in sorted(found.numbers):
+            if value not in _numbers(evidence):
+                return f"the number {value} is not in [{number}]"
+        for name in sorted(found.names):
+            if name not in words and _stem(name) not in words:
+                return f"the name “{name}” is not in [{number}]"
+        for quote in found.quotes:
+            if quote not in _normal(evidence):
+                return f"the quoted “{quote}” is not in [{number}]"
+        said = tokenize([evidence])[0]
+        extra = terms - set(said) - REPORTING_WORDS
+        if extra:
+            return f"“{sorted(extra)[0]}” is not in [{number}]"
+        if not _in_order(order, said):
+            return f"its words come in another order than in [{number}]"
+        return ""

@@ -19,8 +19,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from retrieval.answer.llm.base import ChatModel, Message
-from retrieval.answer.prompt import REFUSAL, NumberedPassage, build_messages, number_passages
-from retrieval.answer.verify import SupportScorer, Verdict, Verifier, split_citations
+from retrieval.answer.prompt import (
+    REFUSAL,
+    NumberedPassage,
+    best_sentences,
+    build_messages,
+    number_passages,
+    sentence_messages,
+)
+from retrieval.answer.verify import SentenceVerifier, SupportScorer, Verdict, Verifier, split_citations
 from retrieval.config import LLMConfig
 from retrieval.errors import LLMError, LLMTimeoutError, NewsdeskError
 from retrieval.text import overlap, shingles, split_sentences, tokenize
@@ -148,6 +155,7 @@ class Citations:
         self._numbers: dict[str, int] = {}
         self._quotes: dict[str, list[Quote]] = {}
         self._passages: dict[str, NumberedPassage] = {}
+        self._articles: dict[str, Citation] = {}
 
     def cite(self, passage: NumberedPassage, evidence: int) -> Citation:
         """The citation of ``passage``'s article, with ``evidence`` (a sentence index) among its quotes."""
@@ -161,11 +169,21 @@ class Citations:
             quotes.append(quote)
         return self._citation(article.id, number)
 
+    def add(self, citation: Citation) -> int:
+        """Take over an existing citation (the extractive answer's), merging its quotes; its new number."""
+        number = self._numbers.setdefault(citation.article_id, len(self._numbers) + 1)
+        self._articles.setdefault(citation.article_id, citation)
+        quotes = self._quotes.setdefault(citation.article_id, [])
+        quotes.extend(q for q in citation.quotes if q not in quotes)
+        return number
+
     def number_of(self, passage: NumberedPassage) -> int:
         """The number ``passage``'s article has, 0 if the answer does not cite it."""
         return self._numbers.get(passage.hit.article.id, 0)
 
     def _citation(self, article_id: str, number: int) -> Citation:
+        if article_id not in self._passages:
+            return replace(self._articles[article_id], number=number, quotes=tuple(self._quotes[article_id]))
         article = self._passages[article_id].hit.article
         return Citation(
             number=number,
@@ -193,16 +211,18 @@ class WrittenAnswerer:
         self,
         question: str,
         passages: Sequence[NumberedPassage],
-        verifier: Verifier,
+        verifier: Verifier | SentenceVerifier,
         *,
         as_of: dt.date,
         on_verdict: Callable[[Verdict], None] | None = None,
+        messages: Sequence[Message] | None = None,
     ) -> Written:
         """Stream the model's reply and verify each sentence as it completes (the raw record)."""
         written = Written()
         started = time.monotonic()
         deadline = started + self.config.timeout
-        messages = build_messages(question, passages, as_of=as_of)
+        if messages is None:
+            messages = build_messages(question, passages, as_of=as_of)
         kept = 0
         repeats = Repeats()
 
@@ -267,8 +287,18 @@ class WrittenAnswerer:
         if extractive.abstained:
             return replace(extractive, note="no written answer: nothing retrieved answers the question")
         day = extractive.as_of or as_of or dt.date.today()
-        passages = number_passages(extractive.hits[: self.config.passages], self.config.passage_chars)
-        verifier = Verifier(scorer, self.config.support_threshold)
+        question = extractive.searched or extractive.question
+        messages: list[Message] | None = None
+        verifier: Verifier | SentenceVerifier
+        if self.config.mode in ("quote", "write"):
+            passages = best_sentences(question, extractive.hits, quoted_spans(extractive), self.config.sentences)
+            if self.config.mode == "quote":
+                return self.quote(extractive, passages, as_of=day, on_sentence=on_sentence)
+            messages = sentence_messages(question, passages, as_of=day, quote=False)
+            verifier = SentenceVerifier()
+        else:
+            passages = number_passages(extractive.hits[: self.config.passages], self.config.passage_chars)
+            verifier = Verifier(scorer, self.config.support_threshold)
         citations = Citations()
         sentences: list[AnswerSentence] = []
 
@@ -291,9 +321,7 @@ class WrittenAnswerer:
             if on_sentence is not None:
                 on_sentence(sentence, citation)
 
-        written = self.write(
-            extractive.searched or extractive.question, passages, verifier, as_of=day, on_verdict=judged
-        )
+        written = self.write(question, passages, verifier, as_of=day, on_verdict=judged, messages=messages)
         timings = dict(extractive.timings, write_ms=written.ms)
         if written.first_piece_ms is not None:
             timings["first_token_ms"] = written.first_piece_ms
@@ -316,6 +344,129 @@ class WrittenAnswerer:
             answerer="llm",
             note=written_note(written, dropped),
         )
+
+    def quote(
+        self,
+        extractive: Answer,
+        sentences: Sequence[NumberedPassage],
+        *,
+        as_of: dt.date,
+        on_sentence: SentenceCallback | None = None,
+    ) -> Answer:
+        """The model picks the sentence that answers and copies the short answer: only quotes are shown.
+
+        The picked sentence leads (verbatim, cited) and the extractive answer's other sentences follow.
+        The model's short answer is not shown: on the dev slice it was a verbatim span of the sentence
+        yet often not the answer (a name from a sentence about something else), and a bold answer
+        claims more than a quote (docs/written-answers.md). It is kept in ``note`` for debugging only
+        when the reader asks for unverified text (``show_unverified``).
+        """
+        started = time.monotonic()
+        question = extractive.searched or extractive.question
+        messages = sentence_messages(question, sentences, as_of=as_of, quote=True)
+        reply, error, first = "", "", None
+        try:
+            for piece in stream_with_deadline(self.model, messages, self.config, started + self.config.timeout):
+                first = first if first is not None else (time.monotonic() - started) * 1000
+                reply += piece
+                if "\n" in reply.strip():
+                    break  # one line is all that is asked for
+        except LLMError as exc:
+            error = str(exc)
+        timings = dict(extractive.timings, write_ms=(time.monotonic() - started) * 1000)
+        if first is not None:
+            timings["first_token_ms"] = first
+        picked = parse_pick(reply, sentences)
+        if picked is None:
+            written = Written(reply=reply, refused=REFUSAL in reply, error=error)
+            why = fallback_note(written, extractive) if (written.refused or error) else ""
+            return replace(
+                extractive,
+                timings=timings,
+                note=why or "the language model picked no sentence; quoting the articles instead",
+            )
+        evidence, short = picked
+        citations = Citations()
+        citation = citations.cite(evidence, 0)
+        lead = AnswerSentence(evidence.text, citation.number, True, 1.0, evidence.hit.passage.id)
+        if on_sentence is not None:
+            on_sentence(lead, citation)
+        kept = [lead]
+        for sentence in extractive.sentences:
+            source = next((c for c in extractive.citations if c.number == sentence.citation), None)
+            if source is None or " ".join(sentence.text.split()) == evidence.text:
+                continue
+            number = citations.add(source)
+            kept.append(replace(sentence, citation=number))
+        body = " ".join(f"{s.text} [{s.citation}]" for s in kept)
+        return Answer(
+            question=extractive.question,
+            text=body,
+            sentences=tuple(kept),
+            citations=citations.all(),
+            hits=extractive.hits,
+            abstained=False,
+            confidence=extractive.confidence,
+            timings=timings,
+            searched=extractive.searched,
+            as_of=extractive.as_of,
+            window=extractive.window,
+            answerer="llm",
+            note=quote_note(error, short, self.config.show_unverified),
+        )
+
+
+_PICK = re.compile(r"\[?\s*(\d+)\s*\]?\s*[|:\-–—]\s*(.*)")
+
+
+def parse_pick(reply: str, sentences: Sequence[NumberedPassage]) -> tuple[NumberedPassage, str] | None:
+    """The sentence the model picked and its short answer ('' unless a verbatim span of that sentence).
+
+    None when the reply names no given sentence (a refusal, prose, a number out of range).
+    """
+    line = reply.strip().splitlines()[0] if reply.strip() else ""
+    match = _PICK.match(line.strip())
+    if match is None:
+        bare = re.fullmatch(r"\[?\s*(\d+)\s*\]?\.?", line.strip())
+        if bare is None:
+            return None
+        number, short = int(bare.group(1)), ""
+    else:
+        number, short = int(match.group(1)), match.group(2)
+    chosen = next((s for s in sentences if s.number == number), None)
+    if chosen is None:
+        return None
+    return chosen, verbatim_span(short, chosen.text)
+
+
+def verbatim_span(short: str, sentence: str) -> str:
+    """``short`` as ``sentence`` writes it, when it is a span of it (case and spacing aside); else ''."""
+    wanted = " ".join(short.strip().strip("\"'“”.").split())
+    if not wanted or len(wanted) > len(sentence):
+        return ""
+    at = sentence.lower().find(wanted.lower())
+    return sentence[at : at + len(wanted)] if at >= 0 else ""
+
+
+def quote_note(error: str, short: str, show_unverified: bool) -> str:
+    """A quoted answer's note: the error that cut it short, and the model's unchecked short answer if asked."""
+    parts = [f"{error}: the answer may be incomplete"] if error else []
+    if short and show_unverified:
+        parts.append(f"the model's short answer (unverified): {short}")
+    return "; ".join(parts)
+
+
+def quoted_spans(answer: Answer) -> list[tuple[int, int, int]]:
+    """The extractive answer's sentences as ``(passage id, start, end)`` article offsets, in order."""
+    out = []
+    for sentence in answer.sentences:
+        for citation in answer.citations:
+            if citation.number != sentence.citation:
+                continue
+            for quote in citation.quotes:
+                if " ".join(quote.text.split()) == " ".join(sentence.text.split()):
+                    out.append((quote.passage_id, quote.start, quote.end))
+    return out
 
 
 def fallback_note(written: Written, extractive: Answer) -> str:

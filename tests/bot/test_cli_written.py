@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
     with fake_llm_server() as running:
         monkeypatch.setenv("NEWSDESK_LLM_URL", running.url)
+        monkeypatch.setenv("NEWSDESK_LLM_MODE", "passages")  # these script whole-passage replies
         yield running
 
 
@@ -95,3 +97,20 @@ def test_the_api_key_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings()
     assert "sk-secret-123" not in repr(settings) and "sk-secret-123" not in repr(settings.llm)
     assert settings.llm.api_key == "sk-secret-123"
+
+
+@pytest.mark.model
+def test_on_a_terminal_the_quotes_show_first_and_the_written_answer_replaces_them(
+    index_dir: Path, server: FakeServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
+    server.say(Reply([SUPPORTED]))
+    code, out, err = run(capsys, "ask", QUESTION, "--answerer", "llm", "--index", str(index_dir))
+    assert code == 0, err
+    preview, _, final = out.rpartition("(quoting the articles while the language model writes…)")
+    assert preview, "the extractive answer was not shown first"
+    assert "\x1b[2K" in final  # the preview's lines erased
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", final)
+    assert "Ankara had no plans to impose sanctions on Russia. [1 · 2022-03-12]" in plain

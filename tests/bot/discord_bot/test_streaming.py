@@ -121,7 +121,7 @@ def engine(tmp_path: Path, built_index: Path, llm: FakeServer) -> Engine:
         HashEmbedder(),
         answer=AnswerConfig(min_confidence=0.2, max_question_chars=300, ranker=None),
         chunking=ChunkingConfig(max_tokens=200),
-        llm=LLMConfig(answerer="llm", url=llm.url, model="fake-model", timeout=3.0),
+        llm=LLMConfig(answerer="llm", url=llm.url, model="fake-model", timeout=3.0, mode="passages"),
     )
     engine.load()
     return engine

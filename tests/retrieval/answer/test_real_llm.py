@@ -1,4 +1,4 @@
-"""The real path: SmolLM2-135M through llama-cpp-python's OpenAI-compatible server, and in process.
+"""The real path: SmolLM2-135M through xllamacpp's OpenAI-compatible server on 127.0.0.1, and in process.
 
 These check the plumbing, not the tiny model's knowledge: whatever it writes, an answer shows only
 sentences that passed the verifier (their numbers and names are in the passage they cite), or it is
@@ -8,14 +8,8 @@ the extractive one with a note saying why.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,16 +17,17 @@ from pathlib import Path
 import pytest
 
 from retrieval.answer.llm.base import Message
-from retrieval.answer.llm.gguf import GGUFChatModel
+from retrieval.answer.llm.gguf import GGUFChatModel, server_params
 from retrieval.answer.llm.openai_compat import OpenAIChatModel
 from retrieval.config import LLMConfig
 from retrieval.engine import Engine
+from retrieval.errors import LLMConfigError
 from retrieval.types import Answer, AnswerSentence
 from tests.conftest import HashEmbedder, make_engine, write_articles
 
 pytestmark = pytest.mark.model
-pytest.importorskip(
-    "llama_cpp", reason="the llm extra is not installed (scripts/setup.sh installs it unless SETUP_LLM=0)"
+xllamacpp = pytest.importorskip(
+    "xllamacpp", reason="the llm extra is not installed (scripts/setup.sh installs it unless SETUP_LLM=0)"
 )
 
 QUESTION = "How much did the new ferry terminal in Tallinn cost?"
@@ -46,37 +41,17 @@ def smollm2_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """llama-cpp-python's server with SmolLM2 on 127.0.0.1 (one thread), for this module."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("wb")
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path())]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_threads_batch", "1"]
-    command += ["--n_ctx", "4096"]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, f"llama_cpp.server exited with {process.returncode}"
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "llama_cpp.server did not start in 120 s"
-                time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-        log.close()
+def llama_server() -> Iterator[str]:
+    """xllamacpp's server with SmolLM2 on 127.0.0.1 (a free port, one thread), for this module."""
+    config = LLMConfig(threads=1, context_tokens=4096)
+    server = xllamacpp.Server(server_params(smollm2_path(), config, alias="smollm2"))
+    address = server.listening_address
+    assert address.startswith("http://127.0.0.1:")
+    with urllib.request.urlopen(f"{address}/health", timeout=30) as response:
+        assert response.status == 200
+    yield f"{address}/v1"
+    del server
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +65,14 @@ def engine_with(index: Path, **llm: object) -> Engine:
     engine = make_engine(index, HashEmbedder())
     engine.llm_config = LLMConfig(answerer="llm", timeout=120.0, max_tokens=80, **llm)  # type: ignore[arg-type]
     return engine
+
+
+def quoted_verbatim(answer: Answer, index: Path) -> None:
+    """Quote mode: every sentence shown is a verbatim sentence of the article its citation names."""
+    articles = {c.number: c for c in answer.citations}
+    for sentence in answer.sentences:
+        quotes = [" ".join(q.text.split()) for q in articles[sentence.citation].quotes]
+        assert sentence.text in quotes
 
 
 def assert_shown_is_verified(answer: Answer, streamed: list[AnswerSentence]) -> None:
@@ -112,19 +95,29 @@ def test_server_streams_a_reply(llama_server: str) -> None:
     model = OpenAIChatModel(LLMConfig(url=llama_server))
     pieces = list(model.stream([Message("user", "Say hello.")], max_tokens=12, temperature=0.0, stop=threading.Event()))
     assert len(pieces) > 1 and "".join(pieces).strip()
-    assert model.name  # the server's first model, asked once
+    assert model.name == "smollm2"  # the server's first model (its alias), asked once
 
 
-def test_written_answer_through_the_server(llama_server: str, index: Path) -> None:
+@pytest.mark.parametrize("mode", ["write", "passages"])
+def test_written_answer_through_the_server(llama_server: str, index: Path, mode: str) -> None:
     streamed: list[AnswerSentence] = []
-    answer = engine_with(index, url=llama_server).ask(QUESTION, on_sentence=lambda s, c: streamed.append(s))
+    engine = engine_with(index, url=llama_server, mode=mode)
+    answer = engine.ask(QUESTION, on_sentence=lambda s, c: streamed.append(s))
     assert_shown_is_verified(answer, streamed)
     assert answer.timings["write_ms"] > 0 and answer.timings["first_token_ms"] > 0
 
 
+def test_quoted_answer_through_the_server_shows_only_quotes(llama_server: str, index: Path) -> None:
+    answer = engine_with(index, url=llama_server, mode="quote").ask(QUESTION)
+    assert answer.timings["write_ms"] > 0
+    if answer.answerer == "extractive":
+        assert "quoting the articles" in answer.note
+    quoted_verbatim(answer, index)
+
+
 def test_written_answer_in_process(index: Path) -> None:
     streamed: list[AnswerSentence] = []
-    engine = engine_with(index, gguf=str(smollm2_path()), threads=1, context_tokens=4096)
+    engine = engine_with(index, gguf=str(smollm2_path()), threads=1, context_tokens=4096, mode="write")
     answer = engine.ask(QUESTION, on_sentence=lambda s, c: streamed.append(s))
     assert_shown_is_verified(answer, streamed)
     assert answer.timings["write_ms"] > 0
@@ -142,3 +135,11 @@ def test_in_process_model_stops_when_told() -> None:
             stop.set()
     assert len(pieces) == 3
     model.close()
+
+
+def test_a_file_that_is_no_gguf_is_a_config_error(tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-model.gguf"
+    bad.write_bytes(b"GGUF but not really")
+    model = GGUFChatModel(LLMConfig(gguf=str(bad)))
+    with pytest.raises(LLMConfigError, match="cannot load the GGUF model"):
+        model.load()

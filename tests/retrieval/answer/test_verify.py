@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from retrieval.answer.prompt import NumberedPassage, number_passages
-from retrieval.answer.verify import LexicalSupport, Verifier, facts, split_citations
+from retrieval.answer.verify import LexicalSupport, SentenceVerifier, Verifier, facts, split_citations
 from retrieval.types import Article, Hit, Passage
 
 QUESTION = "How much did the new ferry terminal in Tallinn cost?"
@@ -166,3 +166,29 @@ def test_idf_weights_the_support() -> None:
     rare = LexicalSupport(idf=lambda t: 5.0 if t == "cheap" else 0.1)
     claim = "The terminal was cheap."
     assert common.support(QUESTION, claim, passage)[0].score > rare.support(QUESTION, claim, passage)[0].score
+
+
+def one_sentence(text: str, number: int = 1) -> NumberedPassage:
+    """``text`` as a numbered one-sentence evidence unit (the sentence prompt's)."""
+    article = Article(
+        id="a", title="Jury verdict in civil trial", date=dt.date(2022, 6, 21), source="Example", text=text
+    )
+    hit = Hit(Passage(0, "a", 0, len(text), text, ((0, len(text)),)), article, 1.0)
+    return NumberedPassage(number, hit, ((0, len(text)),))
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("The jury awarded Huth $500,000 [1].", True),
+        ("A jury awarded Judy Huth $500,000 in damages, it was reported [1].", True),
+        ("Huth awarded the jury $500,000 [1].", False),  # who did what to whom, swapped
+        ("The jury awarded Cosby $500,000 [1].", False),  # a name the sentence has, in another role
+        ("The jury awarded Huth $500,000 in Los Angeles [1].", False),  # a place from elsewhere
+        ("The jury awarded Huth $5 million [1].", False),
+    ],
+)
+def test_the_sentence_verifier_wants_one_sentence_to_state_it(written: str, kept: bool) -> None:
+    evidence = one_sentence("A jury awarded Judy Huth $500,000 in damages on Tuesday in her suit against Bill Cosby.")
+    verdict = SentenceVerifier().verify("How much did the jury award Huth?", written, [evidence])
+    assert verdict.verified is kept, verdict.reason

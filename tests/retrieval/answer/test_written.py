@@ -43,7 +43,7 @@ def server() -> Iterator[FakeServer]:
 
 def engine_for(index: Path, url: str, **llm: object) -> Engine:
     engine = make_engine(index, HashEmbedder())
-    engine.llm_config = LLMConfig(answerer="llm", url=url, **llm)  # type: ignore[arg-type]
+    engine.llm_config = LLMConfig(answerer="llm", url=url, mode="passages", **llm)  # type: ignore[arg-type]
     return engine
 
 
@@ -205,7 +205,7 @@ def test_no_model_call_when_nothing_retrieved_answers(engine: Engine, server: Fa
 
 def test_extractive_by_default_and_per_question(built: Path, server: FakeServer) -> None:
     engine = make_engine(built, HashEmbedder())
-    engine.llm_config = dataclasses.replace(LLMConfig(url=server.url))
+    engine.llm_config = dataclasses.replace(LLMConfig(url=server.url, mode="passages"))
     assert engine.ask(QUESTION).answerer == "extractive" and server.requests == []
     server.say(Reply([GOOD]))
     assert engine.ask(QUESTION, answerer="llm").answerer == "llm"
