@@ -83,9 +83,11 @@ def test_eval_on_a_slice_of_the_dev_benchmark(tmp_path: Path, capsys: pytest.Cap
     assert (report["answerable"], report["unanswerable"]) == (30, 10)
     assert report["citations_verbatim"] == 1.0 and report["unsupported_answers"] == 0
     assert report["max_answer_sentences"] <= 4
-    # Well below the full-benchmark figures (README), so only a real regression fails this.
+    # Well below the full-benchmark figures (README), so only a real regression fails this. The int8
+    # kernels differ by processor: contains-gold is 0.600 on AVX-512 VNNI and 0.567 on AVX2 alone
+    # (benchmarks/README.md, "Tests on any x86-64 CPU"), so its floor sits two questions below both.
     assert report["hits@5"] >= 0.85 and report["mrr@10"] >= 0.7
-    assert report["answer_contains_gold"] >= 0.6
+    assert report["answer_contains_gold"] >= 0.5
     assert report["abstained_on_answerable"] <= 0.3
 
 

@@ -15,8 +15,10 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.quiet_http import QuietHTTPServer
 
 
 @dataclass(frozen=True)
@@ -122,8 +124,7 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
 def fake_llm_server() -> Iterator[FakeServer]:
     """Run a fake server on 127.0.0.1 (a free port) for the duration of the block."""
     state = FakeServer("", deque())
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
+    httpd = QuietHTTPServer(("127.0.0.1", 0), _handler(state))
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     thread = threading.Thread(target=httpd.serve_forever, name="fake-llm", daemon=True)
     thread.start()
