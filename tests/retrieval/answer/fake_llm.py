@@ -33,6 +33,9 @@ class Reply:
     status: int = 200
     die_after: int | None = None
     """Drop the connection (no end of stream) after this many pieces."""
+    hold: threading.Event | None = None
+    """After ``hold_after`` pieces, wait (up to 30 s) for this event before sending the rest."""
+    hold_after: int = 0
 
 
 @dataclass
@@ -42,6 +45,8 @@ class FakeServer:
     url: str
     script: deque[Reply]
     requests: list[dict[str, Any]] = field(default_factory=list)
+    released: list[bool] = field(default_factory=list)
+    """Per held reply: whether its event was set while the reply waited (False: it waited 30 s in vain)."""
 
     def say(self, *replies: Reply) -> None:
         """Queue replies for the next requests."""
@@ -108,6 +113,8 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                         self.connection.shutdown(socket.SHUT_RDWR)
                         self.connection.close()
                         return
+                    if reply.hold is not None and number == reply.hold_after:
+                        server.released.append(reply.hold.wait(30))
                     time.sleep(reply.delay)
                     self._send(_chunk(piece))
                 self._send(_chunk(None, "stop"))
