@@ -248,14 +248,18 @@ class IndexStore:
         and removed it), the new live one is read instead.
         """
         for attempt in range(READ_ATTEMPTS):
-            gen = self._resolve()
+            # Resolving is inside the retry too: ``current`` may name a generation that a build removes
+            # before its manifest is checked (the window is the grace period; tests set it to 0).
+            gen = self.live_generation()
             try:
+                if gen is None:
+                    raise IndexMissingError(_absent(self))
                 index = self.open_generation(gen, reuse=reuse)
                 break
             except (IndexCorruptError, IndexMissingError):
                 if attempt + 1 == READ_ATTEMPTS or self.live_generation() in (None, gen):
                     raise
-                log.info("the index moved on from %s while it was read: reading the new generation", gen.name)
+                log.info("the index moved on from %s while it was read: reading the new generation", gen)
         if model is not None:
             self.check(index.manifest, model)
         return index

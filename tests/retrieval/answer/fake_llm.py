@@ -15,8 +15,10 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.quiet_http import QuietHTTPServer
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class Reply:
     status: int = 200
     die_after: int | None = None
     """Drop the connection (no end of stream) after this many pieces."""
+    hold: threading.Event | None = None
+    """After ``hold_after`` pieces, wait (up to 30 s) for this event before sending the rest."""
+    hold_after: int = 0
 
 
 @dataclass
@@ -40,6 +45,8 @@ class FakeServer:
     url: str
     script: deque[Reply]
     requests: list[dict[str, Any]] = field(default_factory=list)
+    released: list[bool] = field(default_factory=list)
+    """Per held reply: whether its event was set while the reply waited (False: it waited 30 s in vain)."""
 
     def say(self, *replies: Reply) -> None:
         """Queue replies for the next requests."""
@@ -106,6 +113,8 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                         self.connection.shutdown(socket.SHUT_RDWR)
                         self.connection.close()
                         return
+                    if reply.hold is not None and number == reply.hold_after:
+                        server.released.append(reply.hold.wait(30))
                     time.sleep(reply.delay)
                     self._send(_chunk(piece))
                 self._send(_chunk(None, "stop"))
@@ -122,8 +131,7 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
 def fake_llm_server() -> Iterator[FakeServer]:
     """Run a fake server on 127.0.0.1 (a free port) for the duration of the block."""
     state = FakeServer("", deque())
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
+    httpd = QuietHTTPServer(("127.0.0.1", 0), _handler(state))
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     thread = threading.Thread(target=httpd.serve_forever, name="fake-llm", daemon=True)
     thread.start()

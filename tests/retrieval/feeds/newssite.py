@@ -16,11 +16,12 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import REPO
+from tests.quiet_http import QuietHTTPServer
 
 CORPUS_NAME = "shared/bench/news_dev_2023h1/corpus.jsonl.gz"
 FURNITURE = ("Accept all cookies", "Related stories", "All rights reserved", "Privacy policy", "Subscribe now")
@@ -161,7 +162,7 @@ class NewsSite:
         """CPU time the site's request threads spent serving (benchmarks subtract it from the process's)."""
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: QuietHTTPServer | None = None
 
     # -- content ---------------------------------------------------------------------------
 
@@ -205,8 +206,7 @@ class NewsSite:
             def do_GET(self) -> None:  # noqa: N802
                 site._serve(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
