@@ -18,17 +18,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.discord_bot.embeds import (
-    CONTENT_LIMIT,
-    DESCRIPTION_LIMIT,
-    FOOTER_LIMIT,
-    TITLE_LIMIT,
-    escape,
-    link,
-    note,
-    shorten,
-    split_text,
-)
+from bot.discord_bot.embeds import escape, link, note, shorten, split_text
+from bot.discord_bot.limits import CONTENT_LIMIT, DESCRIPTION_LIMIT, FOOTER_LIMIT, TITLE_LIMIT
 from bot.render import plural
 from retrieval.errors import NewsdeskError, UnknownTopicError
 

@@ -9,17 +9,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.discord_bot.embeds import (
-    ABSTAIN_COLOUR,
-    FIELD_NAME_LIMIT,
-    FIELD_VALUE_LIMIT,
-    INFO_COLOUR,
-    build_embeds,
-    escape,
-    link,
-    pack_messages,
-    shorten,
-)
+from bot.discord_bot.embeds import ABSTAIN_COLOUR, INFO_COLOUR, build_embeds, escape, link, pack_messages, shorten
+from bot.discord_bot.limits import FIELD_NAME_LIMIT, FIELD_VALUE_LIMIT
 from bot.render import plural
 from retrieval.errors import NewsdeskError
 

@@ -14,6 +14,17 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.discord_bot.limits import (
+    CONTENT_LIMIT,
+    DESCRIPTION_LIMIT,
+    EMBED_TOTAL_LIMIT,
+    EMBEDS_PER_MESSAGE,
+    FIELD_NAME_LIMIT,
+    FIELD_VALUE_LIMIT,
+    FIELDS_PER_EMBED,
+    FOOTER_LIMIT,
+    TITLE_LIMIT,
+)
 from bot.render import feed_status, plural, sentence_marker, when
 from retrieval.engine import IndexStats
 from retrieval.text import SENTENCE_END as _SENTENCE_END
@@ -21,17 +32,6 @@ from retrieval.types import Answer, AnswerSentence, Citation, Hit, Quote
 
 if TYPE_CHECKING:
     from bot.discord_bot.freshness import FeedsStatus
-
-# Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
-CONTENT_LIMIT = 2000
-TITLE_LIMIT = 256
-DESCRIPTION_LIMIT = 4096
-FIELD_NAME_LIMIT = 256
-FIELD_VALUE_LIMIT = 1024
-FIELDS_PER_EMBED = 25
-FOOTER_LIMIT = 2048
-EMBED_TOTAL_LIMIT = 6000
-EMBEDS_PER_MESSAGE = 10
 
 QUOTE_CHARS = 200
 """How much of a cited sentence the Sources list quotes."""

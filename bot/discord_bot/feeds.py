@@ -10,7 +10,8 @@ import discord
 from discord import app_commands
 
 from bot.discord_bot.commands import can_manage_server
-from bot.discord_bot.embeds import CONTENT_LIMIT, escape, split_text
+from bot.discord_bot.embeds import escape, split_text
+from bot.discord_bot.limits import CONTENT_LIMIT
 from bot.render import feed_status, plural, when
 from retrieval.errors import NewsdeskError, UnknownFeedError
 

@@ -7,7 +7,8 @@ import discord
 import pytest
 
 from bot.discord_bot.briefs import brief_embeds, story_field
-from bot.discord_bot.embeds import FIELD_VALUE_LIMIT, fits
+from bot.discord_bot.embeds import fits
+from bot.discord_bot.limits import FIELD_VALUE_LIMIT
 from retrieval.alerts.briefing import Briefing, BriefStory
 from retrieval.types import Citation, Quote
 

@@ -8,10 +8,7 @@ import re
 import pytest
 
 from bot.discord_bot.embeds import (
-    DESCRIPTION_LIMIT,
     ELLIPSIS,
-    EMBED_TOTAL_LIMIT,
-    FIELD_VALUE_LIMIT,
     CitedPassage,
     answer_description,
     answer_embeds,
@@ -23,6 +20,7 @@ from bot.discord_bot.embeds import (
     sources_embeds,
     split_text,
 )
+from bot.discord_bot.limits import DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, FIELD_VALUE_LIMIT
 from retrieval.types import Answer, AnswerSentence, Article, Citation, Hit, Passage, Quote
 
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu"]
