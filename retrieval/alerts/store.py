@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.errors import TopicError, UnknownTopicError
 from retrieval.ingest.textclean import has_letters_or_digits, scrub
+from retrieval.sqlite import SqliteStore
 from retrieval.text import tokenize
 
 SCHEMA = """
@@ -94,42 +93,14 @@ class Follow:
     added: dt.datetime | None = None
 
 
-class TopicStore:
+class TopicStore(SqliteStore):
     """The follows database: safe from many threads; every change is one atomic, durable transaction."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
+            super().__init__(path, SCHEMA)
         except (sqlite3.Error, OSError) as exc:  # not a database, an unwritable directory
-            raise TopicError(f"cannot open the followed topics {self.path}: {exc}") from exc
-        self._lock = threading.RLock()
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            cursor = self._db.execute(sql, args)
-            cursor.row_factory = sqlite3.Row
-            return list(cursor.fetchall())
+            raise TopicError(f"cannot open the followed topics {path}: {exc}") from exc
 
     # -- follows ---------------------------------------------------------------------------
 

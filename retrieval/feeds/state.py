@@ -5,15 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.errors import FeedError, UnknownFeedError
 from retrieval.feeds.robots import RobotsRules
 from retrieval.feeds.types import Feed, ParsedItem
+from retrieval.sqlite import SqliteStore
 
 STATE_FILE = "feeds.sqlite3"
 """The feed state's file name: inside the index directory unless configured elsewhere."""
@@ -130,40 +128,11 @@ class Outlet:
     url: str
 
 
-class FeedStore:
+class FeedStore(SqliteStore):
     """The state database (WAL, synchronous=FULL): safe from many threads; every change is atomic and durable."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            cursor = self._db.execute(sql, args)
-            cursor.row_factory = sqlite3.Row
-            return list(cursor.fetchall())
+        super().__init__(path, SCHEMA)
 
     # -- feeds -----------------------------------------------------------------------------
 
