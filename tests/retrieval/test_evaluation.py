@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -148,9 +149,13 @@ def test_eval_on_a_slice_of_the_news_benchmark(tmp_path: Path, capsys: pytest.Ca
         if short is not None and not row["abstained"]:
             assert short["text"] in row["sentences"][0]["text"]
             assert row["answer"].startswith(short["text"] + " — ")
-    later = main([*argv, "--index", str(tmp_path / "index"), "--asked-later", "730"])
-    assert later == 0 and json.loads(capsys.readouterr().out)["asked_later_days"] == 730
-    rows = [json.loads(line) for line in dump.read_text().splitlines()]
     assert [r["id"] for r in rows] == [q["id"] for q in picked]
     assert all(r["as_of"] == q["meta"]["asked_on"] for r, q in zip(rows, picked, strict=True))
+    later = main([*argv, "--index", str(tmp_path / "index"), "--asked-later", "730"])
+    assert later == 0 and json.loads(capsys.readouterr().out)["asked_later_days"] == 730
+    shifted = [json.loads(line) for line in dump.read_text().splitlines()]  # the dump of the later run
+    assert all(
+        dt.date.fromisoformat(r["as_of"]) == dt.date.fromisoformat(q["meta"]["asked_on"]) + dt.timedelta(days=730)
+        for r, q in zip(shifted, picked, strict=True)
+    )
     assert report["hits@5"] >= 0.5  # six questions over their own articles: only a real break fails this
