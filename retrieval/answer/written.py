@@ -329,21 +329,7 @@ class WrittenAnswerer:
         if not verified:
             return replace(extractive, timings=timings, note=fallback_note(written, extractive))
         dropped = sum(not v.verified and v.claim for v in written.verdicts)
-        return Answer(
-            question=extractive.question,
-            text=" ".join(f"{s.text} [{s.citation}]" if s.citation else s.text for s in sentences),
-            sentences=tuple(sentences),
-            citations=citations.all(),
-            hits=extractive.hits,
-            abstained=False,
-            confidence=extractive.confidence,
-            timings=timings,
-            searched=extractive.searched,
-            as_of=extractive.as_of,
-            window=extractive.window,
-            answerer="llm",
-            note=written_note(written, dropped),
-        )
+        return written_answer(extractive, sentences, citations.all(), timings, written_note(written, dropped))
 
     def quote(
         self,
@@ -398,22 +384,30 @@ class WrittenAnswerer:
                 continue
             number = citations.add(source)
             kept.append(replace(sentence, citation=number))
-        body = " ".join(f"{s.text} [{s.citation}]" for s in kept)
-        return Answer(
-            question=extractive.question,
-            text=body,
-            sentences=tuple(kept),
-            citations=citations.all(),
-            hits=extractive.hits,
-            abstained=False,
-            confidence=extractive.confidence,
-            timings=timings,
-            searched=extractive.searched,
-            as_of=extractive.as_of,
-            window=extractive.window,
-            answerer="llm",
-            note=quote_note(error, short, self.config.show_unverified),
-        )
+        note = quote_note(error, short, self.config.show_unverified)
+        return written_answer(extractive, kept, citations.all(), timings, note)
+
+
+def written_answer(
+    extractive: Answer,
+    sentences: list[AnswerSentence],
+    citations: tuple[Citation, ...],
+    timings: dict[str, float],
+    note: str,
+) -> Answer:
+    """The extractive answer with the language model's sentences in its place (its search, day and filters kept)."""
+    text = " ".join(f"{s.text} [{s.citation}]" if s.citation else s.text for s in sentences)
+    return replace(
+        extractive,
+        text=text,
+        sentences=tuple(sentences),
+        citations=citations,
+        abstained=False,
+        timings=timings,
+        answerer="llm",
+        note=note,
+        short_answer=None,
+    )
 
 
 _PICK = re.compile(r"\[?\s*(\d+)\s*\]?\s*[|:\-–—]\s*(.*)")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
 import datetime as dt
+import gzip
 import json
 from pathlib import Path
 
