@@ -140,6 +140,7 @@ REMEDIES = {
 SETTING_HINTS = {
     "model": " — set NEWSDESK_MODEL to a sentence-transformers model name or a local model directory",
     "ranker": " — set NEWSDESK_RANKER to a directory holding ranker.json, or to off",
+    "reader": " — set NEWSDESK_READER to a directory holding reader.json, or to off",
     "embed_backend": " — set NEWSDESK_EMBED_BACKEND=torch",
     "quantize": " — set NEWSDESK_QUANTIZE to int8 or none",
     "llm_url": " — set NEWSDESK_LLM_URL (an OpenAI-compatible server) or NEWSDESK_LLM_GGUF (a local .gguf file)",

@@ -102,6 +102,12 @@ class RankerLoadError(ModelLoadError):
     setting = "ranker"
 
 
+class ReaderLoadError(ModelLoadError):
+    """The reader's span model (``reader.json``) could not be loaded."""
+
+    setting = "reader"
+
+
 class LLMConfigError(NewsdeskError):
     """Written answers were asked for but no language model is configured, or it cannot be loaded."""
 

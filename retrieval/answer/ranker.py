@@ -15,18 +15,19 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES
-from retrieval.errors import RankerLoadError
+from retrieval.errors import ModelLoadError, RankerLoadError
 
 RANKER_FILE = "ranker.json"
 FORMAT_VERSION = 1
+_M = TypeVar("_M")
 
 
 @dataclass(frozen=True)
@@ -76,39 +77,59 @@ class Ranker:
 
     def save(self, directory: Path) -> None:
         """Write ``ranker.json`` into ``directory``."""
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / RANKER_FILE).write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+        save_fitted(self, directory / RANKER_FILE)
 
     @classmethod
     def load(cls, directory: Path) -> Ranker:
-        """The ranker in ``directory``; ModelLoadError (one line) if it is missing, damaged or mismatched."""
-        path = Path(directory) / RANKER_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            ranker = cls(
-                passages=_linear(data["passages"]),
-                sentences=_linear(data["sentences"]),
-                confidence=_linear(data["confidence"]),
-                min_confidence=float(data["min_confidence"]),
-                second_sentence=float(data["second_sentence"]),
-                format_version=int(data.get("format_version", -1)),
-                fitted_on=dict(data.get("fitted_on") or {}),
-            )
-        except FileNotFoundError:
-            raise RankerLoadError(f"ranker model {directory}: no {RANKER_FILE}") from None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise RankerLoadError(f"ranker model {directory}: {RANKER_FILE} is unreadable ({exc})") from None
-        if ranker.format_version != FORMAT_VERSION:
-            raise RankerLoadError(
-                f"ranker model {directory}: format {ranker.format_version}, this newsdesk reads {FORMAT_VERSION}"
-            )
+        """The ranker in ``directory``; RankerLoadError (one line) if it is missing, damaged or mismatched."""
+        ranker = load_fitted(directory, RANKER_FILE, FORMAT_VERSION, RankerLoadError, cls._from_json)
         ranker.passages.check(PASSAGE_FEATURES, "passage", directory)
         ranker.sentences.check(SENTENCE_FEATURES, "sentence", directory)
         ranker.confidence.check(QUESTION_FEATURES, "confidence", directory)
         return ranker
 
+    @classmethod
+    def _from_json(cls, data: dict[str, Any]) -> Ranker:
+        return cls(
+            passages=linear_from_json(data["passages"]),
+            sentences=linear_from_json(data["sentences"]),
+            confidence=linear_from_json(data["confidence"]),
+            min_confidence=float(data["min_confidence"]),
+            second_sentence=float(data["second_sentence"]),
+            format_version=int(data.get("format_version", -1)),
+            fitted_on=dict(data.get("fitted_on") or {}),
+        )
 
-def _linear(data: dict[str, Any]) -> LinearModel:
+
+def save_fitted(model: object, path: Path) -> None:
+    """Write a fitted model (a dataclass) as indented JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(model), indent=1) + "\n", encoding="utf-8")  # type: ignore[call-overload]
+
+
+def load_fitted(
+    directory: Path,
+    filename: str,
+    version: int,
+    error: type[ModelLoadError],
+    build: Callable[[dict[str, Any]], _M],
+) -> _M:
+    """``build`` over the JSON in ``directory/filename``; ``error`` (one line, naming the file) if it is
+    missing, damaged or of a format version other than ``version``."""
+    what = f"{filename.removesuffix('.json')} model"
+    try:
+        model = build(json.loads((Path(directory) / filename).read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise error(f"{what} {directory}: no {filename}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise error(f"{what} {directory}: {filename} is unreadable ({exc})") from None
+    found = getattr(model, "format_version", -1)
+    if found != version:
+        raise error(f"{what} {directory}: format {found}, this newsdesk reads {version}")
+    return model
+
+
+def linear_from_json(data: dict[str, Any]) -> LinearModel:
     return LinearModel(
         features=tuple(str(f) for f in data["features"]),
         weights=tuple(float(w) for w in data["weights"]),

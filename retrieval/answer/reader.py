@@ -17,22 +17,21 @@ A reader in the classic question-answering sense:
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import sys
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from retrieval.answer.ranker import LinearModel, _linear
+from retrieval.answer.ranker import LinearModel, linear_from_json, load_fitted, save_fitted
 from retrieval.answer.sentences import Candidate, question_terms
-from retrieval.errors import ModelLoadError
+from retrieval.errors import ReaderLoadError
 from retrieval.text import SPAN_WORD as _WORD
 from retrieval.text import tokenize
 
@@ -185,7 +184,7 @@ class SpacyTagger:
                         exclude=["parser", "lemmatizer", "senter", "tagger", "attribute_ruler"]
                     )
                 except (ImportError, OSError, ValueError) as exc:
-                    raise ModelLoadError(
+                    raise ReaderLoadError(
                         f"the reader's entity tagger (spaCy en_core_web_sm) cannot load: {exc}"
                     ) from exc
 
@@ -246,32 +245,24 @@ class ReaderModel:
 
     def save(self, directory: Path) -> None:
         """Write ``reader.json`` into ``directory``."""
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / READER_FILE).write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+        save_fitted(self, directory / READER_FILE)
 
     @classmethod
     def load(cls, directory: Path) -> ReaderModel:
-        """The model in ``directory``; ModelLoadError (one line) if missing, damaged or mismatched."""
-        path = Path(directory) / READER_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            model = cls(
-                spans=_linear(data["spans"]),
-                min_probability=float(data["min_probability"]),
-                format_version=int(data.get("format_version", -1)),
-                fitted_on=dict(data.get("fitted_on") or {}),
-            )
-        except FileNotFoundError:
-            raise ModelLoadError(f"reader model {directory}: no {READER_FILE}") from None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelLoadError(f"reader model {directory}: {READER_FILE} is unreadable ({exc})") from None
-        if model.format_version != FORMAT_VERSION:
-            raise ModelLoadError(
-                f"reader model {directory}: format {model.format_version}, this reads {FORMAT_VERSION}"
-            )
+        """The model in ``directory``; ReaderLoadError (one line) if missing, damaged or mismatched."""
+        model = load_fitted(directory, READER_FILE, FORMAT_VERSION, ReaderLoadError, cls._from_json)
         if tuple(model.spans.features) != SPAN_FEATURES or len(model.spans.weights) != len(SPAN_FEATURES):
-            raise ModelLoadError(f"reader model {directory}: fitted on other features; refit it")
+            raise ReaderLoadError(f"reader model {directory}: fitted on other features; refit it")
         return model
+
+    @classmethod
+    def _from_json(cls, data: dict[str, Any]) -> ReaderModel:
+        return cls(
+            spans=linear_from_json(data["spans"]),
+            min_probability=float(data["min_probability"]),
+            format_version=int(data.get("format_version", -1)),
+            fitted_on=dict(data.get("fitted_on") or {}),
+        )
 
 
 def default_reader_dir() -> Path:

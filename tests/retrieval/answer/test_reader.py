@@ -23,7 +23,7 @@ from retrieval.answer.reader import (
     type_score,
 )
 from retrieval.answer.sentences import Candidate
-from retrieval.errors import ModelLoadError
+from retrieval.errors import ModelLoadError, ReaderLoadError
 from retrieval.types import Article, Hit, Passage
 
 FEATURE = {name: i for i, name in enumerate(SPAN_FEATURES)}
@@ -169,3 +169,10 @@ def test_the_real_tagger_and_shipped_model_read_stoltenberg() -> None:
     order = np.argsort(-scores)
     assert spans[order[0]].text == "Jens Stoltenberg"
     assert scores[order[0]] - scores[order[1]] > 0.05  # a margin: the tagger's floats differ across CPUs
+
+
+def test_a_reader_model_error_names_its_own_setting(tmp_path: Path) -> None:
+    (tmp_path / "reader.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ReaderLoadError) as caught:
+        ReaderModel.load(tmp_path)
+    assert caught.value.setting == "reader"  # the CLI then hints NEWSDESK_READER, not NEWSDESK_MODEL
