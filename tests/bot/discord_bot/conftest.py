@@ -7,7 +7,7 @@ import shutil
 import textwrap
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import discord
@@ -23,6 +23,7 @@ from retrieval.engine import Engine
 from retrieval.index.store import IndexStore
 from tests.bot.discord_bot.fake_discord import FakeDiscord
 from tests.conftest import HashEmbedder
+from tests.retrieval.feeds.newssite import CORPUS_NAME, NewsSite, Story, corpus_path, real_articles, stories_from
 
 
 class SlowHashEmbedder(HashEmbedder):
@@ -194,3 +195,20 @@ def feedback(settings: Settings) -> FeedbackStore:
 def simcord_bot(engine: Engine, settings: Settings, feedback: FeedbackStore) -> NewsdeskBot:
     """The bot under test, handed to simcord's ``simcord_env`` fixture."""
     return create_bot(engine, settings, feedback=feedback)
+
+
+@pytest.fixture(scope="module")
+def news_stories() -> list[Story]:
+    """Three real news articles as stories (read now, never stored in the repo)."""
+    if corpus_path() is None:
+        pytest.skip(f"the real news corpus ../{CORPUS_NAME} is not here")
+    return list(stories_from(real_articles(3)))
+
+
+@pytest.fixture
+def site(news_stories: list[Story]) -> Iterator[NewsSite]:
+    """The loopback news site with a "Top stories" RSS feed holding the first story."""
+    with NewsSite() as running:
+        running.add_feed("top", "rss", "Top stories")
+        running.publish("top", news_stories[0])
+        yield running

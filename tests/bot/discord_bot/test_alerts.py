@@ -21,7 +21,7 @@ from retrieval.feeds.state import FeedStore
 from retrieval.feeds.updater import FeedUpdater
 from tests.bot.discord_bot.test_feeds import FAST_FEEDS, cites, eventually
 from tests.retrieval.alerts.conftest import HASH_MATCH
-from tests.retrieval.feeds.newssite import NewsSite, Story
+from tests.retrieval.feeds.newssite import NewsSite
 
 
 @pytest.fixture
@@ -126,25 +126,6 @@ async def test_follow_following_unfollow(simcord_env, world):
     assert removed.response.content == f"No longer following “grain exports” in <#{other.id}>."
     gone = await mod.slash(channel, "unfollow", topic="grain exports")
     assert gone.response.content == "Cannot unfollow it: not following “grain exports” (see `/following`)"
-
-
-@pytest.fixture(scope="module")
-def news_stories() -> list[Story]:
-    """Three real news articles as stories (read now, never stored in the repo)."""
-    from tests.retrieval.feeds.newssite import CORPUS_NAME, corpus_path, real_articles, stories_from
-
-    if corpus_path() is None:
-        pytest.skip(f"the real news corpus ../{CORPUS_NAME} is not here")
-    return list(stories_from(real_articles(3)))
-
-
-@pytest.fixture
-def site(news_stories: list[Story]) -> Iterator[NewsSite]:
-    """The loopback news site with a "Top stories" RSS feed holding the first story."""
-    with NewsSite() as running:
-        running.add_feed("top", "rss", "Top stories")
-        running.publish("top", news_stories[0])
-        yield running
 
 
 @pytest.mark.parametrize("follow", [{"Top stories": "/feeds/top.rss"}])

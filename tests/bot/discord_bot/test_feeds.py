@@ -26,12 +26,8 @@ from retrieval.feeds.updater import FeedUpdater
 from tests.bot.discord_bot.fake_discord import GOOD_TOKEN
 from tests.bot.discord_bot.test_transport import posts
 from tests.retrieval.feeds.newssite import (
-    CORPUS_NAME,
     NewsSite,
     Story,
-    corpus_path,
-    real_articles,
-    stories_from,
     wait_for,
 )
 from tests.retrieval.feeds.test_updater import a_sentence
@@ -45,23 +41,6 @@ FAST_FEEDS = {
     "feeds_max_backoff": 2.0,
     "watch_poll_seconds": 0.2,
 }
-
-
-@pytest.fixture(scope="module")
-def news_stories() -> list[Story]:
-    """Three real news articles as stories (read now, never stored in the repo)."""
-    if corpus_path() is None:
-        pytest.skip(f"the real news corpus ../{CORPUS_NAME} is not here")
-    return list(stories_from(real_articles(3)))
-
-
-@pytest.fixture
-def site(news_stories: list[Story]) -> Iterator[NewsSite]:
-    """The loopback news site with a "Top stories" RSS feed holding the first story."""
-    with NewsSite() as running:
-        running.add_feed("top", "rss", "Top stories")
-        running.publish("top", news_stories[0])
-        yield running
 
 
 @pytest.fixture

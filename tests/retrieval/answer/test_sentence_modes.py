@@ -5,7 +5,6 @@ A scripted OpenAI-compatible server on 127.0.0.1 plays the model (tests/retrieva
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,24 +13,11 @@ from retrieval.answer.prompt import REFUSAL
 from retrieval.config import LLMConfig
 from retrieval.engine import Engine
 from retrieval.types import Answer, AnswerSentence, Citation
-from tests.conftest import HashEmbedder, make_engine, write_articles
-from tests.retrieval.answer.fake_llm import FakeServer, Reply, fake_llm_server
+from tests.conftest import HashEmbedder, make_engine
+from tests.retrieval.answer.fake_llm import FakeServer, Reply
 
 QUESTION = "How much did the new ferry terminal in Tallinn cost?"
 COST = "The terminal cost 40 million euros and will handle two million passengers a year."
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("sentence-modes")
-    make_engine(root / "index", HashEmbedder()).build(write_articles(root / "seeds"), full=True)
-    return root / "index"
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    with fake_llm_server() as running:
-        yield running
 
 
 def engine_for(index: Path, server: FakeServer, mode: str) -> Engine:

@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,27 +17,13 @@ from retrieval.config import LLMConfig
 from retrieval.engine import Engine
 from retrieval.errors import LLMConfigError
 from retrieval.types import AnswerSentence, Citation
-from tests.conftest import HashEmbedder, make_engine, write_articles
-from tests.retrieval.answer.fake_llm import FakeServer, Reply, fake_llm_server
+from tests.conftest import HashEmbedder, make_engine
+from tests.retrieval.answer.fake_llm import FakeServer, Reply
 
 QUESTION = "How much did the new ferry terminal in Tallinn cost?"
 GOOD = "The new terminal cost 40 million euros [1]. "
 ALSO_GOOD = "It will handle two million passengers a year [1]."
 FABRICATED = "The new terminal cost 45 million euros [1]. "
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny articles indexed once (deterministic embedder)."""
-    root = tmp_path_factory.mktemp("written")
-    make_engine(root / "index", HashEmbedder()).build(write_articles(root / "seeds"), full=True)
-    return root / "index"
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    with fake_llm_server() as running:
-        yield running
 
 
 def engine_for(index: Path, url: str, **llm: object) -> Engine:
