@@ -120,6 +120,17 @@ def _configure_logging(verbosity: int, level_name: str) -> None:
         warnings.filterwarnings("default" if verbosity >= 2 else "ignore", message=message)
 
 
+def _warn_unknown_variables() -> None:
+    """A mistyped NEWSDESK_ variable, in the environment or ./.env, is a warning rather than ignored."""
+    from dotenv import dotenv_values
+
+    from bot.settings import unknown_variables
+
+    found = {**dotenv_values(".env"), **os.environ} if Path(".env").is_file() else dict(os.environ)
+    for line in unknown_variables(found):
+        log.warning(line)
+
+
 def _offline_environment() -> None:
     """Set before torch or transformers load: no hub, quiet threads, no tokenizer forks."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -201,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"newsdesk: {_settings_error(exc)}", file=sys.stderr)
         return EXIT_USAGE
     _configure_logging(args.verbose, settings.general.log_level)
+    _warn_unknown_variables()
     ctx = Context(settings, args)
     what = _command(args)
     try:

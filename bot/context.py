@@ -209,12 +209,11 @@ class Context:
 
     def answerer(self) -> str:
         """``--answerer`` or NEWSDESK_ANSWERER; ``llm`` only with a language model configured."""
+        from bot.settings import NEEDS_MODEL, has_model
+
         answerer: str = getattr(self.args, "answerer", None) or self.settings.llm.answerer
-        if answerer == "llm" and not (self.settings.llm.url or self.settings.llm.gguf):
-            raise CommandError(
-                "--answerer llm needs a language model: set NEWSDESK_LLM_URL (an OpenAI-compatible server, "
-                "e.g. http://127.0.0.1:11434/v1 for Ollama) or NEWSDESK_LLM_GGUF (a local .gguf file)"
-            )
+        if answerer == "llm" and not has_model(self.settings.llm):
+            raise CommandError(f"--answerer llm {NEEDS_MODEL}")
         return answerer
 
     def dates(self) -> DateRange:

@@ -148,7 +148,9 @@ def settings_reference() -> str:
         "newsdesk reads `NEWSDESK_*` environment variables, then a `.env` file in the current directory",
         "(the environment wins); `.env.example` lists them all with comments. A bad value stops any command",
         "with one line naming the variable, and exit status 2. A setting that may be unset is unset by an",
-        "empty value, `none` or `off`. How a setting is declared and added: [development.md](development.md#settings).",
+        "empty value, `none` or `off`. A `NEWSDESK_` variable that is no setting (a typo) is ignored with a",
+        "warning naming the nearest setting. How a setting is declared and added:",
+        "[development.md](development.md#settings).",
     ]
     for section, info in Settings.model_fields.items():
         owner = typing.cast(type, info.annotation)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
 import functools
 import inspect
 import json
@@ -131,6 +132,15 @@ class Following(_Section):
     """How often the seeds directory is polled when NEWSDESK_WATCH_POLLING is on."""
 
 
+NEEDS_MODEL = "needs NEWSDESK_LLM_URL (an OpenAI-compatible server) or NEWSDESK_LLM_GGUF"
+"""What the written answers lack without a language model (the setting's and ``--answerer``'s error)."""
+
+
+def has_model(llm: LLMConfig) -> bool:
+    """True when a language model is configured: a server URL or a local .gguf file."""
+    return bool(llm.url or llm.gguf)
+
+
 @dataclasses.dataclass(frozen=True)
 class Env:
     """How a section's fields are named as variables: ``NEWSDESK_`` + ``prefix`` + FIELD, except
@@ -235,10 +245,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _llm_configured(self) -> Settings:
-        if self.llm.answerer == "llm" and not (self.llm.url or self.llm.gguf):
-            raise ValueError(
-                "NEWSDESK_ANSWERER=llm needs NEWSDESK_LLM_URL (an OpenAI-compatible server) or NEWSDESK_LLM_GGUF"
-            )
+        if self.llm.answerer == "llm" and not has_model(self.llm):
+            raise ValueError(f"NEWSDESK_ANSWERER=llm {NEEDS_MODEL}")
         if self.llm.gguf and not Path(self.llm.gguf).expanduser().is_file():
             raise ValueError(f"NEWSDESK_LLM_GGUF: no file at {self.llm.gguf}")
         return self
@@ -355,6 +363,19 @@ def variable(name: str) -> tuple[str, str]:
     if found is None:
         raise KeyError(f"no setting NEWSDESK_{name.upper()}")
     return found.section, found.field
+
+
+def unknown_variables(variables: Mapping[str, str | None]) -> list[str]:
+    """A line for each ``NEWSDESK_`` variable that is no setting, naming the nearest one: a typo is not silent."""
+    known = {s.env for s in settings()}
+    lines = []
+    for key in sorted(variables):
+        name = key.upper()
+        if name.startswith(PREFIX) and name not in known:
+            near = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+            hint = f" (did you mean {near[0]}?)" if near else " (see docs/settings.md)"
+            lines.append(f"{key} is not a newsdesk setting; ignored{hint}")
+    return lines
 
 
 @functools.cache

@@ -166,6 +166,18 @@ def test_bad_setting_and_bad_option(
     assert "use YYYY-MM-DD" in capsys.readouterr().err
 
 
+def test_a_mistyped_variable_is_a_warning_not_silence(
+    index_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEWSDESK_TOPK", "3")
+    code, _, _ = run(capsys, "stats", "--index", str(index_dir))
+    assert code == 0
+    assert "NEWSDESK_TOPK is not a newsdesk setting; ignored (did you mean NEWSDESK_K?)" in caplog.messages
+
+
 def test_stats_reads_the_manifest_without_loading_the_model(index_dir: Path) -> None:
     script = (
         "import sys; from bot.cli import main; code = main(['stats', '--json', '--index', sys.argv[1]]);"

@@ -155,3 +155,16 @@ def test_env_example_shows_the_defaults_the_code_declares() -> None:
         value, default = shown[setting.env].strip(), _shown(setting.default)
         same = value == default or (value.replace(".", "", 1).isdigit() and float(value) == float(default or "nan"))
         assert same, f".env.example shows {setting.env}={value}, the code's default is {default!r}"
+
+
+def test_a_mistyped_variable_is_named_with_the_nearest_setting() -> None:
+    from bot.settings import unknown_variables
+
+    lines = unknown_variables({"NEWSDESK_TOPK": "3", "NEWSDESK_SERCH_MODE": "dense", "NEWSDESK_K": "3", "HOME": "/"})
+    assert lines == [
+        "NEWSDESK_SERCH_MODE is not a newsdesk setting; ignored (did you mean NEWSDESK_SEARCH_MODE?)",
+        "NEWSDESK_TOPK is not a newsdesk setting; ignored (did you mean NEWSDESK_K?)",
+    ]
+    assert unknown_variables({"NEWSDESK_WHATEVER_ELSE": "1"}) == [
+        "NEWSDESK_WHATEVER_ELSE is not a newsdesk setting; ignored (see docs/settings.md)"
+    ]
