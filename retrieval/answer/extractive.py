@@ -17,7 +17,7 @@ import numpy as np
 from retrieval.answer.abstention import Abstention
 from retrieval.answer.features import Context, question_features, sentence_features
 from retrieval.answer.ranker import Ranker
-from retrieval.answer.reader import Choice, Reader
+from retrieval.answer.reader import Choice, Reader, Reading, by_support
 from retrieval.answer.sentences import Candidate, SentenceScorer, answer_type, type_match
 from retrieval.config import AnswerConfig
 from retrieval.index.lexical import LexicalIndex
@@ -149,9 +149,14 @@ class Answerer:
             return Composition((), (), True, confidence)
         blended = lead_with_kind(context.question, blend(candidates, probabilities))
         probability = {_key(c): float(p) for c, p in zip(candidates, probabilities, strict=True)}
-        choice = self.read(context.question, blended, probability, hits)
+        reading = self.read(context.question, blended, probability, hits)
+        bar = ranker.second_sentence
+        if self.reader is not None and self.reader.model is not None:
+            blended = by_support(blended, reading.support, self.reader.model.sentence_weight)
+            bar = self.reader.model.second_sentence
+        choice = reading.choice
         lead = choice.span.sentence if choice is not None else blended[0]
-        kept = led_by(lead, blended, probability, ranker.second_sentence)
+        kept = led_by(lead, blended, probability, bar)
         return self._compose(kept, confidence, choice)
 
     def read(
@@ -160,12 +165,13 @@ class Answerer:
         blended: Sequence[Candidate],
         probability: dict[tuple[int, int], float],
         hits: Sequence[Hit],
-    ) -> Choice | None:
-        """The reader's short answer among the ``blended`` sentences (best first), or None."""
+    ) -> Reading:
+        """The reader's short answer among the ``blended`` sentences (best first), or None, and each
+        sentence's support (its best span's probability)."""
         if self.reader is None:
-            return None
+            return Reading(None, {})
         ranks = {h.passage.id: i for i, h in enumerate(hits[:PASSAGES_READ])}
-        return self.reader.choose(question, blended, [probability[_key(c)] for c in blended], ranks)
+        return self.reader.read(question, blended, [probability[_key(c)] for c in blended], ranks)
 
     def _compose(self, ranked: Sequence[Candidate], confidence: float, choice: Choice | None = None) -> Composition:
         """The first ``max_sentences`` of ``ranked`` that repeat no sentence chosen before, cited."""

@@ -36,7 +36,7 @@ from retrieval.text import SPAN_WORD as _WORD
 from retrieval.text import tokenize
 
 READER_FILE = "reader.json"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 SENTENCES_READ = 12
 """How many of the best sentences (in the answerer's order) the reader takes spans from."""
 
@@ -280,11 +280,25 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """What the reader found: the short answer (None when no span is probable enough) and, per sentence
+    read (keyed by passage id and start offset), its best span's probability — the sentence's support."""
+
+    choice: Choice | None
+    support: dict[tuple[int, int], float]
+
+
+@dataclass(frozen=True)
 class ReaderModel:
-    """The fitted span model and the probability a span needs to be shown."""
+    """The fitted span model, the probability a span needs to be shown, how much a sentence's best span
+    probability adds to its score when the answer's sentences are ordered (``sentence_weight``), and the
+    ranker sentence probability a further sentence needs to join the answer (``second_sentence``, in
+    place of the ranker's own bar: the reader's order leads with shorter answers)."""
 
     spans: LinearModel
     min_probability: float
+    sentence_weight: float = 0.0
+    second_sentence: float = 1.0
     format_version: int = FORMAT_VERSION
     fitted_on: dict[str, object] = field(default_factory=dict)
 
@@ -305,6 +319,8 @@ class ReaderModel:
         return cls(
             spans=linear_from_json(data["spans"]),
             min_probability=float(data["min_probability"]),
+            sentence_weight=float(data["sentence_weight"]),
+            second_sentence=float(data["second_sentence"]),
             format_version=int(data.get("format_version", -1)),
             fitted_on=dict(data.get("fitted_on") or {}),
         )
@@ -451,16 +467,48 @@ class Reader:
         passage_ranks: dict[int, int],
     ) -> Choice | None:
         """The short answer, or None (no model, no span, or none probable enough)."""
+        return self.read(question, sentences, probabilities, passage_ranks).choice
+
+    def read(
+        self,
+        question: str,
+        sentences: Sequence[Candidate],
+        probabilities: Sequence[float],
+        passage_ranks: dict[int, int],
+    ) -> Reading:
+        """The short answer (or None) and each read sentence's support; nothing without a model."""
         if self.model is None:
-            return None
+            return Reading(None, {})
         spans, rows = self.spans(question, sentences, probabilities, passage_ranks)
         if not spans:
-            return None
+            return Reading(None, {})
         scores = self.model.spans.probabilities(rows)
-        best = int(np.argmax(scores))
-        if scores[best] < self.model.min_probability:
-            return None
-        return Choice(spans[best], float(scores[best]))
+        return Reading(chosen(spans, scores, self.model.min_probability), support_of(spans, scores))
+
+
+def chosen(spans: Sequence[Span], scores: np.ndarray, bar: float) -> Choice | None:
+    """The most probable span, when its probability reaches ``bar``."""
+    best = int(np.argmax(scores))
+    return Choice(spans[best], float(scores[best])) if scores[best] >= bar else None
+
+
+def support_of(spans: Sequence[Span], scores: Iterable[float]) -> dict[tuple[int, int], float]:
+    """Per sentence (passage id, start), the probability of its most probable span."""
+    support: dict[tuple[int, int], float] = {}
+    for span, score in zip(spans, scores, strict=True):
+        key = (span.sentence.hit.passage.id, span.sentence.start)
+        support[key] = max(support.get(key, 0.0), float(score))
+    return support
+
+
+def by_support(
+    sentences: Sequence[Candidate], support: dict[tuple[int, int], float], weight: float
+) -> list[Candidate]:
+    """``sentences`` (best first, ``score`` their blended score) re-ordered by score plus ``weight`` times
+    their support: a sentence that holds a probable short answer moves up. Their scores are kept."""
+    if not support or weight == 0:
+        return list(sentences)
+    return sorted(sentences, key=lambda c: -(c.score + weight * support.get((c.hit.passage.id, c.start), 0.0)))
 
 
 def _typed_before(matches: Sequence[float]) -> list[int]:
