@@ -412,10 +412,14 @@ class Reader:
             sentences_of[_norm(span.text)].add(i)
             articles_of[_norm(span.text)].add(span.sentence.hit.article.id)
         within = _containing(sentences_of)
+        shorter_of: dict[str, list[str]] = defaultdict(list)
         for key, holders in within.items():
             for longer in holders:
-                sentences_of[key] |= sentences_of[longer]
-                articles_of[key] |= articles_of[longer]
+                shorter_of[longer].append(key)
+        for longer, shorter in shorter_of.items():
+            for key in shorter:
+                sentences_of[longer] |= sentences_of[key]
+                articles_of[longer] |= articles_of[key]
         days = [c.hit.article.date.toordinal() for c in read if c.hit.article.date]
         newest = max(days, default=0)
         term_positions = [_term_positions(c.text, terms) for c in read]
