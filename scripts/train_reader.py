@@ -35,17 +35,18 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from train_ranker import BARS, FOLDS, GRID, fit_linear, folds_of  # noqa: E402
 
-from retrieval.answer.extractive import PASSAGES_READ, blend, lead_with_kind, led_by  # noqa: E402
+from retrieval.answer.extractive import PASSAGES_READ, blend, lead_with_kind, led_by, read_order  # noqa: E402
 from retrieval.answer.features import Context  # noqa: E402
 from retrieval.answer.sentences import Candidate  # noqa: E402
 from retrieval.answer.ranker import LinearModel, default_ranker_dir  # noqa: E402
 from retrieval.answer.reader import (  # noqa: E402
     SPAN_FEATURES,
+    Choice,
     Reader,
+    Reading,
     ReaderModel,
     SpacyTagger,
     Span,
-    by_support,
     default_reader_dir,
     support_of,
 )
@@ -119,9 +120,9 @@ def ordered(r: Read, scores: np.ndarray | None, bar: float, weight: float) -> tu
     ``weight`` × support."""
     if scores is None or not len(r.spans):
         return r.sentences[0], r.sentences
-    order = by_support(r.sentences, support_of(r.spans, scores), weight)
-    lead = r.spans[int(np.argmax(scores))].sentence if scores.max() >= bar else order[0]
-    return lead, order
+    best = int(np.argmax(scores))
+    choice = Choice(r.spans[best], float(scores[best])) if scores[best] >= bar else None
+    return read_order(r.sentences, Reading(choice, support_of(r.spans, scores)), weight)
 
 
 def lead_holds_gold(reads: list[Read], scores: dict[str, np.ndarray], bar: float, weight: float) -> float:
@@ -141,6 +142,18 @@ def answers(
             lead, order = ordered(r, scores.get(r.item.id), bar, weight)
             out.append(led_by(lead, order, r.probability, second)[:2])
     return out
+
+
+def composed_metrics(
+    reads: list[Read], scores: dict[str, np.ndarray], bar: float, weight: float, second: float
+) -> tuple[float, float]:
+    """The median answer length in words and the share of answers holding gold (out of fold)."""
+    held, words = [], []
+    for r, sentences in zip([r for r in reads if r.sentences], answers(reads, scores, bar, weight, second), strict=True):
+        text = " ".join(c.text for c in sentences)
+        words.append(len(text.split()))
+        held.append(holds_gold(text, r.item.answers))
+    return float(np.median(words)), sum(held) / max(1, len(reads))
 
 
 def p_at_1(reads: list[Read], model: LinearModel) -> float:
@@ -213,14 +226,9 @@ def main() -> int:
     for value, w in leads:
         log.info("  sentence weight %g: lead sentence holds gold %.4f (CV)", -w, value)
     lead_best, weight = max(leads)[0], -max(leads)[1]
-    second, median, contains = 1.0, 0.0, 0.0
-    for bar in BARS:
-        composed = answers(reads, oof_scores, threshold, weight, bar)
-        words = [sum(len(c.text.split()) for c in a) for a in composed]
-        if float(np.median(words)) <= args.max_words:
-            second, median = bar, float(np.median(words))
-            texts = {r.item.id: " ".join(c.text for c in a) for r, a in zip([r for r in reads if r.sentences], composed)}
-            contains = float(np.mean([holds_gold(texts.get(r.item.id, ""), r.item.answers) for r in reads]))
+    for bar in (*BARS, 1.0):  # 1.0: no sentence beyond the lead and the best
+        second, median, contains = bar, *composed_metrics(reads, oof_scores, threshold, weight, bar)
+        if median <= args.max_words:
             break
     log.info("second-sentence bar %.3f: median answer %.0f words, holds gold %.4f (CV)", second, median, contains)
     model = ReaderModel(

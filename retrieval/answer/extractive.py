@@ -150,14 +150,11 @@ class Answerer:
         blended = lead_with_kind(context.question, blend(candidates, probabilities))
         probability = {_key(c): float(p) for c, p in zip(candidates, probabilities, strict=True)}
         reading = self.read(context.question, blended, probability, hits)
-        bar = ranker.second_sentence
-        if self.reader is not None and self.reader.model is not None:
-            blended = by_support(blended, reading.support, self.reader.model.sentence_weight)
-            bar = self.reader.model.second_sentence
-        choice = reading.choice
-        lead = choice.span.sentence if choice is not None else blended[0]
-        kept = led_by(lead, blended, probability, bar)
-        return self._compose(kept, confidence, choice)
+        model = self.reader.model if self.reader is not None else None
+        weight, bar = (model.sentence_weight, model.second_sentence) if model else (0.0, ranker.second_sentence)
+        lead, ordered = read_order(blended, reading, weight)
+        kept = led_by(lead, ordered, probability, bar)
+        return self._compose(kept, confidence, reading.choice)
 
     def read(
         self,
@@ -200,6 +197,15 @@ class Answerer:
                 choice.probability,
             )
         return Composition(tuple(sentences), tuple(citations), False, confidence, short)
+
+
+def read_order(blended: Sequence[Candidate], reading: Reading, weight: float) -> tuple[Candidate, list[Candidate]]:
+    """The lead sentence and the order the others follow it in: the sentence of the short answer leads,
+    else the first by blended score plus ``weight`` × the reader's support (``by_support``); the best by
+    blended score stays first of the rest (``led_by`` keeps it), the others follow in the reader's order."""
+    ordered = by_support(blended, reading.support, weight)
+    lead = reading.choice.span.sentence if reading.choice is not None else ordered[0]
+    return lead, [blended[0], *(c for c in ordered if _key(c) != _key(blended[0]))]
 
 
 def led_by(
