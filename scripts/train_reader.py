@@ -37,19 +37,19 @@ from train_ranker import BARS, FOLDS, GRID, fit_linear, folds_of  # noqa: E402
 
 from retrieval.answer.extractive import PASSAGES_READ, blend, lead_with_kind, led_by, read_order  # noqa: E402
 from retrieval.answer.features import Context  # noqa: E402
-from retrieval.answer.sentences import Candidate  # noqa: E402
 from retrieval.answer.ranker import LinearModel, default_ranker_dir  # noqa: E402
 from retrieval.answer.reader import (  # noqa: E402
     SPAN_FEATURES,
     Choice,
     Reader,
-    Reading,
     ReaderModel,
+    Reading,
     SpacyTagger,
     Span,
     default_reader_dir,
     support_of,
 )
+from retrieval.answer.sentences import Candidate  # noqa: E402
 from retrieval.config import AnswerConfig, EmbeddingConfig, EngineConfig, SearchConfig  # noqa: E402
 from retrieval.engine import Engine  # noqa: E402
 from retrieval.evaluation import EvalQuestion, holds_gold, load_questions  # noqa: E402
@@ -128,7 +128,9 @@ def ordered(r: Read, scores: np.ndarray | None, bar: float, weight: float) -> tu
 def lead_holds_gold(reads: list[Read], scores: dict[str, np.ndarray], bar: float, weight: float) -> float:
     """Share of ``reads`` whose answer's lead sentence holds gold when their spans score ``scores`` (by
     question id)."""
-    held = sum(holds_gold(ordered(r, scores.get(r.item.id), bar, weight)[0].text, r.item.answers) for r in reads if r.sentences)
+    held = sum(
+        holds_gold(ordered(r, scores.get(r.item.id), bar, weight)[0].text, r.item.answers) for r in reads if r.sentences
+    )
     return held / max(1, len(reads))
 
 
@@ -149,7 +151,9 @@ def composed_metrics(
 ) -> tuple[float, float]:
     """The median answer length in words and the share of answers holding gold (out of fold)."""
     held, words = [], []
-    for r, sentences in zip([r for r in reads if r.sentences], answers(reads, scores, bar, weight, second), strict=True):
+    for r, sentences in zip(
+        [r for r in reads if r.sentences], answers(reads, scores, bar, weight, second), strict=True
+    ):
         text = " ".join(c.text for c in sentences)
         words.append(len(text.split()))
         held.append(holds_gold(text, r.item.answers))

