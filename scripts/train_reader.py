@@ -9,7 +9,9 @@ the engine would (search, the ranker's sentence order); the reader's candidate s
 its best sentences (``retrieval/answer/reader.py``) and labelled "holds a gold answer". A logistic model
 over ``SPAN_FEATURES`` is fitted, its regularisation chosen by cross-validation over whole weeks (as the
 ranker's), and ``min_probability`` is the lowest bar at which the out-of-fold short answers hold the gold
-answer at least ``--min-precision`` of the time. Deterministic (``--seed`` orders the folds). Writes
+answer at least ``--min-precision`` of the time. ``sentence_weight`` (how much a sentence's best span probability
+adds to its score when the answer's sentences are ordered) is the one of ``WEIGHTS`` whose out-of-fold lead
+sentence holds the gold answer most often. Deterministic (``--seed`` orders the folds). Writes
 ``reader.json`` and prints the cross-validated metrics for the model card. Never point it at dev questions.
 """
 
@@ -31,24 +33,30 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from train_ranker import FOLDS, GRID, fit_linear, folds_of  # noqa: E402
+from train_ranker import BARS, FOLDS, GRID, fit_linear, folds_of  # noqa: E402
 
-from retrieval.answer.extractive import PASSAGES_READ, blend, lead_with_kind  # noqa: E402
+from retrieval.answer.extractive import PASSAGES_READ, blend, lead_with_kind, led_by, read_order  # noqa: E402
 from retrieval.answer.features import Context  # noqa: E402
 from retrieval.answer.ranker import LinearModel, default_ranker_dir  # noqa: E402
 from retrieval.answer.reader import (  # noqa: E402
     SPAN_FEATURES,
+    Choice,
     Reader,
     ReaderModel,
+    Reading,
     SpacyTagger,
     Span,
-    default_reader_dir,  # noqa: E402
+    default_reader_dir,
+    support_of,
 )
+from retrieval.answer.sentences import Candidate  # noqa: E402
 from retrieval.config import AnswerConfig, EmbeddingConfig, EngineConfig, SearchConfig  # noqa: E402
 from retrieval.engine import Engine  # noqa: E402
 from retrieval.evaluation import EvalQuestion, holds_gold, load_questions  # noqa: E402
 
 log = logging.getLogger("train_reader")
+WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)
+"""Sentence weights tried (``ReaderModel.sentence_weight``); the smallest of the best wins."""
 
 
 @dataclass
@@ -57,6 +65,8 @@ class Read:
 
     item: EvalQuestion
     week: str
+    sentences: list[Candidate]
+    probability: dict[tuple[int, int], float]
     spans: list[Span]
     x: np.ndarray
     y: np.ndarray
@@ -82,7 +92,7 @@ def read_all(engine: Engine, reader: Reader, items: list[EvalQuestion], weeks: d
             item.question, blended, [probability[(c.hit.passage.id, c.start)] for c in blended], ranks
         )
         y = np.array([holds_gold(s.text, item.answers) for s in spans], dtype=int)
-        out.append(Read(item, weeks[item.id], spans, x, y))
+        out.append(Read(item, weeks[item.id], blended, probability, spans, x, y))
         if number % 100 == 0:
             log.info("%d/%d questions read (%.0f s)", number, len(items), time.perf_counter() - started)
     return out
@@ -104,6 +114,52 @@ def best_of(reads: list[Read], model: LinearModel) -> list[tuple[float, bool]]:
     return out
 
 
+def ordered(r: Read, scores: np.ndarray | None, bar: float, weight: float) -> tuple[Candidate, list[Candidate]]:
+    """The answer's lead sentence and the sentences in the reader's order, as the engine composes them: the
+    shown span's sentence (probability at least ``bar``) leads, else the first by blended score plus
+    ``weight`` × support."""
+    if scores is None or not len(r.spans):
+        return r.sentences[0], r.sentences
+    best = int(np.argmax(scores))
+    choice = Choice(r.spans[best], float(scores[best])) if scores[best] >= bar else None
+    return read_order(r.sentences, Reading(choice, support_of(r.spans, scores)), weight)
+
+
+def lead_holds_gold(reads: list[Read], scores: dict[str, np.ndarray], bar: float, weight: float) -> float:
+    """Share of ``reads`` whose answer's lead sentence holds gold when their spans score ``scores`` (by
+    question id)."""
+    held = sum(
+        holds_gold(ordered(r, scores.get(r.item.id), bar, weight)[0].text, r.item.answers) for r in reads if r.sentences
+    )
+    return held / max(1, len(reads))
+
+
+def answers(
+    reads: list[Read], scores: dict[str, np.ndarray], bar: float, weight: float, second: float
+) -> list[list[Candidate]]:
+    """Each question's answer sentences (at most two) with ``second`` as the further sentences' bar."""
+    out = []
+    for r in reads:
+        if r.sentences:
+            lead, order = ordered(r, scores.get(r.item.id), bar, weight)
+            out.append(led_by(lead, order, r.probability, second)[:2])
+    return out
+
+
+def composed_metrics(
+    reads: list[Read], scores: dict[str, np.ndarray], bar: float, weight: float, second: float
+) -> tuple[float, float]:
+    """The median answer length in words and the share of answers holding gold (out of fold)."""
+    held, words = [], []
+    for r, sentences in zip(
+        [r for r in reads if r.sentences], answers(reads, scores, bar, weight, second), strict=True
+    ):
+        text = " ".join(c.text for c in sentences)
+        words.append(len(text.split()))
+        held.append(holds_gold(text, r.item.answers))
+    return float(np.median(words)), sum(held) / max(1, len(reads))
+
+
 def p_at_1(reads: list[Read], model: LinearModel) -> float:
     """Share of questions (with spans) whose best span holds gold."""
     best = best_of(reads, model)
@@ -118,6 +174,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=default_reader_dir())
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--depth", type=int, default=SearchConfig().rerank_depth)
+    parser.add_argument("--max-words", type=float, default=38.0, help="median answer length at most (CV)")
     parser.add_argument("--min-precision", type=float, default=0.5, help="short answers holding gold at least (CV)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -150,10 +207,13 @@ def main() -> int:
         log.info("  C=%g: P@1 %.4f", c, results[-1][0])
     p1, c_best = max(results)
     oof: list[tuple[float, bool]] = []
+    oof_scores: dict[str, np.ndarray] = {}
     for fold in range(FOLDS):
         train = [r for r, f in zip(reads, folds, strict=True) if f != fold]
         held = [r for r, f in zip(reads, folds, strict=True) if f == fold]
-        oof.extend(best_of(held, fit(train, c_best, args.seed)))
+        model_f = fit(train, c_best, args.seed)
+        oof.extend(best_of(held, model_f))
+        oof_scores.update({r.item.id: model_f.probabilities(r.x) for r in held if len(r.spans)})
     for bar in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
         kept = [hit for p, hit in oof if p >= bar]
         log.info("  at %.1f: given %.3f, holds gold %.3f", bar, len(kept) / len(reads), sum(kept) / max(1, len(kept)))
@@ -166,9 +226,20 @@ def main() -> int:
     log.info(
         "span P@1 (CV) %.4f at C=%g; at %.3f: given %.4f, holds gold %.4f", p1, c_best, threshold, given, precision
     )
+    leads = [(lead_holds_gold(reads, oof_scores, threshold, w), -w) for w in WEIGHTS]
+    for value, w in leads:
+        log.info("  sentence weight %g: lead sentence holds gold %.4f (CV)", -w, value)
+    lead_best, weight = max(leads)[0], -max(leads)[1]
+    for bar in (*BARS, 1.0):  # 1.0: no sentence beyond the lead and the best
+        second, median, contains = bar, *composed_metrics(reads, oof_scores, threshold, weight, bar)
+        if median <= args.max_words:
+            break
+    log.info("second-sentence bar %.3f: median answer %.0f words, holds gold %.4f (CV)", second, median, contains)
     model = ReaderModel(
         spans=fit(reads, c_best, args.seed),
         min_probability=threshold,
+        sentence_weight=weight,
+        second_sentence=second,
         fitted_on={
             "data": "news_train_2024 (RealTime QA news quiz questions over the articles stored for them)",
             "questions": len(reads),
@@ -182,6 +253,10 @@ def main() -> int:
             "cv_span_p@1": round(p1, 4),
             "cv_given_at_threshold": round(given, 4),
             "cv_holds_gold_where_given": round(precision, 4),
+            "cv_lead_holds_gold": round(lead_best, 4),
+            "cv_lead_holds_gold_weight_0": round(leads[0][0], 4),
+            "cv_answer_holds_gold": round(contains, 4),
+            "cv_answer_words_median": median,
             "seconds": round(time.perf_counter() - started, 1),
         },
     )

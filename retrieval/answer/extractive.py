@@ -17,7 +17,7 @@ import numpy as np
 from retrieval.answer.abstention import Abstention
 from retrieval.answer.features import Context, question_features, sentence_features
 from retrieval.answer.ranker import Ranker
-from retrieval.answer.reader import Choice, Reader
+from retrieval.answer.reader import Choice, Reader, Reading, by_support
 from retrieval.answer.sentences import Candidate, SentenceScorer, answer_type, type_match
 from retrieval.config import AnswerConfig
 from retrieval.index.lexical import LexicalIndex
@@ -149,10 +149,12 @@ class Answerer:
             return Composition((), (), True, confidence)
         blended = lead_with_kind(context.question, blend(candidates, probabilities))
         probability = {_key(c): float(p) for c, p in zip(candidates, probabilities, strict=True)}
-        choice = self.read(context.question, blended, probability, hits)
-        lead = choice.span.sentence if choice is not None else blended[0]
-        kept = led_by(lead, blended, probability, ranker.second_sentence)
-        return self._compose(kept, confidence, choice)
+        reading = self.read(context.question, blended, probability, hits)
+        model = self.reader.model if self.reader is not None else None
+        weight, bar = (model.sentence_weight, model.second_sentence) if model else (0.0, ranker.second_sentence)
+        lead, ordered = read_order(blended, reading, weight)
+        kept = led_by(lead, ordered, probability, bar)
+        return self._compose(kept, confidence, reading.choice)
 
     def read(
         self,
@@ -160,12 +162,13 @@ class Answerer:
         blended: Sequence[Candidate],
         probability: dict[tuple[int, int], float],
         hits: Sequence[Hit],
-    ) -> Choice | None:
-        """The reader's short answer among the ``blended`` sentences (best first), or None."""
+    ) -> Reading:
+        """The reader's short answer among the ``blended`` sentences (best first), or None, and each
+        sentence's support (its best span's probability)."""
         if self.reader is None:
-            return None
+            return Reading(None, {})
         ranks = {h.passage.id: i for i, h in enumerate(hits[:PASSAGES_READ])}
-        return self.reader.choose(question, blended, [probability[_key(c)] for c in blended], ranks)
+        return self.reader.read(question, blended, [probability[_key(c)] for c in blended], ranks)
 
     def _compose(self, ranked: Sequence[Candidate], confidence: float, choice: Choice | None = None) -> Composition:
         """The first ``max_sentences`` of ``ranked`` that repeat no sentence chosen before, cited."""
@@ -194,6 +197,15 @@ class Answerer:
                 choice.probability,
             )
         return Composition(tuple(sentences), tuple(citations), False, confidence, short)
+
+
+def read_order(blended: Sequence[Candidate], reading: Reading, weight: float) -> tuple[Candidate, list[Candidate]]:
+    """The lead sentence and the order the others follow it in: the sentence of the short answer leads,
+    else the first by blended score plus ``weight`` × the reader's support (``by_support``); the best by
+    blended score stays first of the rest (``led_by`` keeps it), the others follow in the reader's order."""
+    ordered = by_support(blended, reading.support, weight)
+    lead = reading.choice.span.sentence if reading.choice is not None else ordered[0]
+    return lead, [blended[0], *(c for c in ordered if _key(c) != _key(blended[0]))]
 
 
 def led_by(

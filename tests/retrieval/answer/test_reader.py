@@ -7,19 +7,24 @@ import datetime as dt
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from retrieval.answer.reader import (
+    NOUN_PHRASE,
     SPAN_FEATURES,
     Entity,
     Reader,
     ReaderModel,
     SpacyTagger,
+    by_support,
     default_reader_dir,
     expected_type,
+    noun_phrases,
+    support_of,
     type_score,
 )
 from retrieval.answer.sentences import Candidate
@@ -176,3 +181,57 @@ def test_a_reader_model_error_names_its_own_setting(tmp_path: Path) -> None:
     with pytest.raises(ReaderLoadError) as caught:
         ReaderModel.load(tmp_path)
     assert caught.value.setting == "reader"  # the CLI then hints NEWSDESK_READER, not NEWSDESK_MODEL
+
+
+def test_noun_phrases_are_runs_ending_in_a_common_noun_outside_named_entities() -> None:
+    text = "Officials linked organic walnuts to the outbreak in Canada."
+    # (start, end, part of speech, inside a named entity) per token, as spaCy's tagger gives them
+    words = [
+        ("Officials", "NOUN"),
+        ("linked", "VERB"),
+        ("organic", "ADJ"),
+        ("walnuts", "NOUN"),
+        ("to", "ADP"),
+        ("the", "DET"),
+        ("outbreak", "NOUN"),
+        ("in", "ADP"),
+        ("Canada", "PROPN"),
+        (".", "PUNCT"),
+    ]
+    tokens, at = [], 0
+    for word, pos in words:
+        start = text.index(word, at)
+        tokens.append((start, start + len(word), pos, word == "Canada"))
+        at = start + len(word)
+    found = [text[e.start : e.end] for e in noun_phrases(tokens)]
+    assert found == ["Officials", "organic walnuts", "outbreak"]  # "Canada" is an entity, not a phrase
+    assert all(e.label == NOUN_PHRASE for e in noun_phrases(tokens))
+    long = [(i * 2, i * 2 + 1, "NOUN", False) for i in range(6)]
+    assert [(e.start, e.end) for e in noun_phrases(long)] == [(4, 11)]  # its last four words
+    assert noun_phrases([(0, 5, "ADJ", False), (6, 9, "VERB", False)]) == []  # no noun, no phrase
+
+
+def test_a_span_held_by_a_longer_one_is_marked_and_shares_its_agreement() -> None:
+    texts = ["Kevin Durant scored 40,000 points.", "Durant became the first to do it.", "Durant and Curry played."]
+    reader = Reader(CapitalisedRuns(), None)
+    spans, rows = reader.spans("Which player scored 40,000 points?", _sentences(texts), [0.9, 0.5, 0.4], {})
+    by = {(s.text, s.sentence.text): r for s, r in zip(spans, rows, strict=True)}
+    full, short = by[("Kevin Durant", texts[0])], by[("Durant", texts[1])]
+    assert short[FEATURE["shortened"]] == 1.0 and full[FEATURE["shortened"]] == 0.0
+    assert full[FEATURE["agree_sentences"]] == pytest.approx(np.log1p(2))  # "Durant" twice elsewhere agrees
+    assert full[FEATURE["typed_before"]] == 1.0  # the first person read
+    assert short[FEATURE["typed_before"]] < 1.0
+
+
+def test_support_is_each_sentences_best_span_and_reorders_by_its_weight(tmp_path: Path) -> None:
+    texts = ["The summit ended early.", "Jens Stoltenberg chaired it."]
+    sentences = [replace(c, score=s) for c, s in zip(_sentences(texts), (0.9, 0.6), strict=True)]
+    model = _model(tmp_path, {"type": 3.0}, 0.99)
+    reading = Reader(CapitalisedRuns(), model).read("Who chaired the summit?", sentences, [0.9, 0.6], {})
+    assert reading.choice is None  # below the bar: no short answer, but the support is there
+    key = (sentences[1].hit.passage.id, sentences[1].start)
+    assert set(reading.support) == {key} and reading.support[key] == pytest.approx(1 / (1 + np.exp(-2.0)))
+    assert [c.text for c in by_support(sentences, reading.support, 0.0)] == texts
+    assert [c.text for c in by_support(sentences, reading.support, 1.0)] == texts[::-1]
+    assert [c.score for c in by_support(sentences, reading.support, 1.0)] == [0.6, 0.9]  # scores kept
+    assert support_of([], []) == {}
