@@ -23,7 +23,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,11 +137,19 @@ def bm25_weights(lexical: LexicalIndex) -> Iterator[dict[int, float]]:
 class MilvusCorpus:
     """Publishes generations into Milvus and opens the current one (``prefix``: the collection prefix)."""
 
-    def __init__(self, client: Any, prefix: str, uri: str) -> None:
-        self.client = client
+    def __init__(self, connect: Callable[[], Any], prefix: str, uri: str) -> None:
+        self._connect = connect
+        self._client: Any = None
         self.prefix = prefix
         self.uri = uri
         self.pointer_name = f"{prefix}_pointer"
+
+    @property
+    def client(self) -> Any:
+        """The Milvus client, connected on first use."""
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
 
     # -- publishing ------------------------------------------------------------------------
 

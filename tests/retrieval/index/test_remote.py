@@ -26,7 +26,7 @@ def built(tmp_path: Path, seeds_dir: Path, embedder, milvus_uri: str) -> Engine:
 
 def _corpus(engine: Engine) -> MilvusCorpus:
     backend = engine.store.backend
-    return MilvusCorpus(backend.client, backend.config.milvus_collection, backend.uri)  # type: ignore[attr-defined]
+    return MilvusCorpus(lambda: backend.client, backend.config.milvus_collection, backend.uri)  # type: ignore[attr-defined]
 
 
 def test_published_index_reads_as_the_directory(built: Engine) -> None:
@@ -83,3 +83,37 @@ def test_a_dropped_collection_is_one_line_and_a_new_generation_replaces_the_old(
     second = corpus.publish(built.index)
     assert corpus.generation() == second.generation
     assert corpus.open().generation == second.generation
+
+
+def test_an_engine_serves_from_milvus_and_picks_up_a_new_generation(
+    tmp_path: Path,
+    seeds_dir: Path,
+    embedder,
+    milvus_uri: str,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
+    import retrieval.engine
+
+    config = VectorConfig(
+        backend="milvus", milvus_uri=milvus_uri, milvus_collection=f"e{uuid.uuid4().hex[:8]}", milvus_corpus=True
+    )
+    builder = make_engine(tmp_path / "index", embedder, config)
+    builder.build(seeds_dir, full=True)
+    replica = make_engine(tmp_path / "none", embedder, config)  # no index directory at all
+    assert replica.has_index()
+    question = "What did the central bank decide about interest rates?"
+    local = make_engine(
+        tmp_path / "index",
+        embedder,
+        VectorConfig(backend="milvus", milvus_uri=milvus_uri, milvus_collection=config.milvus_collection),
+    )
+    want = [(h.passage.id, round(h.score, 4)) for h in local.search(question)]
+    got = [(h.passage.id, round(h.score, 4)) for h in replica.search(question)]
+    assert got == want
+    assert not (tmp_path / "none").exists()
+    first = replica.index.generation  # type: ignore[attr-defined]
+    monkeypatch.setattr(retrieval.engine, "POINTER_CHECK_SECONDS", 0.0)
+    builder.build(seeds_dir, full=True)
+    replica.search(question)
+    assert replica.index.generation != first  # type: ignore[attr-defined]
+    assert replica.index.generation == builder.corpus.generation()  # type: ignore[union-attr,attr-defined]
