@@ -31,12 +31,18 @@ sys.path.insert(0, str(REPO))
 def _lexical(args: argparse.Namespace) -> dict[str, Any]:
     from pymilvus import DataType, Function, FunctionType, MilvusClient
 
+    from retrieval.index.lexical import LexicalIndex
     from retrieval.index.remote import bm25_weights
     from retrieval.index.store import IndexStore
     from retrieval.text import _stopwords, tokenize
 
     index = IndexStore(Path(args.index)).load()
     questions = [json.loads(line)["question"] for line in Path(args.questions).read_text().splitlines() if line.strip()]
+    questions = questions[: args.questions_max]
+    n = min(args.passages or len(index.passages), len(index.passages))
+    template = index.manifest.embed_template
+    texts = [template.format(title=index.articles[p.article_id].title, text=p.text) for p in index.passages[:n]]
+    lexical = LexicalIndex.build(texts)  # newsdesk's BM25 over exactly these passages
     client = MilvusClient(uri=str(Path(tempfile.mkdtemp(dir=args.scratch)) / "lexical.db"))
     variants = {
         "bm25_standard": {"tokenizer": "standard"},
@@ -46,17 +52,23 @@ def _lexical(args: argparse.Namespace) -> dict[str, Any]:
     schema.add_field("pid", DataType.INT64, is_primary=True)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     for name, analyzer in variants.items():
-        schema.add_field(f"t_{name}", DataType.VARCHAR, max_length=65_535, enable_analyzer=True, analyzer_params=analyzer)
+        schema.add_field(
+            f"t_{name}", DataType.VARCHAR, max_length=65_535, enable_analyzer=True, analyzer_params=analyzer
+        )
         schema.add_field(name, DataType.SPARSE_FLOAT_VECTOR)
         schema.add_function(
-            Function(name=f"f_{name}", function_type=FunctionType.BM25, input_field_names=[f"t_{name}"], output_field_names=[name])
+            Function(
+                name=f"f_{name}",
+                function_type=FunctionType.BM25,
+                input_field_names=[f"t_{name}"],
+                output_field_names=[name],
+            )
         )
     client.create_collection("lex", schema=schema, consistency_level="Strong")
     started = time.perf_counter()
     rows = []
-    for passage, sparse in zip(index.passages, bm25_weights(index.lexical), strict=True):
-        text = index.manifest.embed_template.format(title=index.articles[passage.article_id].title, text=passage.text)
-        rows.append({"pid": passage.id, "sparse": sparse, **{f"t_{n}": text for n in variants}})
+    for pid, (text, sparse) in enumerate(zip(texts, bm25_weights(lexical), strict=True)):
+        rows.append({"pid": pid, "sparse": sparse, **{f"t_{name}": text for name in variants}})
         if len(rows) == 2000:
             client.insert("lex", rows)
             rows = []
@@ -65,24 +77,31 @@ def _lexical(args: argparse.Namespace) -> dict[str, Any]:
     params = client.prepare_index_params()
     params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
     for name in variants:
-        params.add_index(field_name=name, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params={"bm25_k1": 1.5, "bm25_b": 0.75})
+        params.add_index(
+            field_name=name,
+            index_type="SPARSE_INVERTED_INDEX",
+            metric_type="BM25",
+            params={"bm25_k1": 1.5, "bm25_b": 0.75},
+        )
     client.create_index("lex", params)
     client.load_collection("lex")
     written = time.perf_counter() - started
-    vocab = {t: i for i, t in enumerate(index.lexical.terms)}
+    vocab = {t: i for i, t in enumerate(lexical.terms)}
     k = args.k
     overlap: dict[str, list[float]] = {"newsdesk_sparse": [], **{n: [] for n in variants}}
     first: dict[str, list[float]] = {n: [] for n in overlap}
     for question in questions:
-        want = [pid for pid, _ in index.lexical.search(question, k)]
+        want = [pid for pid, _ in lexical.search(question, k)]
         if not want:
             continue
         weights: dict[int, float] = {}
         for token in tokenize([question])[0]:
             if token in vocab:
-                weights[vocab[token]] = weights.get(vocab[token], 0.0) + index.lexical.idf(token)
+                weights[vocab[token]] = weights.get(vocab[token], 0.0) + lexical.idf(token)
         found = {
-            "newsdesk_sparse": client.search("lex", data=[weights], anns_field="sparse", limit=k, search_params={"metric_type": "IP"}),
+            "newsdesk_sparse": client.search(
+                "lex", data=[weights], anns_field="sparse", limit=k, search_params={"metric_type": "IP"}
+            ),
             **{
                 n: client.search("lex", data=[question], anns_field=n, limit=k, search_params={"metric_type": "BM25"})
                 for n in variants
@@ -93,7 +112,7 @@ def _lexical(args: argparse.Namespace) -> dict[str, Any]:
             overlap[name].append(len(set(got) & set(want)) / len(want))
             first[name].append(float(bool(got) and got[0] == want[0]))
     return {
-        "passages": len(index.passages),
+        "passages": n,
         "questions": len(overlap["newsdesk_sparse"]),
         "k": k,
         "write_seconds": round(written, 1),
@@ -127,10 +146,19 @@ def _ceilings(args: argparse.Namespace) -> dict[str, Any]:
         rows, units = [], []
         for pid in range(at, min(n, at + batch)):
             terms, counts = np.unique(zipf[pid], return_counts=True)
-            rows.append({"pid": pid, "text": "x" * 600, "day": int(738000 + pid % 1000), "sparse": dict(zip(terms.tolist(), (counts / (counts + 1.2)).tolist()))})
+            rows.append(
+                {
+                    "pid": pid,
+                    "text": "x" * 600,
+                    "day": int(738000 + pid % 1000),
+                    "sparse": dict(zip(terms.tolist(), (counts / (counts + 1.2)).tolist(), strict=True)),
+                }
+            )
             vectors = rng.standard_normal((4, dim)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            units += [{"unit": pid * 4 + j, "vector": vectors[j].tolist(), "day": int(738000 + pid % 1000)} for j in range(4)]
+            units += [
+                {"unit": pid * 4 + j, "vector": vectors[j].tolist(), "day": int(738000 + pid % 1000)} for j in range(4)
+            ]
         client.insert("p", rows)
         client.insert("v", units)
     index = client.prepare_index_params()
@@ -138,7 +166,12 @@ def _ceilings(args: argparse.Namespace) -> dict[str, Any]:
     client.create_index("p", index)
     index = client.prepare_index_params()
     kind = "HNSW" if n * 4 > 50_000 else "FLAT"
-    index.add_index(field_name="vector", index_type=kind, metric_type="IP", params={"M": 32, "efConstruction": 200} if kind == "HNSW" else {})
+    index.add_index(
+        field_name="vector",
+        index_type=kind,
+        metric_type="IP",
+        params={"M": 32, "efConstruction": 200} if kind == "HNSW" else {},
+    )
     client.create_index("v", index)
     client.load_collection("p")
     client.load_collection("v")
@@ -148,11 +181,24 @@ def _ceilings(args: argparse.Namespace) -> dict[str, Any]:
         q = rng.standard_normal(dim).astype(np.float32)
         q /= np.linalg.norm(q)
         t = time.perf_counter()
-        client.search("v", data=[q.tolist()], limit=200, search_params={"metric_type": "IP", "params": {"ef": 200}}, output_fields=["unit"])
+        client.search(
+            "v",
+            data=[q.tolist()],
+            limit=200,
+            search_params={"metric_type": "IP", "params": {"ef": 200}},
+            output_fields=["unit"],
+        )
         dense.append(time.perf_counter() - t)
         terms = {int(x): 1.0 for x in rng.integers(1, 2000, size=5)}
         t = time.perf_counter()
-        client.search("p", data=[terms], anns_field="sparse", limit=100, search_params={"metric_type": "IP"}, output_fields=["pid"])
+        client.search(
+            "p",
+            data=[terms],
+            anns_field="sparse",
+            limit=100,
+            search_params={"metric_type": "IP"},
+            output_fields=["pid"],
+        )
         lexical.append(time.perf_counter() - t)
     ms = lambda xs, q: round(float(np.percentile(xs, q)) * 1000, 1)  # noqa: E731
     return {
@@ -173,14 +219,25 @@ def _free_port() -> int:
 
 
 def _memory(args: argparse.Namespace) -> dict[str, Any]:
-    """Publish each seeds directory in turn (hash embedder); a fresh replica process asks questions and reports its RSS."""
+    """Publish each seeds directory in turn (hash embedder); a fresh replica process asks and reports its RSS."""
     from retrieval.config import VectorConfig
     from tests.conftest import HashEmbedder, make_engine
 
     scratch = Path(tempfile.mkdtemp(dir=args.scratch))
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(scratch / "lite"), "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "milvus_lite",
+            "server",
+            "--data-dir",
+            str(scratch / "lite"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         stderr=subprocess.DEVNULL,
     )
     uri = f"http://127.0.0.1:{port}"
@@ -195,18 +252,32 @@ def _memory(args: argparse.Namespace) -> dict[str, Any]:
         collection = f"mem{uuid.uuid4().hex[:6]}"
         config = VectorConfig(backend="milvus", milvus_uri=uri, milvus_collection=collection, milvus_corpus=True)
         builder = make_engine(scratch / "index", HashEmbedder(), config)
-        questions = "\n".join(["What did the central bank decide?", "Who won the election?", "Where was the storm?"] * 5) + "\n"
+        questions = (
+            "\n".join(["What did the central bank decide?", "Who won the election?", "Where was the storm?"] * 5) + "\n"
+        )
         for seeds in args.seeds:
             started = time.perf_counter()
             builder.build(Path(seeds), full=True)
             seconds = time.perf_counter() - started
             replica = subprocess.run(
                 [sys.executable, "-m", "tests.retrieval.index.replica", uri, collection],
-                input=questions, capture_output=True, text=True, cwd=REPO, check=True,
+                input=questions,
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+                check=True,
             )
             last = json.loads(replica.stdout.strip().splitlines()[-1])
             manifest = builder.corpus.current().manifest  # type: ignore[union-attr]
-            out.append({"seeds": str(seeds), "articles": manifest.n_articles, "passages": manifest.n_passages, "build_and_publish_seconds": round(seconds, 1), "replica_rss_mib": round(last["rss_kib"] / 1024, 1)})
+            out.append(
+                {
+                    "seeds": str(seeds),
+                    "articles": manifest.n_articles,
+                    "passages": manifest.n_passages,
+                    "build_and_publish_seconds": round(seconds, 1),
+                    "replica_rss_mib": round(last["rss_kib"] / 1024, 1),
+                }
+            )
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -220,6 +291,8 @@ def main() -> None:
     lexical.add_argument("--index", required=True)
     lexical.add_argument("--questions", required=True)
     lexical.add_argument("--k", type=int, default=10)
+    lexical.add_argument("--passages", type=int, default=0, help="the first N passages only (0: all)")
+    lexical.add_argument("--questions-max", type=int, default=10_000)
     ceilings = sub.add_parser("ceilings")
     ceilings.add_argument("--passages", type=int, default=100_000)
     ceilings.add_argument("--queries", type=int, default=100)
