@@ -117,3 +117,23 @@ def test_an_engine_serves_from_milvus_and_picks_up_a_new_generation(
     replica.search(question)
     assert replica.index.generation != first  # type: ignore[attr-defined]
     assert replica.index.generation == builder.corpus.generation()  # type: ignore[union-attr,attr-defined]
+
+
+def test_a_failed_publish_leaves_the_previous_generation_and_no_collections(
+    built: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = _corpus(built)
+    first = corpus.publish(built.index)
+    before = set(corpus.client.list_collections())
+    real = corpus._passage_rows
+
+    def failing(data):  # noqa: ANN001, ANN202
+        yield from list(real(data))[:3]
+        raise OSError("disk full")
+
+    monkeypatch.setattr(corpus, "_passage_rows", failing)
+    with pytest.raises(OSError, match="disk full"):
+        corpus.publish(built.index)
+    assert corpus.generation() == first.generation
+    assert set(corpus.client.list_collections()) == before
+    assert corpus.open().generation == first.generation
