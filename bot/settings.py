@@ -191,6 +191,7 @@ class Settings(BaseSettings):
                 "milvus_uri": "MILVUS_URI",
                 "milvus_token": "MILVUS_TOKEN",
                 "milvus_collection": "MILVUS_COLLECTION",
+                "milvus_corpus": "MILVUS_CORPUS",
             },
         ),
     ] = VectorConfig()

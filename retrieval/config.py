@@ -142,6 +142,9 @@ class VectorConfig:
     """The Milvus cluster's token (``user:password``); never shown in logs."""
     milvus_collection: Annotated[str, Predicate(word_characters_starting_with_a_letter)] = "newsdesk"
     """Prefix of the collection names (one collection per index generation)."""
+    milvus_corpus: bool = False
+    """The whole index in Milvus (needs ``backend="milvus"``): a build also publishes passages, article texts
+    and BM25 there, and questions are answered from Milvus alone (replicas need no index directory)."""
 
 
 @dataclass(frozen=True)

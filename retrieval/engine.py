@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from retrieval.answer.abstention import staleness_note
 from retrieval.answer.extractive import Answerer
@@ -28,7 +28,9 @@ from retrieval.config import (
 from retrieval.embedding.base import Embedder, embedding_info
 from retrieval.errors import BadQuestionError, BuildInterrupted, IndexMissingError, SeedsNotFoundError
 from retrieval.index.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
+from retrieval.index.remote import POINTER_CHECK_SECONDS, MilvusCorpus, RemoteIndex
 from retrieval.index.store import Absence, IndexCheck, IndexData, IndexStore, Manifest
+from retrieval.index.vectors.milvus import MilvusBackend
 from retrieval.ingest.cache import IngestCache
 from retrieval.ingest.files import load_articles
 from retrieval.ingest.results import IngestResult, ReadProgressFn
@@ -189,6 +191,9 @@ class Engine:
         self._writer: WrittenAnswerer | None = None
         self._writer_lock = threading.Lock()
         self.support_scorer: Callable[[IndexData], SupportScorer] = _lexical_support
+        self.corpus = _corpus(store)
+        """Where the whole index is published when it lives in Milvus (``milvus_corpus``), else None."""
+        self._pointer_read = 0.0
         """Makes the scorer written sentences are verified with, for the live index (swap in a reader's)."""
 
     @classmethod
@@ -279,7 +284,16 @@ class Engine:
     # -- index lifecycle -------------------------------------------------------------------
 
     def load(self) -> IndexData:
-        """(Re)load the live index from disk; raises if it is missing, damaged or mismatched."""
+        """(Re)load the live index from disk (or Milvus's current generation when the whole index lives
+        there); raises if it is missing, damaged or mismatched."""
+        if self.corpus is not None:
+            self._pointer_read = time.monotonic()
+            remote = self.corpus.open()  # opened fully before it replaces the one serving
+            self.store.check(
+                remote.manifest, self.embedder.name, chunking_params(self.chunking), embedding_info(self.embedder)
+            )
+            self._install(cast(IndexData, remote))
+            return cast(IndexData, remote)
         index = self.store.load(reuse=self._live.index if self._live is not None else None)
         self.store.check(
             index.manifest, self.embedder.name, chunking_params(self.chunking), embedding_info(self.embedder)
@@ -304,7 +318,9 @@ class Engine:
         return self._live.index
 
     def has_index(self) -> bool:
-        """True if an index exists on disk."""
+        """True if an index exists on disk (or is published in Milvus, when the whole index lives there)."""
+        if self.corpus is not None:
+            return self.corpus.generation() is not None
         return self.store.exists()
 
     def read_seeds(
@@ -352,11 +368,13 @@ class Engine:
         for leftover in self.store.root.glob(f".{SEED_CACHE}.*.tmp"):  # a save killed midway (we hold the lock)
             leftover.unlink(missing_ok=True)
         ingest = self.read_seeds(seeds_dir, reread=full, reading=reading)
-        live = self._live.index if self._live is not None else None
+        live = self._live.index if self._live is not None and not self._live.index.remote else None
         summary = build_index(
             ingest.articles, self.store, self.embedder, self.chunking, full=full, progress=progress, loaded=live
         )
-        if summary.index is not None:
+        if self.corpus is not None:
+            self._publish(summary.index)
+        elif summary.index is not None:
             self._install(summary.index)
         elif self._live is not None and summary.path != self._live.index.path:
             self.load()  # (also when a question loaded the old index while this build ran)
@@ -368,12 +386,36 @@ class Engine:
 
     # -- questions -------------------------------------------------------------------------
 
+    def _publish(self, built: IndexData | None) -> None:
+        """Publish the index directory's live generation to Milvus (unless it is published already)."""
+        assert self.corpus is not None
+        local = built if built is not None else self.store.load()
+        current = self.corpus.generation()
+        if current is None or self.corpus.current().manifest != local.manifest:
+            self.corpus.publish(local)
+        self.load()
+
     def _state(self) -> _Live:
+        if self.corpus is not None:
+            return self._remote_state()
         if self._live is None:
             if not self.store.exists():
                 absence = self.store.absence()
                 raise IndexMissingError(absence.message if absence else f"no index at {self.store.root}")
             self.load()
+        assert self._live is not None
+        return self._live
+
+    def _remote_state(self) -> _Live:
+        """The live generation in Milvus, read again when the pointer moved (checked every few seconds)."""
+        assert self.corpus is not None
+        live = self._live
+        if live is None:
+            self.load()
+        elif time.monotonic() - self._pointer_read >= POINTER_CHECK_SECONDS:
+            self._pointer_read = time.monotonic()
+            if self.corpus.generation() != cast(RemoteIndex, live.index).generation:
+                self.load()
         assert self._live is not None
         return self._live
 
@@ -523,3 +565,11 @@ def _lexical_support(index: IndexData) -> SupportScorer:
     from retrieval.answer.verify import LexicalSupport
 
     return LexicalSupport(index.lexical.idf)
+
+
+def _corpus(store: IndexStore) -> MilvusCorpus | None:
+    """The Milvus corpus of a store whose whole index lives in Milvus (``milvus_corpus``), else None."""
+    backend = store.backend
+    if not isinstance(backend, MilvusBackend) or not backend.config.milvus_corpus:
+        return None
+    return MilvusCorpus(lambda: backend.client, backend.config.milvus_collection, backend.uri)

@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import overload
+from typing import ClassVar, overload
 
 import numpy as np
 
@@ -151,6 +151,9 @@ class UnitPassages(Sequence[tuple[int, ...]]):
 @dataclass(frozen=True)
 class IndexData:
     """A loaded index: everything search and answering need (texts are read when asked for)."""
+
+    remote: ClassVar[bool] = False
+    """False: filters are masks over in-memory columns (a ``RemoteIndex`` filters by expressions)."""
 
     manifest: Manifest
     segments: tuple[Segment, ...]

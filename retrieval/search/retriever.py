@@ -14,6 +14,7 @@ from retrieval.answer.ranker import Ranker
 from retrieval.answer.sentences import SentenceScorer
 from retrieval.config import SearchConfig
 from retrieval.embedding.base import Embedder
+from retrieval.index.remote import Where
 from retrieval.index.store import IndexData
 from retrieval.search.fusion import fuse
 from retrieval.search.timewords import TimeWindow, time_window
@@ -50,9 +51,13 @@ class _Scope:
 
     units: np.ndarray | None
     passages: np.ndarray | None
+    where: Where | None = None
+    """The same as a date filter Milvus evaluates (for an index published to Milvus)."""
 
     @property
     def empty(self) -> bool:
+        if self.where is not None:
+            return self.where.empty
         return self.passages is not None and not self.passages.any()
 
 
@@ -99,6 +104,8 @@ class Retriever:
             ranges.append((query.window.dates, False))
         if not ranges:
             return _Scope(None, None)
+        if index.remote:
+            return _Scope(None, None, _where(ranges))
         units = np.ones(len(index.unit_days), dtype=bool)
         passages = np.ones(len(index.passage_days), dtype=bool)
         for dates, undated in ranges:
@@ -112,8 +119,13 @@ class Retriever:
         allowed = None if scope.units is None else np.flatnonzero(scope.units)
         best: dict[int, float] = {}
         assert query.vector is not None
-        for unit, score in index.vectors.search(query.vector, depth * UNITS_PER_PASSAGE, allowed):
-            for pid in index.unit_passages[unit]:
+        if scope.where is not None:
+            found = index.vectors.search_where(query.vector, depth * UNITS_PER_PASSAGE, scope.where.expression())  # type: ignore[attr-defined]
+        else:
+            found = index.vectors.search(query.vector, depth * UNITS_PER_PASSAGE, allowed)
+        owners = index.unit_passages.many([u for u, _ in found]) if index.remote else None  # type: ignore[attr-defined]
+        for unit, score in found:
+            for pid in owners[unit] if owners is not None else index.unit_passages[unit]:
                 if score > best.get(pid, -1.0):
                     best[pid] = score
         return best
@@ -128,7 +140,10 @@ class Retriever:
         if config.mode != "lexical" and query.vector is not None:
             dense = self._dense(query, depth, scope)
         if config.mode != "dense":
-            lexical = dict(self.index.lexical.search(query.text, depth, scope.passages))
+            if scope.where is not None:
+                lexical = dict(self.index.lexical.search(query.text, depth, where=scope.where))  # type: ignore[call-arg]
+            else:
+                lexical = dict(self.index.lexical.search(query.text, depth, scope.passages))
         return dense, lexical
 
     def prior(self, query: Query, pids: list[int]) -> dict[int, float]:
@@ -313,6 +328,19 @@ class _Distinct:
 def _same_text(a: Passage, b: Passage) -> bool:
     """Two passages word for word (a swap keeps the hit's sentence scores aligned)."""
     return a.text == b.text and len(a.sentences) == len(b.sentences)
+
+
+def _where(ranges: list[tuple[DateRange, bool]]) -> Where:
+    """Date ranges (each with whether undated articles pass it) as one filter: their intersection."""
+    since: int | None = None
+    until: int | None = None
+    for dates, _ in ranges:
+        low, high = dates.days()
+        if low is not None:
+            since = low if since is None else max(since, low)
+        if high is not None:
+            until = high if until is None else min(until, high)
+    return Where(since, until, all(undated for _, undated in ranges))
 
 
 def _in_range(days: np.ndarray, dates: DateRange, undated: bool = False) -> np.ndarray:

@@ -140,6 +140,24 @@ class MilvusVectors:
         return [(int(hit["unit"]), float(hit["distance"])) for hit in result[0]]
 
     @_reported
+    def search_where(self, query: np.ndarray, k: int, expression: str) -> list[tuple[int, float]]:
+        """Top ``k`` (id, cosine) among the units a Milvus filter ``expression`` (over ``day``) admits."""
+        if self._size == 0 or k <= 0:
+            return []
+        search_params: dict[str, Any] = {"metric_type": "IP"}
+        if self.params.get("index_type") == "HNSW":
+            search_params["params"] = {"ef": min(32_768, max(int(self.params.get("ef_search", 64)), k))}
+        result = self._client.search(
+            self.collection,
+            data=[np.asarray(query, dtype=np.float32).tolist()],
+            limit=min(k, self._size),
+            filter=expression,
+            search_params=search_params,
+            output_fields=["unit"],
+        )
+        return [(int(hit["unit"]), float(hit["distance"])) for hit in result[0]]
+
+    @_reported
     def vectors(self, ids: np.ndarray | None = None) -> np.ndarray:
         """The stored vectors of ``ids`` (or all), fetched from Milvus in batches."""
         wanted = np.arange(self._size, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)

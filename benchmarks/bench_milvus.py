@@ -1,0 +1,309 @@
+"""The whole index in Milvus (NEWSDESK_MILVUS_CORPUS): which lexical side matches newsdesk's BM25, the
+single-node ceilings of Milvus Lite, and a replica's memory. Not a test: nothing is asserted.
+
+    # Milvus's BM25 function vs newsdesk's own weights as sparse vectors, against newsdesk's BM25
+    .venv/bin/python benchmarks/bench_milvus.py lexical --index DIR --questions QUESTIONS.jsonl
+    # passages written per second and query p50/p95 at a size (synthetic passages and vectors)
+    .venv/bin/python benchmarks/bench_milvus.py ceilings --passages 100000
+    # a replica's resident memory against a published corpus (a Milvus Lite server on 127.0.0.1)
+    .venv/bin/python benchmarks/bench_milvus.py memory --seeds DIR [--seeds DIR ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def _lexical(args: argparse.Namespace) -> dict[str, Any]:
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+    from retrieval.index.lexical import LexicalIndex
+    from retrieval.index.remote import bm25_weights
+    from retrieval.index.store import IndexStore
+    from retrieval.text import _stopwords, tokenize
+
+    index = IndexStore(Path(args.index)).load()
+    questions = [json.loads(line)["question"] for line in Path(args.questions).read_text().splitlines() if line.strip()]
+    questions = questions[: args.questions_max]
+    n = min(args.passages or len(index.passages), len(index.passages))
+    template = index.manifest.embed_template
+    texts = [template.format(title=index.articles[p.article_id].title, text=p.text) for p in index.passages[:n]]
+    lexical = LexicalIndex.build(texts)  # newsdesk's BM25 over exactly these passages
+    client = MilvusClient(uri=str(Path(tempfile.mkdtemp(dir=args.scratch)) / "lexical.db"))
+    variants = {
+        "bm25_standard": {"tokenizer": "standard"},
+        "bm25_stopwords": {"tokenizer": "standard", "filter": [{"type": "stop", "stop_words": sorted(_stopwords())}]},
+    }
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("pid", DataType.INT64, is_primary=True)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    for name, analyzer in variants.items():
+        schema.add_field(
+            f"t_{name}", DataType.VARCHAR, max_length=65_535, enable_analyzer=True, analyzer_params=analyzer
+        )
+        schema.add_field(name, DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(
+            Function(
+                name=f"f_{name}",
+                function_type=FunctionType.BM25,
+                input_field_names=[f"t_{name}"],
+                output_field_names=[name],
+            )
+        )
+    client.create_collection("lex", schema=schema, consistency_level="Strong")
+    started = time.perf_counter()
+    rows = []
+    for pid, (text, sparse) in enumerate(zip(texts, bm25_weights(lexical), strict=True)):
+        rows.append({"pid": pid, "sparse": sparse, **{f"t_{name}": text for name in variants}})
+        if len(rows) == 2000:
+            client.insert("lex", rows)
+            rows = []
+    if rows:
+        client.insert("lex", rows)
+    params = client.prepare_index_params()
+    params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    for name in variants:
+        params.add_index(
+            field_name=name,
+            index_type="SPARSE_INVERTED_INDEX",
+            metric_type="BM25",
+            params={"bm25_k1": 1.5, "bm25_b": 0.75},
+        )
+    client.create_index("lex", params)
+    client.load_collection("lex")
+    written = time.perf_counter() - started
+    vocab = {t: i for i, t in enumerate(lexical.terms)}
+    k = args.k
+    overlap: dict[str, list[float]] = {"newsdesk_sparse": [], **{n: [] for n in variants}}
+    first: dict[str, list[float]] = {n: [] for n in overlap}
+    for question in questions:
+        want = [pid for pid, _ in lexical.search(question, k)]
+        if not want:
+            continue
+        weights: dict[int, float] = {}
+        for token in tokenize([question])[0]:
+            if token in vocab:
+                weights[vocab[token]] = weights.get(vocab[token], 0.0) + lexical.idf(token)
+        found = {
+            "newsdesk_sparse": client.search(
+                "lex", data=[weights], anns_field="sparse", limit=k, search_params={"metric_type": "IP"}
+            ),
+            **{
+                n: client.search("lex", data=[question], anns_field=n, limit=k, search_params={"metric_type": "BM25"})
+                for n in variants
+            },
+        }
+        for name, result in found.items():
+            got = [int(hit["pid"]) for hit in result[0]]
+            overlap[name].append(len(set(got) & set(want)) / len(want))
+            first[name].append(float(bool(got) and got[0] == want[0]))
+    return {
+        "passages": n,
+        "questions": len(overlap["newsdesk_sparse"]),
+        "k": k,
+        "write_seconds": round(written, 1),
+        "overlap_at_k": {n: round(float(np.mean(v)), 4) for n, v in overlap.items()},
+        "same_top1": {n: round(float(np.mean(v)), 4) for n, v in first.items()},
+    }
+
+
+def _ceilings(args: argparse.Namespace) -> dict[str, Any]:
+    """Milvus Lite with synthetic passages: a text, newsdesk-style sparse weights, and 4 sentence vectors each."""
+    from pymilvus import DataType, MilvusClient
+
+    rng = np.random.default_rng(0)
+    n, dim, vocabulary = args.passages, 384, 50_000
+    client = MilvusClient(uri=str(Path(tempfile.mkdtemp(dir=args.scratch)) / "ceil.db"))
+    p = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    p.add_field("pid", DataType.INT64, is_primary=True)
+    p.add_field("text", DataType.VARCHAR, max_length=4096)
+    p.add_field("day", DataType.INT64)
+    p.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    client.create_collection("p", schema=p, consistency_level="Strong")
+    v = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    v.add_field("unit", DataType.INT64, is_primary=True)
+    v.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    v.add_field("day", DataType.INT64)
+    client.create_collection("v", schema=v, consistency_level="Strong")
+    zipf = np.minimum(rng.zipf(1.3, size=(n, 60)), vocabulary - 1)
+    started = time.perf_counter()
+    batch = 1000
+    for at in range(0, n, batch):
+        rows, units = [], []
+        for pid in range(at, min(n, at + batch)):
+            terms, counts = np.unique(zipf[pid], return_counts=True)
+            rows.append(
+                {
+                    "pid": pid,
+                    "text": "x" * 600,
+                    "day": int(738000 + pid % 1000),
+                    "sparse": dict(zip(terms.tolist(), (counts / (counts + 1.2)).tolist(), strict=True)),
+                }
+            )
+            vectors = rng.standard_normal((4, dim)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            units += [
+                {"unit": pid * 4 + j, "vector": vectors[j].tolist(), "day": int(738000 + pid % 1000)} for j in range(4)
+            ]
+        client.insert("p", rows)
+        client.insert("v", units)
+    index = client.prepare_index_params()
+    index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    client.create_index("p", index)
+    index = client.prepare_index_params()
+    kind = "HNSW" if n * 4 > 50_000 else "FLAT"
+    index.add_index(
+        field_name="vector",
+        index_type=kind,
+        metric_type="IP",
+        params={"M": 32, "efConstruction": 200} if kind == "HNSW" else {},
+    )
+    client.create_index("v", index)
+    client.load_collection("p")
+    client.load_collection("v")
+    written = time.perf_counter() - started
+    dense, lexical = [], []
+    for _ in range(args.queries):
+        q = rng.standard_normal(dim).astype(np.float32)
+        q /= np.linalg.norm(q)
+        t = time.perf_counter()
+        client.search(
+            "v",
+            data=[q.tolist()],
+            limit=200,
+            search_params={"metric_type": "IP", "params": {"ef": 200}},
+            output_fields=["unit"],
+        )
+        dense.append(time.perf_counter() - t)
+        terms = {int(x): 1.0 for x in rng.integers(1, 2000, size=5)}
+        t = time.perf_counter()
+        client.search(
+            "p",
+            data=[terms],
+            anns_field="sparse",
+            limit=100,
+            search_params={"metric_type": "IP"},
+            output_fields=["pid"],
+        )
+        lexical.append(time.perf_counter() - t)
+    ms = lambda xs, q: round(float(np.percentile(xs, q)) * 1000, 1)  # noqa: E731
+    return {
+        "passages": n,
+        "vectors": n * 4,
+        "vector_index": kind,
+        "passages_per_second": round(n / written, 1),
+        "write_and_index_seconds": round(written, 1),
+        "dense_ms_p50_p95": [ms(dense, 50), ms(dense, 95)],
+        "bm25_ms_p50_p95": [ms(lexical, 50), ms(lexical, 95)],
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _memory(args: argparse.Namespace) -> dict[str, Any]:
+    """Publish each seeds directory in turn (hash embedder); a fresh replica process asks and reports its RSS."""
+    from retrieval.config import VectorConfig
+    from tests.conftest import HashEmbedder, make_engine
+
+    scratch = Path(tempfile.mkdtemp(dir=args.scratch))
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "milvus_lite",
+            "server",
+            "--data-dir",
+            str(scratch / "lite"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    out = []
+    try:
+        collection = f"mem{uuid.uuid4().hex[:6]}"
+        config = VectorConfig(backend="milvus", milvus_uri=uri, milvus_collection=collection, milvus_corpus=True)
+        builder = make_engine(scratch / "index", HashEmbedder(), config)
+        questions = (
+            "\n".join(["What did the central bank decide?", "Who won the election?", "Where was the storm?"] * 5) + "\n"
+        )
+        for seeds in args.seeds:
+            started = time.perf_counter()
+            builder.build(Path(seeds), full=True)
+            seconds = time.perf_counter() - started
+            replica = subprocess.run(
+                [sys.executable, "-m", "tests.retrieval.index.replica", uri, collection],
+                input=questions,
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+                check=True,
+            )
+            last = json.loads(replica.stdout.strip().splitlines()[-1])
+            manifest = builder.corpus.current().manifest  # type: ignore[union-attr]
+            out.append(
+                {
+                    "seeds": str(seeds),
+                    "articles": manifest.n_articles,
+                    "passages": manifest.n_passages,
+                    "build_and_publish_seconds": round(seconds, 1),
+                    "replica_rss_mib": round(last["rss_kib"] / 1024, 1),
+                }
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return {"sizes": out}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    lexical = sub.add_parser("lexical")
+    lexical.add_argument("--index", required=True)
+    lexical.add_argument("--questions", required=True)
+    lexical.add_argument("--k", type=int, default=10)
+    lexical.add_argument("--passages", type=int, default=0, help="the first N passages only (0: all)")
+    lexical.add_argument("--questions-max", type=int, default=10_000)
+    ceilings = sub.add_parser("ceilings")
+    ceilings.add_argument("--passages", type=int, default=100_000)
+    ceilings.add_argument("--queries", type=int, default=100)
+    memory = sub.add_parser("memory")
+    memory.add_argument("--seeds", action="append", required=True)
+    for command in (lexical, ceilings, memory):
+        command.add_argument("--scratch", default=tempfile.gettempdir())
+    args = parser.parse_args()
+    run = {"lexical": _lexical, "ceilings": _ceilings, "memory": _memory}[args.command]
+    print(json.dumps(run(args), indent=2))
+
+
+if __name__ == "__main__":
+    main()
