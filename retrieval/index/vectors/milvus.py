@@ -276,6 +276,7 @@ class MilvusBackend:
             ]
             client.insert(name, rows)
         client.flush(name)
+        log.info("indexing %d vectors in Milvus collection %s (%s)", n, name, params["index_type"])
         index = client.prepare_index_params()
         build: dict[str, Any] = {}
         if params["index_type"] == "HNSW":
