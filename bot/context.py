@@ -192,9 +192,13 @@ class Context:
         )
 
     def ready_engine(self) -> Engine:
-        """The engine with an index: built from the seeds first if there is none yet."""
+        """The engine with an index: built from the seeds first if there is none yet (but when the whole
+        index lives in Milvus, nothing published is an error: replicas do not build, `newsdesk index` does)."""
         engine = self.engine
         if not engine.has_index():
+            if engine.corpus is not None:  # a replica builds nothing: it says to run the build
+                engine.corpus.current()  # raises "holds no published index … run `newsdesk index`"
+                return engine  # published meanwhile
             absence = engine.missing_index()
             if absence is not None and absence.damaged:  # one was built: say what happened
                 self.fail(f"{absence.message}; rebuilding it from {self.seeds_dir}.")

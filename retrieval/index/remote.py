@@ -34,7 +34,7 @@ from retrieval.errors import VectorBackendError
 from retrieval.index.data import IndexData
 from retrieval.index.lexical import LexicalIndex
 from retrieval.index.manifest import Manifest
-from retrieval.index.vectors.milvus import MilvusVectors, milvus_errors
+from retrieval.index.vectors.milvus import MilvusVectors, create_index, milvus_errors
 from retrieval.text import tokenize
 from retrieval.types import Article, Passage
 
@@ -113,7 +113,7 @@ def _create(client: Any, name: str, schema: Any, rows: Iterator[dict[str, Any]],
     index = client.prepare_index_params()
     kind = "SPARSE_INVERTED_INDEX" if metric == "IP" and field == "sparse" else "FLAT"
     index.add_index(field_name=field, index_type=kind, metric_type=metric)
-    client.create_index(name, index)
+    create_index(client, name, index)
     client.load_collection(name)
     return count
 

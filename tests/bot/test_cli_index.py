@@ -126,3 +126,26 @@ def test_milvus_unreachable_is_one_line(
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert code == 1 and len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith("newsdesk: Milvus at http://127.0.0.1:1 failed: ")
+
+
+def test_a_replica_with_nothing_published_says_to_build(
+    tmp_path: Path,
+    seeds_dir: Path,
+    milvus_uri: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uuid
+
+    collection = f"empty{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("NEWSDESK_VECTOR_BACKEND", "milvus")
+    monkeypatch.setenv("NEWSDESK_MILVUS_CORPUS", "1")
+    monkeypatch.setenv("NEWSDESK_MILVUS_URI", milvus_uri)
+    monkeypatch.setenv("NEWSDESK_MILVUS_COLLECTION", collection)
+    index = tmp_path / "index"
+    for argv in (("ask", "Who won the election?"), ("search", "wolves")):
+        code, out, err = run(capsys, *argv, "--index", str(index), "--seeds", str(seeds_dir))
+        lines = [line for line in err.strip().splitlines() if line.strip()]
+        assert code == 1 and len(lines) == 1 and not out and "Traceback" not in err, err
+        assert "holds no published index" in lines[0] and "run `newsdesk index`" in lines[0]
+    assert not (index / "current").exists()  # nothing was built from the seeds

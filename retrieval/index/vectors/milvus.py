@@ -176,6 +176,39 @@ class MilvusVectors:
         return out
 
 
+KEEPALIVE_MS = 360_000
+"""How often the client pings an idle connection. pymilvus pings every 10 s, and a gRPC server that
+does not allow pings that often (Milvus Lite's: gRPC's default, one per 5 minutes) counts each as a
+strike and drops the connection ("too_many_pings") in the middle of a long call — building an HNSW
+index, which Milvus Lite does inside the ``create_index`` or ``load_collection`` call itself."""
+
+
+def connect(uri: str, token: str = "") -> Any:
+    """A Milvus client on a connection of its own (pymilvus shares one per server unless asked, and a
+    shared one keeps the options of whoever opened it first), pinging no more often than servers allow."""
+    from pymilvus import MilvusClient
+
+    options = {"grpc.keepalive_time_ms": KEEPALIVE_MS, "grpc.keepalive_permit_without_calls": False}
+    return MilvusClient(uri=uri, token=token, dedicated=True, grpc_options=options)
+
+
+def create_index(client: Any, collection: str, index: Any, **kwargs: Any) -> None:
+    """``client.create_index``, where "index already exists" with the same type is success: pymilvus
+    retries a call whose connection dropped, and the first attempt may have gone through."""
+    from pymilvus.exceptions import MilvusException
+
+    try:
+        client.create_index(collection, index, **kwargs)
+    except MilvusException as exc:
+        if "already exists" not in str(exc):
+            raise
+        for wanted in index:
+            info = client.describe_index(collection, wanted.field_name) or {}
+            if str(info.get("index_type", "")).upper() != str(wanted.index_type).upper():
+                raise
+        log.info("the index of %s already exists (a retried call): taken as built", collection)
+
+
 def _wait_for_index(client: Any, collection: str, timeout: float = 3600.0) -> None:
     """Return once Milvus has indexed every row of ``collection`` (polling, quickly at first)."""
     delay, waited = 0.01, 0.0
@@ -210,20 +243,10 @@ class MilvusBackend:
     def client(self) -> Any:
         """The Milvus client, connected on first use (Milvus Lite starts here for a local path)."""
         if self._client is None:
-            from pymilvus import MilvusClient
-
             if "://" not in self.uri:
                 Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
-            from pymilvus.exceptions import MilvusException
-
             with milvus_errors(self.uri):
-                try:
-                    self._client = MilvusClient(uri=self.uri, token=self.config.milvus_token)
-                except MilvusException:
-                    # pymilvus shares one connection per server and may fail to revive it after the
-                    # server dropped it for idling ("too many pings"): a connection of our own, once.
-                    log.info("reconnecting to Milvus at %s on a connection of its own", self.uri)
-                    self._client = MilvusClient(uri=self.uri, token=self.config.milvus_token, dedicated=True)
+                self._client = connect(self.uri, self.config.milvus_token)
         return self._client
 
     @_reported
@@ -253,13 +276,14 @@ class MilvusBackend:
             ]
             client.insert(name, rows)
         client.flush(name)
+        log.info("indexing %d vectors in Milvus collection %s (%s)", n, name, params["index_type"])
         index = client.prepare_index_params()
         build: dict[str, Any] = {}
         if params["index_type"] == "HNSW":
             build = {"M": params["M"], "efConstruction": params["ef_construction"]}
         index.add_index(field_name="vector", index_type=params["index_type"], metric_type="IP", params=build)
-        client.create_index(name, index, sync=False)  # pymilvus's own wait polls every 0.5 s
-        _wait_for_index(client, name)
+        create_index(client, name, index, sync=False)  # pymilvus's own wait polls every 0.5 s
+        _wait_for_index(client, name)  # a cluster builds in the background; Milvus Lite has built already
         client.load_collection(name)
         return MilvusVectors(client, name, int(dimension), n, params, days, self.uri)
 

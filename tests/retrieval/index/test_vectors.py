@@ -200,3 +200,39 @@ def test_vector_parameters_are_checked_before_faiss_sees_them(caplog: pytest.Log
         store = backend.build(vectors, np.zeros(len(vectors), dtype=np.int64))
     assert store.params["nlist"] == 400 // 39 and "nlist 100000" in caplog.text
     assert store.search(vectors[3], 1)[0][0] == 3
+
+
+def test_a_retried_create_index_that_went_through_is_taken_as_built(milvus_uri: str) -> None:
+    import uuid
+
+    from pymilvus import DataType, MilvusClient
+    from pymilvus.exceptions import MilvusException
+
+    from retrieval.index.vectors.milvus import connect, create_index
+
+    client, name = connect(milvus_uri), f"retry{uuid.uuid4().hex[:8]}"
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=4)
+    client.create_collection(name, schema=schema)
+    client.insert(name, [{"id": i, "vector": [1.0, float(i), 0.0, 0.0]} for i in range(10)])
+    hnsw = client.prepare_index_params()
+    hnsw.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params={"M": 8})
+    create_index(client, name, hnsw)
+    create_index(client, name, hnsw)  # what a retry after a dropped connection sends: the index is there
+    assert client.describe_index(name, "vector")["index_type"] == "HNSW"
+    flat = client.prepare_index_params()
+    flat.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
+    with pytest.raises(MilvusException, match="already exists"):  # a different index is not success
+        create_index(client, name, flat)
+    client.drop_collection(name)
+
+
+def test_the_milvus_backend_builds_an_hnsw_collection(tmp_path: Path, milvus_uri: str, data) -> None:  # noqa: ANN001
+    from retrieval.index.vectors.milvus import MilvusBackend
+
+    vectors, days = data[0][:300], np.full(300, 738000)
+    config = VectorConfig(backend="milvus", milvus_uri=milvus_uri, milvus_collection="hnswbuild", exact_max=0)
+    store = MilvusBackend(config, tmp_path).build(vectors, days, ["a"] * 300)
+    assert store.params["index_type"] == "HNSW"
+    assert [unit for unit, _ in store.search(vectors[7], 1)] == [7]
