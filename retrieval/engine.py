@@ -26,7 +26,7 @@ from retrieval.config import (
     SearchConfig,
 )
 from retrieval.embedding.base import Embedder, embedding_info
-from retrieval.errors import BadQuestionError, BuildInterrupted, IndexMissingError, SeedsNotFoundError
+from retrieval.errors import BadQuestionError, BuildInterrupted, IndexMissingError, SeedsNotFoundError, TopicError
 from retrieval.index.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
 from retrieval.index.remote import POINTER_CHECK_SECONDS, MilvusCorpus, RemoteIndex
 from retrieval.index.store import Absence, IndexCheck, IndexData, IndexStore, Manifest
@@ -532,7 +532,7 @@ class Engine:
         """Scores articles of the live index against followed topics (see ``retrieval.alerts.matching``)."""
         from retrieval.alerts.matching import TopicMatcher
 
-        return TopicMatcher(self._state().index, self.embedder, config)
+        return TopicMatcher(self._local_index("topic alerts"), self.embedder, config)
 
     def alerts_for(
         self, store: TopicStore, new_ids: Sequence[str], *, per_hour: int, match: MatchConfig | None = None
@@ -557,7 +557,18 @@ class Engine:
 
         if topic is not None:
             topic = check_question(topic, self.answer_config.max_question_chars)
-        return brief(self._state().index, self.embedder, since=since, until=until, topic=topic, config=config)
+        index = self._local_index("briefings")
+        return brief(index, self.embedder, since=since, until=until, topic=topic, config=config)
+
+    def _local_index(self, what: str) -> IndexData:
+        """The live index when its segments are at hand; a replica serving from Milvus alone has none."""
+        index = self._state().index
+        if index.remote:
+            raise TopicError(
+                f"{what} read the index directory's segments, which a process serving the whole index from "
+                "Milvus (NEWSDESK_MILVUS_CORPUS) does not have: run them where the index is built"
+            )
+        return index
 
 
 def _lexical_support(index: IndexData) -> SupportScorer:

@@ -137,3 +137,24 @@ def test_a_failed_publish_leaves_the_previous_generation_and_no_collections(
     assert corpus.generation() == first.generation
     assert set(corpus.client.list_collections()) == before
     assert corpus.open().generation == first.generation
+
+
+def test_alerts_and_briefings_on_a_replica_are_one_line_not_silence(
+    tmp_path: Path,
+    seeds_dir: Path,
+    embedder,  # noqa: ANN001
+    milvus_uri: str,
+) -> None:
+    import datetime as dt
+
+    from retrieval.errors import TopicError
+
+    config = VectorConfig(
+        backend="milvus", milvus_uri=milvus_uri, milvus_collection=f"a{uuid.uuid4().hex[:8]}", milvus_corpus=True
+    )
+    make_engine(tmp_path / "index", embedder, config).build(seeds_dir, full=True)
+    replica = make_engine(tmp_path / "none", embedder, config)
+    with pytest.raises(TopicError, match="run them where the index is built"):
+        replica.brief(since=dt.date(2022, 3, 1), until=dt.date(2022, 3, 31))
+    with pytest.raises(TopicError, match="topic alerts"):
+        replica.topic_matcher()
