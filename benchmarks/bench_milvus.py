@@ -48,7 +48,13 @@ def _lexical(args: argparse.Namespace) -> dict[str, Any]:
     variants = {
         "bm25_standard": {"tokenizer": "standard"},
         "bm25_stopwords": {"tokenizer": "standard", "filter": [{"type": "stop", "stop_words": sorted(_stopwords())}]},
+        "bm25_pretokenized": {"tokenizer": "standard"},  # fed newsdesk's own tokens (stemmed, no stop words)
     }
+    tokens = [" ".join(words) for words in tokenize(texts)]
+
+    def said(name: str, text: str) -> str:
+        return " ".join(tokenize([text])[0]) if name == "bm25_pretokenized" else text
+
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("pid", DataType.INT64, is_primary=True)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
@@ -69,7 +75,8 @@ def _lexical(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     rows = []
     for pid, (text, sparse) in enumerate(zip(texts, bm25_weights(lexical), strict=True)):
-        rows.append({"pid": pid, "sparse": sparse, **{f"t_{name}": text for name in variants}})
+        fields = {f"t_{name}": tokens[pid] if name == "bm25_pretokenized" else text for name in variants}
+        rows.append({"pid": pid, "sparse": sparse, **fields})
         if len(rows) == 2000:
             client.insert("lex", rows)
             rows = []
@@ -104,7 +111,9 @@ def _lexical(args: argparse.Namespace) -> dict[str, Any]:
                 "lex", data=[weights], anns_field="sparse", limit=k, search_params={"metric_type": "IP"}
             ),
             **{
-                n: client.search("lex", data=[question], anns_field=n, limit=k, search_params={"metric_type": "BM25"})
+                n: client.search(
+                    "lex", data=[said(n, question)], anns_field=n, limit=k, search_params={"metric_type": "BM25"}
+                )
                 for n in variants
             },
         }
