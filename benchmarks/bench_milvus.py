@@ -146,9 +146,10 @@ class _Marks(logging.Handler):
 def _ceilings(args: argparse.Namespace) -> dict[str, Any]:
     """Milvus Lite (in-process ``.db``) with synthetic passages, through the code a build and a replica
     run: the passages collection as a publish writes it (text, day, newsdesk-style sparse BM25 weights),
-    4 random sentence vectors per passage through ``MilvusBackend.build`` (FLAT up to ``exact_max``,
-    else HNSW with the library's parameters), queries through ``MilvusVectors.search`` (200 units, as
-    newsdesk asks) and a sparse search for 100 passages as ``RemoteLexical`` sends it."""
+    ``--vectors-per-passage`` (4) random sentence vectors per passage through ``MilvusBackend.build``
+    (FLAT up to ``exact_max``, else HNSW with the library's parameters), queries through
+    ``MilvusVectors.search`` (200 units, as newsdesk asks) and a sparse search for 100 passages as
+    ``RemoteLexical`` sends it."""
     import resource
 
     from pymilvus import DataType
@@ -158,7 +159,7 @@ def _ceilings(args: argparse.Namespace) -> dict[str, Any]:
     from retrieval.index.vectors.milvus import MilvusBackend
 
     rng = np.random.default_rng(0)
-    n, dim, vocabulary = args.passages, 384, 50_000
+    n, dim, vocabulary, each = args.passages, 384, 50_000, args.vectors_per_passage
     scratch = Path(tempfile.mkdtemp(dir=args.scratch))
     config = VectorConfig(backend="milvus", milvus_uri=str(scratch / "ceil.db"), milvus_collection="ceil")
     backend = MilvusBackend(config, scratch)
@@ -180,14 +181,14 @@ def _ceilings(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     _create(client, "ceil_passages", schema, rows(), "sparse", "IP")
     passages_seconds = time.perf_counter() - started
-    vectors = rng.standard_normal((n * 4, dim), dtype=np.float32)
+    vectors = rng.standard_normal((n * each, dim), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    days = np.repeat(738000 + np.arange(n) % 1000, 4)
+    days = np.repeat(738000 + np.arange(n) % 1000, each)
     marks = _Marks()
     logging.getLogger("retrieval.index.vectors.milvus").addHandler(marks)
     logging.getLogger("retrieval.index.vectors.milvus").setLevel(logging.INFO)
     started = time.perf_counter()
-    store = backend.build(vectors, days, [f"a{i // 4}" for i in range(n * 4)])
+    store = backend.build(vectors, days, [f"a{i // each}" for i in range(n * each)])
     vectors_seconds = time.perf_counter() - started
     indexing_seconds = time.perf_counter() - (marks.indexing or started)
     del vectors
@@ -216,7 +217,7 @@ def _ceilings(args: argparse.Namespace) -> dict[str, Any]:
     ms = lambda xs, q: round(float(np.percentile(xs, q)) * 1000, 1)  # noqa: E731
     return {
         "passages": n,
-        "vectors": n * 4,
+        "vectors": n * each,
         "vector_index": store.params["index_type"],
         "vector_params": {k: v for k, v in store.params.items() if k != "collection"},
         "passages_written_and_indexed_seconds": round(passages_seconds, 1),
@@ -313,6 +314,7 @@ def main() -> None:
     ceilings = sub.add_parser("ceilings")
     ceilings.add_argument("--passages", type=int, default=100_000)
     ceilings.add_argument("--queries", type=int, default=100)
+    ceilings.add_argument("--vectors-per-passage", type=int, default=4)
     memory = sub.add_parser("memory")
     memory.add_argument("--seeds", action="append", required=True)
     for command in (lexical, ceilings, memory):
