@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from retrieval.alerts.matching import MIN_QUOTE_WORDS, MatchConfig, TopicMatch, TopicMatcher, article_passages
+from retrieval.alerts.matching import MIN_QUOTE_WORDS, MatchConfig, TopicMatch, TopicMatcher
 from retrieval.alerts.stories import Story, group_stories, lead_vectors
 from retrieval.embedding.base import Embedder
 from retrieval.errors import TopicError
@@ -85,28 +85,19 @@ def window(as_of: dt.date, since: str | dt.date | None) -> tuple[dt.date, dt.dat
 
 def articles_between(index: IndexData, since: dt.date, until: dt.date) -> list[str]:
     """The live articles dated from ``since`` to ``until`` (inclusive), newest first."""
-    low, high = since.toordinal(), until.toordinal()
-    dated: list[tuple[int, str]] = []
-    for number, segment in enumerate(index.segments):
-        tables = segment.tables
-        for row, (article_id, day) in enumerate(zip(tables.ids.tolist(), tables.days.tolist(), strict=True)):
-            if low <= day <= high and index.articles.where(article_id) == (number, row):
-                dated.append((day, article_id))
-    dated.sort(key=lambda pair: (-pair[0], pair[1]))
-    return [article_id for _, article_id in dated]
+    return index.articles_between(since.toordinal(), until.toordinal())
 
 
 def central_quote(index: IndexData, story: Story) -> tuple[Article, Quote]:
     """The lead sentence (of any of the story's articles) closest in meaning to the story as a whole."""
     centre = np.mean(list(lead_vectors(index, [a.id for a in story.articles]).values()), axis=0)
     best: tuple[float, Article, Quote] | None = None
-    for article_id, pids in article_passages(index, [a.id for a in story.articles]).items():
+    for article_id, passages in index.article_passages([a.id for a in story.articles]).items():
         article = index.articles[article_id]
         spans: dict[int, tuple[tuple[int, int], int]] = {}
-        for pid in pids:
-            passage = index.passages[pid]
+        for passage in passages:
             for span, unit in zip(passage.sentences, passage.units, strict=True):
-                spans.setdefault(unit, (span, pid))
+                spans.setdefault(unit, (span, passage.id))
         whole = [u for u in sorted(spans) if len(article.text[slice(*spans[u][0])].split()) >= MIN_QUOTE_WORDS]
         for unit in (whole or sorted(spans))[:CANDIDATE_SENTENCES]:
             (start, end), pid = spans[unit]

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retrieval.alerts.matching import article_passages
 from retrieval.index.data import IndexData
 from retrieval.text import shingles
 from retrieval.types import Article
@@ -53,8 +52,8 @@ def lead_vectors(
 ) -> dict[str, np.ndarray]:
     """Each article's lead as one unit vector: the mean of its first ``sentences`` sentence vectors."""
     out = {}
-    for article_id, pids in article_passages(index, article_ids).items():
-        units = sorted({u for pid in pids for u in index.passages[pid].units})[:sentences]
+    for article_id, passages in index.article_passages(article_ids).items():
+        units = sorted({u for passage in passages for u in passage.units})[:sentences]
         if not units:
             continue
         mean = index.vectors.vectors(np.asarray(units, dtype=np.int64)).astype(np.float32).mean(axis=0)
