@@ -48,6 +48,8 @@ TEXT_PART = 16_000
 """Characters of article text per row (a Milvus VARCHAR holds at most 65,535 bytes)."""
 BATCH = 2000
 """Rows to an insert, and to one page of a query that may return many."""
+QUERY_WINDOW = 16_384
+"""The most rows one Milvus query returns (Milvus's own ceiling on ``offset + limit``)."""
 ARTICLES_PER_QUERY = 256
 """Articles named in one filter expression (``article in [...]``) when their passages are read."""
 _DUMMY = [0.0, 1.0]
@@ -386,7 +388,12 @@ class _Lookup:
             return list(self.client.query(self.collection, **kwargs))
 
     def _iterate(self, expression: str, fields: list[str]) -> Iterator[dict[str, Any]]:
-        """Every row ``expression`` admits, fetched ``BATCH`` at a time (a result of any size)."""
+        """Every row ``expression`` admits: one query when they fit ``QUERY_WINDOW``, else paged ``BATCH``
+        at a time with a query iterator (which costs a few more queries: a small result does not pay them)."""
+        rows = self._query(filter=expression, output_fields=fields, limit=QUERY_WINDOW)
+        if len(rows) < QUERY_WINDOW:
+            yield from rows
+            return
         with milvus_errors(self.uri):
             iterator = self.client.query_iterator(
                 self.collection, batch_size=BATCH, filter=expression, output_fields=fields

@@ -198,13 +198,27 @@ def _same_alerts(replica: Engine, local: Engine, since: dt.date, until: dt.date,
         ]
 
 
+@pytest.mark.parametrize("paged", [False, True])
 def test_briefings_and_topic_matching_on_a_replica_equal_the_in_process_ones(
     tmp_path: Path,
     embedder,  # noqa: ANN001
     milvus_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    paged: bool,
 ) -> None:
+    import retrieval.index.remote
+
     replica, local = _replica_and_local(tmp_path, _copies_and_tiny(tmp_path / "seeds"), embedder, milvus_uri)
+    if paged:  # results larger than one query's window: read page by page with the query iterator
+        monkeypatch.setattr(retrieval.index.remote, "QUERY_WINDOW", 3)
+        monkeypatch.setattr(retrieval.index.remote, "BATCH", 2)
+        monkeypatch.setattr(retrieval.index.remote, "ARTICLES_PER_QUERY", 2)
+    client = replica.index.passages.client  # type: ignore[attr-defined]
+    iterators: list[str] = []
+    real = client.query_iterator
+    monkeypatch.setattr(client, "query_iterator", lambda name, **kw: iterators.append(name) or real(name, **kw))
     _same_alerts(replica, local, dt.date(2023, 5, 1), dt.date(2023, 8, 31), ["bakers strike", "central bank rates"])
+    assert bool(iterators) == paged
     briefing = replica.brief(since=dt.date(2023, 7, 2), until=dt.date(2023, 7, 3))
     assert (briefing.articles, briefing.total_stories) == (3, 2)  # the two copies are one story
     assert len(briefing.stories[0].outlets) == 2
