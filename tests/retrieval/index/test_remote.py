@@ -251,3 +251,37 @@ def test_a_dev_week_briefs_alike_on_a_replica(tmp_path: Path, milvus_uri: str) -
     config = BriefConfig(match=MatchConfig(threshold=0.5))
     on_topic = [replica.brief(since=low, until=DEV_AS_OF, topic=topic, config=config) for topic in topics]
     assert all(b.stories for b in on_topic)
+
+
+def test_the_builder_plans_alerts_from_the_published_index_as_in_process(
+    tmp_path: Path,
+    embedder,  # noqa: ANN001
+    milvus_uri: str,
+) -> None:
+    """The builder (its index directory, serving from Milvus) plans the same cards as in process."""
+    from retrieval.alerts.store import TopicStore
+
+    seeds = write_articles(tmp_path / "seeds")
+    config = VectorConfig(
+        backend="milvus", milvus_uri=milvus_uri, milvus_collection=f"b{uuid.uuid4().hex[:8]}", milvus_corpus=True
+    )
+    builder = make_engine(tmp_path / "index", embedder, config)
+    builder.build(seeds, full=True)
+    before = set(builder.article_ids())
+    _copies_and_tiny(seeds)
+    builder.build(seeds)
+    assert builder.index.remote and not builder.replica
+    local = make_engine(tmp_path / "index", embedder, replace(config, milvus_corpus=False))
+    new = sorted(set(builder.article_ids()) - before)
+    assert sorted(set(local.article_ids()) - before) == new and len(new) == 3
+    plans = []
+    for name, engine in (("builder", builder), ("local", local)):
+        store = TopicStore(tmp_path / f"{name}.alerts.sqlite3")
+        store.add("climbers rescued on the north face", 1)
+        store.add("bakers strike over flour prices", 2)
+        found = engine.alerts_for(store, new, per_hour=5, match=MatchConfig(threshold=0.5))
+        cards = [[(c.match.article.id, c.match.quote, c.story.articles) for c in a.cards] for a in found]
+        plans.append(list(zip([a.follow.topic for a in found], cards, strict=True)))
+        store.close()
+    assert plans[0] == plans[1]
+    assert [len(cards) for _, cards in plans[0]] == [1, 1]  # the two copies of the rescue are one story
