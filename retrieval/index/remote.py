@@ -446,7 +446,7 @@ class RemotePassages(_Lookup, Sequence[Passage]):
         wanted = list(dict.fromkeys(article_ids))
         found: list[Passage] = []
         for at in range(0, len(wanted), ARTICLES_PER_QUERY):
-            names = ", ".join(json.dumps(a) for a in wanted[at : at + ARTICLES_PER_QUERY])
+            names = ", ".join(_literal(a) for a in wanted[at : at + ARTICLES_PER_QUERY])
             found.extend(_passage_of(row) for row in self._iterate(f"article in [{names}]", list(_PASSAGE_FIELDS)))
         out: dict[str, list[Passage]] = {}
         for passage in sorted(found, key=lambda p: p.id):
@@ -455,6 +455,12 @@ class RemotePassages(_Lookup, Sequence[Passage]):
 
 
 _PASSAGE_FIELDS = ("pid", "article", "start", "end", "text", "spans")
+
+
+def _literal(text: str) -> str:
+    """``text`` as a string in a Milvus filter expression: quotes and backslashes escaped, other characters
+    as they are (Milvus reads no ``\\u`` escape, so an id like "café.md" must not become "caf\\u00e9.md")."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _passage_of(row: dict[str, Any]) -> Passage:
@@ -489,7 +495,7 @@ class RemoteArticles(_Lookup, Mapping[str, Article]):
     def _article(self, article_id: str) -> Article:
         import datetime as dt
 
-        rows = self._query(filter=f"article == {json.dumps(article_id)}", output_fields=["part", "meta", "text"])
+        rows = self._query(filter=f"article == {_literal(article_id)}", output_fields=["part", "meta", "text"])
         if not rows:
             raise KeyError(article_id)
         rows.sort(key=lambda r: int(r["part"]))

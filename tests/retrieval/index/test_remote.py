@@ -72,6 +72,16 @@ def test_date_filter_is_an_expression(built: Engine) -> None:
     assert Where(until=middle, undated=True).expression() == f"(day > 0 and day <= {middle}) or day == 0"
 
 
+def test_a_released_pointer_is_loaded_on_first_sight(built: Engine) -> None:
+    """A Milvus Lite file opened by a new process holds every collection released (the pointer too)."""
+    corpus = _corpus(built)
+    pointer = corpus.publish(built.index)
+    corpus.client.release_collection(corpus.pointer_name)
+    fresh = _corpus(built)
+    assert fresh.generation() == pointer.generation
+    assert fresh.current().manifest == built.index.manifest
+
+
 def test_nothing_published_is_one_line(built: Engine) -> None:
     corpus = _corpus(built)
     with pytest.raises(VectorBackendError, match="holds no published index"):
@@ -170,7 +180,7 @@ def _copies_and_tiny(directory: Path) -> Path:
             ("valais", "Valais Daily", 3, " Our reporter in Brig contributed."),
         )
     }
-    copies["bread.md"] = (
+    copies["pain-à-sion.md"] = (  # (an id Milvus must be sent as it is: no \\u escape)
         "---\ntitle: Bakers strike\ndate: 2023-07-03\nsource: Valais Daily\n---\n"
         "Bakers in Sion went on strike over flour prices. Shops ran out of bread by noon on Monday.\n"
     )
