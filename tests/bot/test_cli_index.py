@@ -182,6 +182,8 @@ def test_a_replica_states_the_published_generation_and_briefs(
     assert rows["index"] == f"Milvus at {milvus_uri} ({published['pointer']})"
     assert rows["published"] == f"generation {published['generation']}, {published['published_at']}"
     assert rows["articles"] == "5" and "size" not in rows
+    code, out, err = run(capsys, "stats", "--check", "--index", replica)
+    assert code != 0 and not out and len(err.strip().splitlines()) == 1 and "run it where the index is built" in err
     argv = ("brief", "--as-of", "2023-08-01", "--since", "2023-05-01", "--json", "--index")
     code, out, err = run(capsys, *argv, replica)
     assert code == 0 and not err, err
