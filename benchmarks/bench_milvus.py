@@ -7,6 +7,8 @@ single-node ceilings of Milvus Lite, and a replica's memory. Not a test: nothing
     .venv/bin/python benchmarks/bench_milvus.py ceilings --passages 100000
     # a replica's resident memory against a published corpus (a Milvus Lite server on 127.0.0.1)
     .venv/bin/python benchmarks/bench_milvus.py memory --seeds DIR [--seeds DIR ...]
+    # briefings on a replica against the same in process: equal?, and how long (hash embedder)
+    .venv/bin/python benchmarks/bench_milvus.py briefs --seeds CORPUS.jsonl --as-of 2023-03-17
 """
 
 from __future__ import annotations
@@ -302,6 +304,61 @@ def _memory(args: argparse.Namespace) -> dict[str, Any]:
     return {"sizes": out}
 
 
+def _briefs(args: argparse.Namespace) -> dict[str, Any]:
+    """Publish ``--seeds`` (hash embedder, the tests' small chunks), then brief over 1 and 7 days, with and
+    without a topic, on a replica (Milvus alone) and in process (the builder's directory): equal, and the
+    time of each (the second of two runs)."""
+    import datetime as dt
+    from dataclasses import replace
+
+    from retrieval.alerts.briefing import BriefConfig
+    from retrieval.alerts.matching import MatchConfig
+    from retrieval.config import VectorConfig
+    from tests.conftest import HashEmbedder, make_engine
+
+    logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(lambda record: False)
+    scratch = Path(tempfile.mkdtemp(dir=args.scratch))
+    uri = str(scratch / "milvus.db")
+    config = VectorConfig(backend="milvus", milvus_uri=uri, milvus_collection="briefs", milvus_corpus=True)
+    builder = make_engine(scratch / "index", HashEmbedder(), config)
+    started = time.perf_counter()
+    builder.build(Path(args.seeds), full=True)
+    built = time.perf_counter() - started
+    local = make_engine(scratch / "index", HashEmbedder(), replace(config, milvus_corpus=False))
+    replica = make_engine(scratch / "none", HashEmbedder(), config)
+    as_of = dt.date.fromisoformat(args.as_of)
+    brief = BriefConfig(match=MatchConfig(threshold=0.5))  # the hash embedder's cosines run lower than MiniLM's
+    rows = []
+    for days in (1, 7):
+        for topic in (None, args.topic):
+            since = as_of - dt.timedelta(days=days)
+            timed = {}
+            for name, engine in (("in_process", local), ("replica", replica)):
+                for _ in range(2):
+                    started = time.perf_counter()
+                    briefing = engine.brief(since=since, until=as_of, topic=topic, config=brief)
+                    seconds = time.perf_counter() - started
+                timed[name] = (briefing, seconds)
+            rows.append(
+                {
+                    "days": days,
+                    "topic": topic,
+                    "articles": timed["in_process"][0].articles,
+                    "stories": len(timed["in_process"][0].stories),
+                    "equal": timed["in_process"][0] == timed["replica"][0],
+                    "in_process_ms": round(timed["in_process"][1] * 1000),
+                    "replica_ms": round(timed["replica"][1] * 1000),
+                }
+            )
+    manifest = builder.corpus.current().manifest  # type: ignore[union-attr]
+    return {
+        "articles": manifest.n_articles,
+        "passages": manifest.n_passages,
+        "build_and_publish_seconds": round(built, 1),
+        "briefs": rows,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -317,10 +374,14 @@ def main() -> None:
     ceilings.add_argument("--vectors-per-passage", type=int, default=4)
     memory = sub.add_parser("memory")
     memory.add_argument("--seeds", action="append", required=True)
-    for command in (lexical, ceilings, memory):
+    briefs = sub.add_parser("briefs")
+    briefs.add_argument("--seeds", required=True, help="a seeds directory or a JSONL file of articles")
+    briefs.add_argument("--as-of", required=True, help="the day of the briefings (YYYY-MM-DD)")
+    briefs.add_argument("--topic", default="Silicon Valley Bank")
+    for command in (lexical, ceilings, memory, briefs):
         command.add_argument("--scratch", default=tempfile.gettempdir())
     args = parser.parse_args()
-    run = {"lexical": _lexical, "ceilings": _ceilings, "memory": _memory}[args.command]
+    run = {"lexical": _lexical, "ceilings": _ceilings, "memory": _memory, "briefs": _briefs}[args.command]
     print(json.dumps(run(args), indent=2))
 
 

@@ -86,9 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 NOISY_LOGGERS = ("faiss.loader", "httpx", "sentence_transformers", "bm25s", "urllib3")
 """Libraries whose INFO chatter is not newsdesk's: shown from WARNING up."""
-QUIET_LOGGERS = ("trafilatura", "htmldate", "courlan", "justext", "readability")
+QUIET_LOGGERS = (
+    "trafilatura",
+    "htmldate",
+    "courlan",
+    "justext",
+    "readability",
+    "pymilvus.client.iterator.query_iterator",
+)
 """HTML extraction libraries, whose warnings ("discarding data: None") repeat what newsdesk says
-about the file in its own words: shown only at -vv."""
+about the file in its own words, and pymilvus's query iterator, which warns on every paged query to
+Milvus Lite (it has no server-side snapshot time, "failed to get mvccTs ... use client-side ts"): shown
+only at -vv."""
 QUIET_WARNINGS = (r"tzname .* identified but not understood",)
 """Python warnings from the libraries that read dates (dateutil's UnknownTimezoneWarning for "EDT"): the
 date is still read, without its zone; shown only at -vv."""
@@ -100,6 +109,14 @@ class _PrintableFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """The record formatted, then made safe for a terminal (newlines of a traceback kept)."""
         return scrub(super().format(record), keep="\n")
+
+
+def _silenced(record: logging.LogRecord) -> bool:
+    return False
+
+
+_SILENCED = _silenced
+"""The filter that keeps a quiet logger quiet (one object, so adding it again adds nothing)."""
 
 
 def _configure_logging(verbosity: int, level_name: str) -> None:
@@ -116,6 +133,10 @@ def _configure_logging(verbosity: int, level_name: str) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     for quiet in QUIET_LOGGERS:
         logging.getLogger(quiet).setLevel(logging.DEBUG if verbosity >= 2 else logging.CRITICAL)
+        if verbosity >= 2:
+            logging.getLogger(quiet).removeFilter(_SILENCED)
+        else:  # (a filter also outlives pymilvus's logging set-up at its import, which resets levels)
+            logging.getLogger(quiet).addFilter(_SILENCED)
     for message in QUIET_WARNINGS:
         warnings.filterwarnings("default" if verbosity >= 2 else "ignore", message=message)
 

@@ -256,9 +256,17 @@ def stats_to_dict(stats: IndexStats) -> dict[str, Any]:
 
 
 def print_stats(console: Console, stats: IndexStats) -> None:
-    """What is indexed, one fact a line."""
+    """What is indexed, one fact a line (served from Milvus: where, and which generation, instead of a
+    directory and its size)."""
+    published = stats.published
+    where = [("index", str(stats.path))]
+    if published is not None:
+        where = [
+            ("index", f"Milvus at {published.uri} ({published.pointer})"),
+            ("published", f"generation {published.generation}, {published.published_at}"),
+        ]
     rows = [
-        ("index", str(stats.path)),
+        *where,
         ("articles", f"{stats.articles:,}"),
         ("passages", f"{stats.passages:,}"),
         ("dates", f"{stats.first_date or '-'} … {stats.last_date or '-'}"),
@@ -268,7 +276,7 @@ def print_stats(console: Console, stats: IndexStats) -> None:
             f"{stats.vectors:,} sentences, {stats.vector_index} in {stats.vector_parts} "
             f"part{'s' * (stats.vector_parts != 1)}; {stats.segments} segment{'s' * (stats.segments != 1)}",
         ),
-        ("size", f"{stats.size_bytes / 1e6:.2f} MB"),
+        *([("size", f"{stats.size_bytes / 1e6:.2f} MB")] if published is None else []),
         ("built", stats.built_at),
         ("format", str(stats.format_version)),
     ]

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -26,7 +26,7 @@ from retrieval.config import (
     SearchConfig,
 )
 from retrieval.embedding.base import Embedder, embedding_info
-from retrieval.errors import BadQuestionError, BuildInterrupted, IndexMissingError, SeedsNotFoundError, TopicError
+from retrieval.errors import BadQuestionError, BuildInterrupted, IndexMissingError, SeedsNotFoundError
 from retrieval.index.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
 from retrieval.index.remote import POINTER_CHECK_SECONDS, MilvusCorpus, RemoteIndex
 from retrieval.index.store import Absence, IndexCheck, IndexData, IndexStore, Manifest
@@ -56,6 +56,18 @@ ABSTAIN_TEXT = "The indexed articles don't say. Nothing in them answers “{ques
 
 
 @dataclass(frozen=True)
+class Publication:
+    """Where a process serving the whole index from Milvus reads it: the generation the pointer names."""
+
+    uri: str
+    pointer: str
+    """The pointer collection (``<NEWSDESK_MILVUS_COLLECTION>_pointer``)."""
+    generation: str
+    published_at: str
+    """When the builder published it (ISO 8601, UTC)."""
+
+
+@dataclass(frozen=True)
 class IndexStats:
     """What is indexed, read from the manifest alone (no model needed)."""
 
@@ -75,14 +87,28 @@ class IndexStats:
     segments: int = 0
     tombstones: int = 0
     """Sentence vectors of removed or changed articles, still stored until the next compaction."""
+    published: Publication | None = None
+    """The Milvus generation served, when the whole index lives in Milvus (then ``path`` names it)."""
 
 
 def index_stats(store: IndexStore) -> IndexStats:
     """Stats of the live index without loading vectors or the model; every file the manifest lists is
     checked to be there with its size (a damaged index is an IndexCorruptError)."""
-    manifest: Manifest = store.read_manifest(check_files=True)
+    return _stats(store.read_manifest(check_files=True), store.root)
+
+
+def published_stats(corpus: MilvusCorpus) -> IndexStats:
+    """Stats of the generation Milvus serves, from the pointer's manifest (no collection read, no model;
+    VectorBackendError if nothing is published)."""
+    pointer = corpus.current()
+    at = dt.datetime.fromtimestamp(pointer.published, dt.UTC).isoformat(timespec="seconds")
+    publication = Publication(corpus.uri, corpus.pointer_name, pointer.generation, at)
+    return replace(_stats(pointer.manifest, Path(f"milvus:{pointer.generation}")), published=publication)
+
+
+def _stats(manifest: Manifest, path: Path) -> IndexStats:
     return IndexStats(
-        path=store.root,
+        path=path,
         articles=manifest.n_articles,
         passages=manifest.live_passages,
         first_date=manifest.date_range[0],
@@ -155,7 +181,7 @@ class Engine:
 
     The fronts use the engine through these methods only (``from_config``, ``stats``, ``describe``,
     ``check_question``, ``build``, ``ask``, ``search``; for topic alerts and briefings ``index_dir``,
-    ``article_ids``, ``alerts_for``, ``brief``), never its store, index or embedder directly.
+    ``article_ids``, ``alerts_for``, ``brief``, ``replica``), never its store, index or embedder directly.
     """
 
     def __init__(
@@ -261,7 +287,10 @@ class Engine:
         return check_question(question, self.max_question_chars)
 
     def stats(self) -> IndexStats:
-        """What is indexed, from the manifest alone (no model, no vectors)."""
+        """What is indexed, from the manifest alone (no model, no vectors): when the whole index lives in
+        Milvus, the generation its pointer names (what questions are answered from)."""
+        if self.corpus is not None:
+            return published_stats(self.corpus)
         return index_stats(self.store)
 
     def check_index(self) -> IndexCheck:
@@ -316,6 +345,12 @@ class Engine:
             self.load()
         assert self._live is not None
         return self._live.index
+
+    @property
+    def replica(self) -> bool:
+        """True for a replica: a process serving the whole index from Milvus with no index directory of its
+        own. It builds nothing, so it sees no article arrive: feeds and topic alerts belong to the builder."""
+        return self.corpus is not None and not self.store.exists()
 
     def has_index(self) -> bool:
         """True if an index exists on disk (or is published in Milvus, when the whole index lives there)."""
@@ -532,7 +567,7 @@ class Engine:
         """Scores articles of the live index against followed topics (see ``retrieval.alerts.matching``)."""
         from retrieval.alerts.matching import TopicMatcher
 
-        return TopicMatcher(self._local_index("topic alerts"), self.embedder, config)
+        return TopicMatcher(self._state().index, self.embedder, config)
 
     def alerts_for(
         self, store: TopicStore, new_ids: Sequence[str], *, per_hour: int, match: MatchConfig | None = None
@@ -557,18 +592,7 @@ class Engine:
 
         if topic is not None:
             topic = check_question(topic, self.answer_config.max_question_chars)
-        index = self._local_index("briefings")
-        return brief(index, self.embedder, since=since, until=until, topic=topic, config=config)
-
-    def _local_index(self, what: str) -> IndexData:
-        """The live index when its segments are at hand; a replica serving from Milvus alone has none."""
-        index = self._state().index
-        if index.remote:
-            raise TopicError(
-                f"{what} read the index directory's segments, which a process serving the whole index from "
-                "Milvus (NEWSDESK_MILVUS_CORPUS) does not have: run them where the index is built"
-            )
-        return index
+        return brief(self._state().index, self.embedder, since=since, until=until, topic=topic, config=config)
 
 
 def _lexical_support(index: IndexData) -> SupportScorer:

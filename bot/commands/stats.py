@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from bot.context import print_json
+from bot.context import CommandError, print_json
 
 if TYPE_CHECKING:
     from bot.context import Context
@@ -27,6 +27,11 @@ def cmd_stats(ctx: Context) -> int:
 
 def check_index(ctx: Context) -> int:
     """newsdesk stats --check: every file against its checksum; one line per problem, exit 1 if any."""
+    if ctx.engine.replica:
+        raise CommandError(
+            f"--check reads an index directory's files, and {ctx.index_dir} holds none: this process serves the "
+            "index published in Milvus (NEWSDESK_MILVUS_CORPUS); run it where the index is built"
+        )
     report = ctx.engine.check_index()
     if ctx.args.json:
         print_json(

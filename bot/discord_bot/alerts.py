@@ -19,9 +19,10 @@ import discord
 from discord import app_commands
 
 from bot.discord_bot.embeds import escape, link, note, shorten, split_text
+from bot.discord_bot.freshness import REPLICA
 from bot.discord_bot.limits import CONTENT_LIMIT, DESCRIPTION_LIMIT, FOOTER_LIMIT, TITLE_LIMIT
 from bot.render import plural
-from retrieval.errors import NewsdeskError, UnknownTopicError
+from retrieval.errors import NewsdeskError, TopicError, UnknownTopicError
 
 if TYPE_CHECKING:
     from bot.discord_bot.client import NewsdeskBot
@@ -96,11 +97,14 @@ class AlertDesk:
         """The articles handled so far as new, oldest first."""
 
     def store(self) -> TopicStore:
-        """The follows database beside the index (TopicError, one line, if it cannot be opened)."""
+        """The follows database beside the index (TopicError, one line, if it cannot be opened, or if this bot
+        is a replica: the bot that builds the index sees new articles, so it keeps the follows and posts)."""
         with self._lock:
             if self._store is None:
                 from retrieval.alerts.store import TopicStore, alerts_db
 
+                if self.bot.engine.replica:
+                    raise TopicError(f"topics are followed on the bot that builds the index: {REPLICA}")
                 self._store = TopicStore(alerts_db(self.bot.engine.index_dir))
             return self._store
 

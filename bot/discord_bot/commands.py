@@ -15,6 +15,7 @@ from discord import app_commands
 from bot.discord_bot.answering import Asking, answer_question
 from bot.discord_bot.buttons import answer_view
 from bot.discord_bot.embeds import APOLOGY, note, sources_embeds, stats_embed, writing_embeds
+from bot.discord_bot.freshness import REPLICA
 from bot.discord_bot.guard import Refusal
 from bot.discord_bot.streaming import Coalescer, Written
 from retrieval.errors import NewsdeskError
@@ -212,6 +213,9 @@ async def reindex_command(bot: NewsdeskBot, rebuilds: Rebuilds, interaction: Int
     swap, summarise."""
     if rebuilds.running:
         await tell(interaction, "A rebuild is already running; its reply shows the progress.")
+        return
+    if bot.engine.replica:  # a build here would publish this machine's seeds over the builder's index
+        await tell(interaction, f"Cannot rebuild here: rebuilds run on the bot that builds the index; {REPLICA}.")
         return
     rebuilds.running = True
     try:

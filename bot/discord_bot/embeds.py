@@ -425,6 +425,14 @@ def grew_value(feeds: FeedsStatus) -> str:
     return f"{when(feeds.grew_at)} (+{plural(feeds.grew_by, 'article')})"
 
 
+def _size_row(stats: IndexStats) -> tuple[str, str]:
+    """The index's size on disk, or (served from Milvus, with no directory here) when it was published."""
+    published = stats.published
+    if published is None:
+        return "Size", f"{stats.size_bytes / 1e6:.2f} MB"
+    return "Published", escape(f"{published.published_at} (generation {published.generation})")
+
+
 def stats_embed(stats: IndexStats, *, loaded_model: str, feeds: FeedsStatus | None = None) -> discord.Embed:
     """What is indexed, for /stats (and, given ``feeds``, the feeds and when the index last grew)."""
     embed = _base("What newsdesk has indexed", INFO_COLOUR)
@@ -433,7 +441,7 @@ def stats_embed(stats: IndexStats, *, loaded_model: str, feeds: FeedsStatus | No
         ("Passages", f"{stats.passages:,}"),
         ("Dates", f"{stats.first_date or '—'} … {stats.last_date or '—'}"),
         ("Model", f"{escape(stats.model)} (dim {stats.dimension})"),
-        ("Size", f"{stats.size_bytes / 1e6:.2f} MB"),
+        _size_row(stats),
         ("Built", escape(stats.built_at)),
     ]
     if feeds is not None:

@@ -64,6 +64,12 @@ class FeedsStatus:
         return tuple(f for f in self.feeds if f.failures)
 
 
+REPLICA = (
+    "this one serves the index published in Milvus (NEWSDESK_MILVUS_CORPUS, no index directory) and builds nothing"
+)
+"""Why a replica bot leaves feeds and topic alerts to the bot that builds the index (docs/scaling.md)."""
+
+
 class FeedWatch:
     """Subscriptions and the background watcher of one bot; the updater and its state open on first use.
 
@@ -97,13 +103,16 @@ class FeedWatch:
     # -- subscriptions ---------------------------------------------------------------------
 
     def updater(self) -> FeedUpdater:
-        """The feed updater over the bot's state and seeds (opened on first use; FeedError if it cannot be)."""
+        """The feed updater over the bot's state and seeds (opened on first use; FeedError if it cannot be,
+        or if this bot is a replica, which builds nothing)."""
         with self._lock:
             if self._updater is None:
                 from retrieval.errors import FeedError
                 from retrieval.feeds.state import FeedStore
                 from retrieval.feeds.updater import FeedUpdater
 
+                if self.engine.replica:
+                    raise FeedError(f"feeds are followed by the bot that builds the index: {REPLICA}")
                 try:
                     store = FeedStore(self.feeds_db)
                 except Exception as exc:  # sqlite3 errors: not a database, unwritable directory

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from retrieval.alerts.matching import MIN_QUOTE_WORDS, MatchConfig, TopicMatch, TopicMatcher, article_passages
-from retrieval.alerts.stories import Story, group_stories, lead_vectors
+from retrieval.alerts.matching import MIN_QUOTE_WORDS, MatchConfig, TopicMatch, TopicMatcher
+from retrieval.alerts.stories import Story, group_stories, known_passages, lead_vectors
 from retrieval.embedding.base import Embedder
 from retrieval.errors import TopicError
 from retrieval.index.data import IndexData
-from retrieval.types import Article, Citation, Quote
+from retrieval.types import Article, Citation, Passage, Quote
 
 CITED_PER_STORY = 3
 """How many of a story's articles are cited (the other outlets are named)."""
@@ -85,28 +86,24 @@ def window(as_of: dt.date, since: str | dt.date | None) -> tuple[dt.date, dt.dat
 
 def articles_between(index: IndexData, since: dt.date, until: dt.date) -> list[str]:
     """The live articles dated from ``since`` to ``until`` (inclusive), newest first."""
-    low, high = since.toordinal(), until.toordinal()
-    dated: list[tuple[int, str]] = []
-    for number, segment in enumerate(index.segments):
-        tables = segment.tables
-        for row, (article_id, day) in enumerate(zip(tables.ids.tolist(), tables.days.tolist(), strict=True)):
-            if low <= day <= high and index.articles.where(article_id) == (number, row):
-                dated.append((day, article_id))
-    dated.sort(key=lambda pair: (-pair[0], pair[1]))
-    return [article_id for _, article_id in dated]
+    return index.articles_between(since.toordinal(), until.toordinal())
 
 
-def central_quote(index: IndexData, story: Story) -> tuple[Article, Quote]:
-    """The lead sentence (of any of the story's articles) closest in meaning to the story as a whole."""
-    centre = np.mean(list(lead_vectors(index, [a.id for a in story.articles]).values()), axis=0)
+def central_quote(
+    index: IndexData, story: Story, known: Mapping[str, list[Passage]] | None = None
+) -> tuple[Article, Quote]:
+    """The lead sentence (of any of the story's articles) closest in meaning to the story as a whole
+    (``known``: the articles' passages, if already read)."""
+    ids = [a.id for a in story.articles]
+    passages_of = known_passages(index, ids, known)
+    centre = np.mean(list(lead_vectors(index, ids, known=passages_of).values()), axis=0)
     best: tuple[float, Article, Quote] | None = None
-    for article_id, pids in article_passages(index, [a.id for a in story.articles]).items():
+    for article_id, passages in passages_of.items():
         article = index.articles[article_id]
         spans: dict[int, tuple[tuple[int, int], int]] = {}
-        for pid in pids:
-            passage = index.passages[pid]
+        for passage in passages:
             for span, unit in zip(passage.sentences, passage.units, strict=True):
-                spans.setdefault(unit, (span, pid))
+                spans.setdefault(unit, (span, passage.id))
         whole = [u for u in sorted(spans) if len(article.text[slice(*spans[u][0])].split()) >= MIN_QUOTE_WORDS]
         for unit in (whole or sorted(spans))[:CANDIDATE_SENTENCES]:
             (start, end), pid = spans[unit]
@@ -160,8 +157,9 @@ def brief(
         found = TopicMatcher(index, embedder, config.match).match(topic, ids)
         matches = {m.article.id: m for m in found}
         ids = [m.article.id for m in found]
+    known = index.article_passages(ids)  # read once for the stories and their quotes
     articles = [index.articles[a] for a in ids]
-    stories = sorted(group_stories(index, articles), key=_rank)
+    stories = sorted(group_stories(index, articles, known=known), key=_rank)
     told: list[BriefStory] = []
     number = 1
     for story in stories[: config.stories]:
@@ -169,7 +167,7 @@ def brief(
             match = matches[story.lead.id]
             article, quote = match.article, match.quote
         else:
-            article, quote = central_quote(index, story)
+            article, quote = central_quote(index, story, known)
         item = _story(story, article, quote, number)
         number += len(item.citations)
         told.append(item)

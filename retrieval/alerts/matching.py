@@ -10,7 +10,7 @@ news_train_2024 (``benchmarks/bench_alerts.py fit``); see benchmarks/README.md.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,7 @@ import numpy as np
 from retrieval.embedding.base import Embedder
 from retrieval.index.data import IndexData
 from retrieval.text import tokenize
-from retrieval.types import Article, Quote
+from retrieval.types import Article, Passage, Quote
 
 FITTED_DENSE_WEIGHT = 0.7
 """How much the best sentence's cosine counts against the topic terms' coverage (fitted on news_train_2024)."""
@@ -69,31 +69,12 @@ class _Features:
     """Which sentences are long enough to quote (MIN_QUOTE_WORDS)."""
 
 
-def article_passages(index: IndexData, article_ids: Iterable[str]) -> dict[str, list[int]]:
-    """The live passage ids of each of ``article_ids`` that is in the index (read from the column tables)."""
-    wanted = set(article_ids)
-    out: dict[str, list[int]] = {}
-    first = 0
-    for number, segment in enumerate(index.segments):
-        tables = segment.tables
-        ids = tables.ids.tolist()
-        for row, article_row in enumerate(tables.p_article.tolist()):
-            article_id = ids[article_row]
-            pid = first + row
-            live = article_id in wanted and index.passage_live[pid]
-            if live and index.articles.where(article_id) == (number, article_row):
-                out.setdefault(article_id, []).append(pid)
-        first += tables.n_passages
-    return out
-
-
-def _features(index: IndexData, article_id: str, pids: Sequence[int]) -> _Features:
+def _features(index: IndexData, article_id: str, passages: Sequence[Passage]) -> _Features:
     article = index.articles[article_id]
     seen: dict[int, tuple[tuple[int, int], int]] = {}
-    for pid in pids:
-        passage = index.passages[pid]
+    for passage in passages:
         for span, unit in zip(passage.sentences, passage.units, strict=True):
-            seen.setdefault(unit, (span, pid))
+            seen.setdefault(unit, (span, passage.id))
     units = sorted(seen, key=lambda unit: seen[unit][0])
     spans = tuple(seen[u][0] for u in units)
     vectors = index.vectors.vectors(np.asarray(units, dtype=np.int64)) if units else np.zeros((0, 0), np.float32)
@@ -123,8 +104,8 @@ class TopicMatcher:
         with self._lock:
             cache = dict(self._cache)
         missing = [a for a in wanted if a not in cache]
-        for article_id, pids in article_passages(self.index, missing).items():
-            cache[article_id] = _features(self.index, article_id, pids)
+        for article_id, passages in self.index.article_passages(missing).items():
+            cache[article_id] = _features(self.index, article_id, passages)
         with self._lock:
             self._cache.update({a: cache[a] for a in missing if a in cache})
             while len(self._cache) > FEATURE_CACHE:

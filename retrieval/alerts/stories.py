@@ -9,15 +9,14 @@ news_train_2024: ``benchmarks/bench_alerts.py fit``). Groups are the connected p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from retrieval.alerts.matching import article_passages
 from retrieval.index.data import IndexData
 from retrieval.text import shingles
-from retrieval.types import Article
+from retrieval.types import Article, Passage
 
 STORY_SIMILARITY = 0.64
 """Leads at least this close (cosine of their mean sentence vectors) tell the same story (fitted on train)."""
@@ -48,13 +47,28 @@ class Story:
         return self.articles[0]
 
 
+def known_passages(
+    index: IndexData, article_ids: Sequence[str], known: Mapping[str, list[Passage]] | None
+) -> dict[str, list[Passage]]:
+    """``index.article_passages(article_ids)``, or the same taken from ``known`` (read before for more
+    articles, in the index's order) without asking the index again."""
+    if known is None:
+        return index.article_passages(article_ids)
+    wanted = set(article_ids)
+    return {article_id: passages for article_id, passages in known.items() if article_id in wanted}
+
+
 def lead_vectors(
-    index: IndexData, article_ids: Sequence[str], sentences: int = LEAD_SENTENCES
+    index: IndexData,
+    article_ids: Sequence[str],
+    sentences: int = LEAD_SENTENCES,
+    known: Mapping[str, list[Passage]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Each article's lead as one unit vector: the mean of its first ``sentences`` sentence vectors."""
+    """Each article's lead as one unit vector: the mean of its first ``sentences`` sentence vectors
+    (``known``: the articles' passages, if already read)."""
     out = {}
-    for article_id, pids in article_passages(index, article_ids).items():
-        units = sorted({u for pid in pids for u in index.passages[pid].units})[:sentences]
+    for article_id, passages in known_passages(index, article_ids, known).items():
+        units = sorted({u for passage in passages for u in passage.units})[:sentences]
         if not units:
             continue
         mean = index.vectors.vectors(np.asarray(units, dtype=np.int64)).astype(np.float32).mean(axis=0)
@@ -82,9 +96,11 @@ class _Groups:
             self.parent[max(a, b)] = min(a, b)  # the earlier position leads
 
 
-def _close_leads(index: IndexData, articles: Sequence[Article], similarity: float) -> set[tuple[int, int]]:
+def _close_leads(
+    index: IndexData, articles: Sequence[Article], similarity: float, known: Mapping[str, list[Passage]] | None
+) -> set[tuple[int, int]]:
     """The pairs of positions whose leads are at least ``similarity`` apart (one matrix product)."""
-    vectors = lead_vectors(index, [a.id for a in articles])
+    vectors = lead_vectors(index, [a.id for a in articles], known=known)
     have = [i for i, a in enumerate(articles) if a.id in vectors]
     if len(have) < 2:
         return set()
@@ -120,11 +136,12 @@ def group_stories(
     *,
     similarity: float = STORY_SIMILARITY,
     copy_overlap: float = COPY_OVERLAP,
+    known: Mapping[str, list[Passage]] | None = None,
 ) -> list[Story]:
     """``articles`` grouped by story; each story keeps the articles' order and stories come in the order
-    of their first article."""
+    of their first article (``known``: their passages, if already read)."""
     groups = _Groups(len(articles))
-    for i, j in _close_leads(index, articles, similarity) | _copies(articles, copy_overlap):
+    for i, j in _close_leads(index, articles, similarity, known) | _copies(articles, copy_overlap):
         groups.join(i, j)
     members: dict[int, list[Article]] = {}
     for i, article in enumerate(articles):

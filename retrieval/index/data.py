@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, overload
@@ -200,6 +200,36 @@ class IndexData:
     def passage_text(self, passage: Passage) -> str:
         """The passage as it stands in its article."""
         return passage.text
+
+    def articles_between(self, low: int, high: int) -> list[str]:
+        """The live articles dated from day ``low`` to day ``high`` (proleptic ordinals, both included),
+        newest first, then by id."""
+        dated: list[tuple[int, str]] = []
+        for number, segment in enumerate(self.segments):
+            tables = segment.tables
+            for row, (article_id, day) in enumerate(zip(tables.ids.tolist(), tables.days.tolist(), strict=True)):
+                if low <= day <= high and self.articles.where(article_id) == (number, row):
+                    dated.append((day, article_id))
+        dated.sort(key=lambda pair: (-pair[0], pair[1]))
+        return [article_id for _, article_id in dated]
+
+    def article_passages(self, article_ids: Iterable[str]) -> dict[str, list[Passage]]:
+        """The live passages of each of ``article_ids`` that is in the index, in passage-id order (the
+        articles in the order of their first passage), read from the column tables."""
+        wanted = set(article_ids)
+        out: dict[str, list[Passage]] = {}
+        first = 0
+        for number, segment in enumerate(self.segments):
+            tables = segment.tables
+            ids = tables.ids.tolist()
+            for row, article_row in enumerate(tables.p_article.tolist()):
+                article_id = ids[article_row]
+                pid = first + row
+                live = article_id in wanted and self.passage_live[pid]
+                if live and self.articles.where(article_id) == (number, article_row):
+                    out.setdefault(article_id, []).append(self.passages[pid])
+            first += tables.n_passages
+        return out
 
     def unit_article_ids(self) -> list[str]:
         """Each unit's article id (for a backend that stores it, Milvus)."""

@@ -23,7 +23,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,11 @@ KEEP_GENERATIONS = 2
 TEXT_PART = 16_000
 """Characters of article text per row (a Milvus VARCHAR holds at most 65,535 bytes)."""
 BATCH = 2000
+"""Rows to an insert, and to one page of a query that may return many."""
+QUERY_WINDOW = 16_384
+"""The most rows one Milvus query returns (Milvus's own ceiling on ``offset + limit``)."""
+ARTICLES_PER_QUERY = 256
+"""Articles named in one filter expression (``article in [...]``) when their passages are read."""
 _DUMMY = [0.0, 1.0]
 """Milvus wants a vector field in every collection; the lookup tables carry this one."""
 KINDS = ("passages", "articles", "units", "terms")
@@ -143,6 +148,7 @@ class MilvusCorpus:
         self.prefix = prefix
         self.uri = uri
         self.pointer_name = f"{prefix}_pointer"
+        self._pointer_loaded = False
 
     @property
     def client(self) -> Any:
@@ -279,11 +285,21 @@ class MilvusCorpus:
 
     # -- reading ---------------------------------------------------------------------------
 
+    def _has_pointer(self) -> bool:
+        """True if the pointer collection exists; loaded for queries on first sight (a Milvus Lite file
+        opened by a new process holds every collection released)."""
+        if not self.client.has_collection(self.pointer_name):
+            return False
+        if not self._pointer_loaded:
+            self.client.load_collection(self.pointer_name)
+            self._pointer_loaded = True
+        return True
+
     def current(self) -> Pointer:
         """The pointer's generation (VectorBackendError if nothing was published)."""
         with milvus_errors(self.uri):
             rows = []
-            if self.client.has_collection(self.pointer_name):
+            if self._has_pointer():
                 rows = self.client.query(self.pointer_name, ids=["current"], output_fields=["generation", "record"])
         if not rows:
             raise VectorBackendError(
@@ -297,7 +313,7 @@ class MilvusCorpus:
     def generation(self) -> str | None:
         """Just the current generation's name (a cheap read, for the per-interval check)."""
         with milvus_errors(self.uri):
-            if not self.client.has_collection(self.pointer_name):
+            if not self._has_pointer():
                 return None
             rows = self.client.query(self.pointer_name, ids=["current"], output_fields=["generation"])
         return str(rows[0]["generation"]) if rows else None
@@ -353,6 +369,15 @@ class RemoteIndex:
         """The passage as it stands in its article."""
         return passage.text
 
+    def articles_between(self, low: int, high: int) -> list[str]:
+        """The articles dated from day ``low`` to day ``high`` (both included), newest first, then by id
+        (as ``IndexData.articles_between``; a filter expression on the passages' ``day``)."""
+        return self.passages.articles_between(low, high)
+
+    def article_passages(self, article_ids: Iterable[str]) -> dict[str, list[Passage]]:
+        """The passages of each of ``article_ids`` that is in the index, as ``IndexData.article_passages``."""
+        return self.passages.of_articles(article_ids)
+
 
 class _Lookup:
     def __init__(self, client: Any, uri: str, collection: str) -> None:
@@ -361,6 +386,27 @@ class _Lookup:
     def _query(self, **kwargs: Any) -> list[dict[str, Any]]:
         with milvus_errors(self.uri):
             return list(self.client.query(self.collection, **kwargs))
+
+    def _iterate(self, expression: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        """Every row ``expression`` admits: one query when they fit ``QUERY_WINDOW``, else paged ``BATCH``
+        at a time with a query iterator (which costs a few more queries: a small result does not pay them)."""
+        rows = self._query(filter=expression, output_fields=fields, limit=QUERY_WINDOW)
+        if len(rows) < QUERY_WINDOW:
+            yield from rows
+            return
+        with milvus_errors(self.uri):
+            iterator = self.client.query_iterator(
+                self.collection, batch_size=BATCH, filter=expression, output_fields=fields
+            )
+        try:
+            while True:
+                with milvus_errors(self.uri):
+                    rows = iterator.next()
+                if not rows:
+                    return
+                yield from rows
+        finally:
+            iterator.close()
 
 
 class RemotePassages(_Lookup, Sequence[Passage]):
@@ -380,15 +426,50 @@ class RemotePassages(_Lookup, Sequence[Passage]):
         return self._make(int(pid))
 
     def _passage(self, pid: int) -> Passage:
-        rows = self._query(ids=[pid], output_fields=["article", "start", "end", "text", "spans"])
+        rows = self._query(ids=[pid], output_fields=list(_PASSAGE_FIELDS))
         if not rows:
             raise IndexError(f"passage {pid} is not in the index")
-        row = rows[0]
-        spans = json.loads(row["spans"])
-        sentences = tuple((int(a), int(b)) for a, b in spans["s"])
-        return Passage(
-            pid, row["article"], int(row["start"]), int(row["end"]), row["text"], sentences, tuple(spans["u"])
-        )
+        return _passage_of(rows[0])
+
+    def articles_between(self, low: int, high: int) -> list[str]:
+        """The articles with a passage dated from day ``low`` to ``high``, newest first, then by id."""
+        if low > high or high <= 0:
+            return []
+        days: dict[str, int] = {}
+        for row in self._iterate(f"day >= {max(1, int(low))} and day <= {int(high)}", ["article", "day"]):
+            days[row["article"]] = int(row["day"])
+        return sorted(days, key=lambda article_id: (-days[article_id], article_id))
+
+    def of_articles(self, article_ids: Iterable[str]) -> dict[str, list[Passage]]:
+        """The passages of each of ``article_ids``, in id order (the articles in the order of their first
+        passage, as in the index directory), ``ARTICLES_PER_QUERY`` articles to a filter expression."""
+        wanted = list(dict.fromkeys(article_ids))
+        found: list[Passage] = []
+        for at in range(0, len(wanted), ARTICLES_PER_QUERY):
+            names = ", ".join(_literal(a) for a in wanted[at : at + ARTICLES_PER_QUERY])
+            found.extend(_passage_of(row) for row in self._iterate(f"article in [{names}]", list(_PASSAGE_FIELDS)))
+        out: dict[str, list[Passage]] = {}
+        for passage in sorted(found, key=lambda p: p.id):
+            out.setdefault(passage.article_id, []).append(passage)
+        return out
+
+
+_PASSAGE_FIELDS = ("pid", "article", "start", "end", "text", "spans")
+
+
+def _literal(text: str) -> str:
+    """``text`` as a string in a Milvus filter expression: quotes and backslashes escaped, other characters
+    as they are (Milvus reads no ``\\u`` escape, so an id like "café.md" must not become "caf\\u00e9.md")."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _passage_of(row: dict[str, Any]) -> Passage:
+    """A passage from its row of the passages collection."""
+    spans = json.loads(row["spans"])
+    sentences = tuple((int(a), int(b)) for a, b in spans["s"])
+    return Passage(
+        int(row["pid"]), row["article"], int(row["start"]), int(row["end"]), row["text"], sentences, tuple(spans["u"])
+    )
 
 
 class RemoteArticles(_Lookup, Mapping[str, Article]):
@@ -403,10 +484,7 @@ class RemoteArticles(_Lookup, Mapping[str, Article]):
         return self._size
 
     def __iter__(self) -> Iterator[str]:
-        for row in self.client.query_iterator(
-            self.collection, filter="part == 0", output_fields=["article"]
-        ).__iter__():
-            yield from (r["article"] for r in row)
+        return (row["article"] for row in self._iterate("part == 0", ["article"]))
 
     def __getitem__(self, article_id: str) -> Article:
         return self._make(article_id)
@@ -417,7 +495,7 @@ class RemoteArticles(_Lookup, Mapping[str, Article]):
     def _article(self, article_id: str) -> Article:
         import datetime as dt
 
-        rows = self._query(filter=f"article == {json.dumps(article_id)}", output_fields=["part", "meta", "text"])
+        rows = self._query(filter=f"article == {_literal(article_id)}", output_fields=["part", "meta", "text"])
         if not rows:
             raise KeyError(article_id)
         rows.sort(key=lambda r: int(r["part"]))

@@ -149,3 +149,44 @@ def test_a_replica_with_nothing_published_says_to_build(
         assert code == 1 and len(lines) == 1 and not out and "Traceback" not in err, err
         assert "holds no published index" in lines[0] and "run `newsdesk index`" in lines[0]
     assert not (index / "current").exists()  # nothing was built from the seeds
+
+
+def test_a_replica_states_the_published_generation_and_briefs(
+    tmp_path: Path,
+    seeds_dir: Path,
+    milvus_uri: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uuid
+
+    monkeypatch.setattr("retrieval.embedding.factory.make_embedder", lambda config: HashEmbedder())
+    monkeypatch.setenv("NEWSDESK_RANKER", "off")
+    monkeypatch.setenv("NEWSDESK_VECTOR_BACKEND", "milvus")
+    monkeypatch.setenv("NEWSDESK_MILVUS_CORPUS", "1")
+    monkeypatch.setenv("NEWSDESK_MILVUS_URI", milvus_uri)
+    monkeypatch.setenv("NEWSDESK_MILVUS_COLLECTION", f"st{uuid.uuid4().hex[:8]}")
+    code, _, _ = run(capsys, "index", "--index", str(tmp_path / "builder"), "--seeds", str(seeds_dir))
+    assert code == 0
+    _, built, _ = run(capsys, "stats", "--json", "--index", str(tmp_path / "builder"))
+    replica = str(tmp_path / "replica")  # no index directory there: everything comes from Milvus
+    code, out, err = run(capsys, "stats", "--json", "--index", replica)
+    stats = json.loads(out)
+    assert code == 0 and not err and stats == json.loads(built)
+    published = stats["published"]
+    assert published["uri"] == milvus_uri and published["pointer"].endswith("_pointer")
+    assert stats["path"] == f"milvus:{published['generation']}" and stats["articles"] == 5 and stats["vectors"] > 0
+    code, out, err = run(capsys, "stats", "--index", replica)
+    assert code == 0 and not err
+    rows = dict(line.strip().split("  ", 1) for line in out.splitlines())
+    assert rows["index"] == f"Milvus at {milvus_uri} ({published['pointer']})"
+    assert rows["published"] == f"generation {published['generation']}, {published['published_at']}"
+    assert rows["articles"] == "5" and "size" not in rows
+    code, out, err = run(capsys, "stats", "--check", "--index", replica)
+    assert code != 0 and not out and len(err.strip().splitlines()) == 1 and "run it where the index is built" in err
+    argv = ("brief", "--as-of", "2023-08-01", "--since", "2023-05-01", "--json", "--index")
+    code, out, err = run(capsys, *argv, replica)
+    assert code == 0 and not err, err
+    code, want, _ = run(capsys, *argv, str(tmp_path / "builder"))
+    assert json.loads(out) == json.loads(want) and json.loads(out)["articles"] == 4
+    assert not (tmp_path / "replica").exists()

@@ -13,6 +13,7 @@ import bot.discord_bot
 PACKAGE = Path(bot.discord_bot.__file__).parent
 FACADE = {"ask", "search", "build", "stats", "describe", "model_name", "max_question_chars", "check_question"}
 FACADE |= {"index_dir", "article_ids", "alerts_for", "brief", "missing_index"}  # topic alerts and briefings
+FACADE |= {"replica"}  # a replica leaves feeds, follows and rebuilds to the builder
 """``Engine``'s methods for the fronts (retrieval/engine.py)."""
 
 

@@ -3,17 +3,21 @@ directory's, BM25 scores included, and bad states are one-line errors."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from retrieval.alerts.briefing import BriefConfig
+from retrieval.alerts.matching import MatchConfig
 from retrieval.config import VectorConfig
 from retrieval.engine import Engine
 from retrieval.errors import VectorBackendError
 from retrieval.index.remote import MilvusCorpus, RemoteIndex, Where
-from tests.conftest import make_engine
+from tests.conftest import HashEmbedder, make_engine, write_articles
 
 
 @pytest.fixture
@@ -66,6 +70,16 @@ def test_date_filter_is_an_expression(built: Engine) -> None:
     assert hits
     assert all(local.passage_days[pid] >= middle for pid, _ in hits)
     assert Where(until=middle, undated=True).expression() == f"(day > 0 and day <= {middle}) or day == 0"
+
+
+def test_a_released_pointer_is_loaded_on_first_sight(built: Engine) -> None:
+    """A Milvus Lite file opened by a new process holds every collection released (the pointer too)."""
+    corpus = _corpus(built)
+    pointer = corpus.publish(built.index)
+    corpus.client.release_collection(corpus.pointer_name)
+    fresh = _corpus(built)
+    assert fresh.generation() == pointer.generation
+    assert fresh.current().manifest == built.index.manifest
 
 
 def test_nothing_published_is_one_line(built: Engine) -> None:
@@ -139,22 +153,145 @@ def test_a_failed_publish_leaves_the_previous_generation_and_no_collections(
     assert corpus.open().generation == first.generation
 
 
-def test_alerts_and_briefings_on_a_replica_are_one_line_not_silence(
-    tmp_path: Path,
-    seeds_dir: Path,
-    embedder,  # noqa: ANN001
-    milvus_uri: str,
-) -> None:
-    import datetime as dt
-
-    from retrieval.errors import TopicError
-
+def _replica_and_local(tmp_path: Path, seeds: Path, embedder, milvus_uri: str) -> tuple[Engine, Engine]:  # noqa: ANN001
+    """A replica serving the published index from Milvus alone, and an engine over the builder's index
+    directory in process (the same generation)."""
     config = VectorConfig(
         backend="milvus", milvus_uri=milvus_uri, milvus_collection=f"a{uuid.uuid4().hex[:8]}", milvus_corpus=True
     )
-    make_engine(tmp_path / "index", embedder, config).build(seeds_dir, full=True)
+    make_engine(tmp_path / "index", embedder, config).build(seeds, full=True)
+    local = make_engine(tmp_path / "index", embedder, replace(config, milvus_corpus=False))
     replica = make_engine(tmp_path / "none", embedder, config)
-    with pytest.raises(TopicError, match="run them where the index is built"):
-        replica.brief(since=dt.date(2022, 3, 1), until=dt.date(2022, 3, 31))
-    with pytest.raises(TopicError, match="topic alerts"):
-        replica.topic_matcher()
+    assert replica.index.remote and not local.index.remote
+    return replica, local
+
+
+def _copies_and_tiny(directory: Path) -> Path:
+    """The tiny articles, and two outlets' copies of one wire story beside an unrelated article."""
+    write_articles(directory)
+    wire = (
+        "Rescuers reached the climbers stranded on the north face at dawn on Sunday, the mountain guides said. "
+        "All five were flown to hospital in Visp with frostbite. The weather had closed in on Friday."
+    )
+    copies = {
+        f"{name}.md": f"---\ntitle: Climbers rescued\ndate: 2023-07-0{day}\nsource: {outlet}\n---\n{wire}{extra}\n"
+        for name, outlet, day, extra in (
+            ("alpine", "Alpine Post", 2, ""),
+            ("valais", "Valais Daily", 3, " Our reporter in Brig contributed."),
+        )
+    }
+    copies["pain-à-sion.md"] = (  # (an id Milvus must be sent as it is: no \\u escape)
+        "---\ntitle: Bakers strike\ndate: 2023-07-03\nsource: Valais Daily\n---\n"
+        "Bakers in Sion went on strike over flour prices. Shops ran out of bread by noon on Monday.\n"
+    )
+    return write_articles(directory, copies)
+
+
+def _same_alerts(replica: Engine, local: Engine, since: dt.date, until: dt.date, topics: list[str]) -> None:
+    """Briefings and topic scores on the replica equal the in-process ones, stories and order alike."""
+    match = MatchConfig(threshold=0.5)
+    low, high = since.toordinal(), until.toordinal()
+    ids = local.index.articles_between(low, high)
+    assert ids and replica.index.articles_between(low, high) == ids
+    want = local.index.article_passages(ids)
+    assert list(replica.index.article_passages(ids).items()) == list(want.items())
+    assert replica.brief(since=since, until=until) == local.brief(since=since, until=until)
+    for topic in topics:
+        config = BriefConfig(match=match)
+        assert replica.brief(since=since, until=until, topic=topic, config=config) == local.brief(
+            since=since, until=until, topic=topic, config=config
+        )
+        got = replica.topic_matcher(match).score(topic, ids)
+        expected = local.topic_matcher(match).score(topic, ids)
+        assert [(m.article.id, m.quote, round(m.score, 5)) for m in got] == [
+            (m.article.id, m.quote, round(m.score, 5)) for m in expected
+        ]
+
+
+@pytest.mark.parametrize("paged", [False, True])
+def test_briefings_and_topic_matching_on_a_replica_equal_the_in_process_ones(
+    tmp_path: Path,
+    embedder,  # noqa: ANN001
+    milvus_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    paged: bool,
+) -> None:
+    import retrieval.index.remote
+
+    replica, local = _replica_and_local(tmp_path, _copies_and_tiny(tmp_path / "seeds"), embedder, milvus_uri)
+    if paged:  # results larger than one query's window: read page by page with the query iterator
+        monkeypatch.setattr(retrieval.index.remote, "QUERY_WINDOW", 3)
+        monkeypatch.setattr(retrieval.index.remote, "BATCH", 2)
+        monkeypatch.setattr(retrieval.index.remote, "ARTICLES_PER_QUERY", 2)
+    client = replica.index.passages.client  # type: ignore[attr-defined]
+    iterators: list[str] = []
+    real = client.query_iterator
+    monkeypatch.setattr(client, "query_iterator", lambda name, **kw: iterators.append(name) or real(name, **kw))
+    _same_alerts(replica, local, dt.date(2023, 5, 1), dt.date(2023, 8, 31), ["bakers strike", "central bank rates"])
+    assert bool(iterators) == paged
+    briefing = replica.brief(since=dt.date(2023, 7, 2), until=dt.date(2023, 7, 3))
+    assert (briefing.articles, briefing.total_stories) == (3, 2)  # the two copies are one story
+    assert len(briefing.stories[0].outlets) == 2
+    assert replica.index.articles_between(dt.date(2030, 1, 1).toordinal(), dt.date(2030, 1, 2).toordinal()) == []
+
+
+DEV_AS_OF = dt.date(2023, 3, 17)
+
+
+def test_a_dev_week_briefs_alike_on_a_replica(tmp_path: Path, milvus_uri: str) -> None:
+    """Some days of the dev news corpus (read now, never written into the project)."""
+    import gzip
+    import json
+
+    from tests.retrieval.feeds.newssite import corpus_path
+
+    path = corpus_path()
+    if path is None:
+        pytest.skip("the dev news corpus is not here")
+    low = DEV_AS_OF - dt.timedelta(days=7)
+    (tmp_path / "seeds").mkdir()
+    with gzip.open(path, "rt", encoding="utf-8") as source, (tmp_path / "seeds" / "slice.jsonl").open("w") as out:
+        for line in source:
+            record = json.loads(line)
+            if record.get("date") and low <= dt.date.fromisoformat(record["date"][:10]) <= DEV_AS_OF:
+                out.write(line)
+    replica, local = _replica_and_local(tmp_path, tmp_path / "seeds", HashEmbedder(), milvus_uri)
+    topics = ["Oscars best picture", "Aaron Rodgers Jets trade", "Silicon Valley Bank"]
+    _same_alerts(replica, local, low, DEV_AS_OF, topics)
+    config = BriefConfig(match=MatchConfig(threshold=0.5))
+    on_topic = [replica.brief(since=low, until=DEV_AS_OF, topic=topic, config=config) for topic in topics]
+    assert all(b.stories for b in on_topic)
+
+
+def test_the_builder_plans_alerts_from_the_published_index_as_in_process(
+    tmp_path: Path,
+    embedder,  # noqa: ANN001
+    milvus_uri: str,
+) -> None:
+    """The builder (its index directory, serving from Milvus) plans the same cards as in process."""
+    from retrieval.alerts.store import TopicStore
+
+    seeds = write_articles(tmp_path / "seeds")
+    config = VectorConfig(
+        backend="milvus", milvus_uri=milvus_uri, milvus_collection=f"b{uuid.uuid4().hex[:8]}", milvus_corpus=True
+    )
+    builder = make_engine(tmp_path / "index", embedder, config)
+    builder.build(seeds, full=True)
+    before = set(builder.article_ids())
+    _copies_and_tiny(seeds)
+    builder.build(seeds)
+    assert builder.index.remote and not builder.replica
+    local = make_engine(tmp_path / "index", embedder, replace(config, milvus_corpus=False))
+    new = sorted(set(builder.article_ids()) - before)
+    assert sorted(set(local.article_ids()) - before) == new and len(new) == 3
+    plans = []
+    for name, engine in (("builder", builder), ("local", local)):
+        store = TopicStore(tmp_path / f"{name}.alerts.sqlite3")
+        store.add("climbers rescued on the north face", 1)
+        store.add("bakers strike over flour prices", 2)
+        found = engine.alerts_for(store, new, per_hour=5, match=MatchConfig(threshold=0.5))
+        cards = [[(c.match.article.id, c.match.quote, c.story.articles) for c in a.cards] for a in found]
+        plans.append(list(zip([a.follow.topic for a in found], cards, strict=True)))
+        store.close()
+    assert plans[0] == plans[1]
+    assert [len(cards) for _, cards in plans[0]] == [1, 1]  # the two copies of the rescue are one story
