@@ -32,7 +32,7 @@ def _corpus(engine: Engine) -> MilvusCorpus:
 def test_published_index_reads_as_the_directory(built: Engine) -> None:
     local = built.index
     corpus = _corpus(built)
-    pointer = corpus.publish(local)
+    pointer = corpus.publish(local).pointer
     remote = corpus.open()
     assert isinstance(remote, RemoteIndex)
     assert remote.generation == pointer.generation
@@ -76,11 +76,11 @@ def test_nothing_published_is_one_line(built: Engine) -> None:
 
 def test_a_dropped_collection_is_one_line_and_a_new_generation_replaces_the_old(built: Engine) -> None:
     corpus = _corpus(built)
-    first = corpus.publish(built.index)
+    first = corpus.publish(built.index).pointer
     corpus.client.drop_collection(first.collections["units"])
     with pytest.raises(VectorBackendError, match="is missing"):
         corpus.open()
-    second = corpus.publish(built.index)
+    second = corpus.publish(built.index).pointer
     assert corpus.generation() == second.generation
     assert corpus.open().generation == second.generation
 
@@ -123,12 +123,12 @@ def test_a_failed_publish_leaves_the_previous_generation_and_no_collections(
     built: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     corpus = _corpus(built)
-    first = corpus.publish(built.index)
+    first = corpus.publish(built.index).pointer
     before = set(corpus.client.list_collections())
     real = corpus._passage_rows
 
-    def failing(data):  # noqa: ANN001, ANN202
-        yield from list(real(data))[:3]
+    def failing(data, *args):  # noqa: ANN001, ANN002, ANN202
+        yield from list(real(data, *args))[:3]
         raise OSError("disk full")
 
     monkeypatch.setattr(corpus, "_passage_rows", failing)
