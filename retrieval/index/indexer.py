@@ -70,6 +70,8 @@ class BuildSummary:
     index: IndexData | None = field(default=None, repr=False, compare=False)
     """The new generation already open, when the caller held the old one (saves reading it back)."""
     compacted: bool = False
+    published: str = ""
+    """When the whole index lives in Milvus: what the publish wrote (rows appended or rewritten)."""
 
     @property
     def rate(self) -> float:

@@ -613,10 +613,24 @@ class RemoteArticles(_Lookup, Mapping[str, Article]):
         return self._size
 
     def __iter__(self) -> Iterator[str]:
-        for row in self.client.query_iterator(
-            self.collection, filter="part == 0", output_fields=["article"], partition_names=self.partitions
-        ).__iter__():
-            yield from (r["article"] for r in row)
+        """The generation's article ids, in batches (pymilvus's query iterator, over its partitions)."""
+        with milvus_errors(self.uri):
+            batches = self.client.query_iterator(
+                self.collection,
+                batch_size=1000,
+                filter="part == 0",
+                output_fields=["article"],
+                partition_names=self.partitions,
+            )
+        try:
+            while True:
+                with milvus_errors(self.uri):
+                    batch = batches.next()
+                if not batch:
+                    return
+                yield from (row["article"] for row in batch)
+        finally:
+            batches.close()
 
     def __getitem__(self, article_id: str) -> Article:
         return self._make(article_id)
