@@ -223,10 +223,11 @@ class MilvusCorpus:
 
     # -- publishing ------------------------------------------------------------------------
 
-    def publish(self, data: IndexData) -> Published:
+    def publish(self, data: IndexData, *, whole: bool = False) -> Published:
         """Publish ``data`` as a new generation, then point at it: appended to the live collections
         (a new partition each) when ``data`` only adds to the published generation and the average
-        passage length moved less than ``DRIFT_TOLERANCE``; else written whole into new collections."""
+        passage length moved less than ``DRIFT_TOLERANCE``; else (or if ``whole``) written whole into
+        new collections."""
         if not isinstance(data.vectors, MilvusVectors):
             raise VectorBackendError("publishing the index to Milvus needs NEWSDESK_VECTOR_BACKEND=milvus")
         if not data.passage_live.all():
@@ -234,7 +235,7 @@ class MilvusCorpus:
         gen = uuid.uuid4().hex[:12]
         with milvus_errors(self.uri):
             previous = self._published()
-            reason = self._whole_because(previous, data)
+            reason = "asked for" if whole else self._whole_because(previous, data)
             if reason is None and previous is not None:
                 pointer, rows = self._append(previous, data, gen)
             else:

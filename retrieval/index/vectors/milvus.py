@@ -252,7 +252,10 @@ def count_rows(client: Any, collection: str, partitions: Sequence[str] | None) -
 
 def missing_partition(client: Any, collection: str, partitions: Sequence[str] | None) -> str | None:
     """The first of ``partitions`` that ``collection`` lacks, else None."""
-    return next((p for p in partitions or () if not client.has_partition(collection, p)), None)
+    if not partitions:
+        return None
+    present = set(client.list_partitions(collection))
+    return next((p for p in partitions if p not in present), None)
 
 
 def retire_partitions(client: Any, kept: dict[str, set[str] | None]) -> None:
