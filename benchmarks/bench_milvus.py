@@ -378,11 +378,22 @@ def _incremental(args: argparse.Namespace) -> dict[str, Any]:
             "published": summary.published,
         }
     local = engine.store.load()
+    pointer = engine.corpus.current()
+    out["incremental"]["average_length_drift"] = abs(local.lexical.average - pointer.average) / pointer.average
     started = time.perf_counter()
     whole = real(local, whole=True)
     out["whole_publish_of_the_same_generation"] = {
         "publish_seconds": round(time.perf_counter() - started, 1),
         "published": whole.describe(),
+    }
+    # what an incremental build did to the vectors before partitions: a new collection of every vector
+    started = time.perf_counter()
+    vectors = local.vectors.vectors()
+    fetched = time.perf_counter() - started
+    engine.store.backend.build(vectors, local.unit_days, local.unit_article_ids())
+    out["vectors_collection_rewritten"] = {
+        "vectors": len(vectors),
+        "seconds_to_write_and_index": round(time.perf_counter() - started - fetched, 1),
     }
     return out
 

@@ -126,11 +126,13 @@ class Published:
     """Why the publish was whole (empty when appended)."""
 
     def describe(self) -> str:
-        """One line for the log."""
-        counts = ", ".join(f"{n} {kind}" for kind, n in self.rows.items())
+        """One line for the log and the build's summary."""
+        names = {"passages": "passages", "articles": "article parts", "units": "units"}
+        counts = ", ".join(f"{self.rows[kind]:,} {name}" for kind, name in names.items())
+        terms = f"{self.rows['terms']:,} terms"
         if self.appended:
-            return f"appended {counts} to the live collections (terms written anew)"
-        return f"wrote {counts} into new collections ({self.reason})"
+            return f"appended {counts} to the live collections; wrote the vocabulary anew ({terms})"
+        return f"wrote {counts} and {terms} into new collections ({self.reason})"
 
 
 def _schema(*fields: tuple[str, Any, dict[str, Any]]) -> Any:

@@ -199,17 +199,29 @@ def test_an_incremental_build_appends_only_the_new_rows_and_the_old_generation_a
     builder: Engine,
     seeds_dir: Path,
     embedder,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert builder.corpus is not None
-    first = builder.corpus.current()
-    old = builder.corpus.open(first)
+    corpus = builder.corpus
+    first = corpus.current()
+    old = corpus.open(first)
     before = _answers(old, embedder)
     assert old.lexical.search("coral reef bleaching", 10) == []
     (seeds_dir / "zz-reef.txt").write_text(REEF)
+    during = []
+    real = corpus._unit_rows
+
+    def units_then_ask(data, start):  # noqa: ANN001, ANN202
+        # mid-publish: the new vectors, passages and articles are in their partitions, the pointer not moved
+        during.append(_answers(old, embedder))
+        yield from real(data, start)
+
+    monkeypatch.setattr(corpus, "_unit_rows", units_then_ask)
 
     summary, _ = builder.build(seeds_dir)
+    assert during == [before]
 
-    assert summary.published.startswith("appended 1 passages, 1 articles")
+    assert summary.published.startswith("appended 1 passages, 1 article parts")
     second = builder.corpus.current()
     client = builder.corpus.client
     for kind in ("passages", "articles", "units"):  # the same collections, one partition more
@@ -315,7 +327,7 @@ def test_a_failed_append_leaves_the_previous_generation_and_the_next_build_drops
     another = REEF.replace("Reef survey", "Reef survey two").replace("northern", "southern")
     (seeds_dir / "zz-more.txt").write_text(another)
     summary, _ = builder.build(seeds_dir)
-    assert summary.published.startswith("appended 2 passages, 2 articles")
+    assert summary.published.startswith("appended 2 passages, 2 article parts")
     second = corpus.current()
     for kind in ("passages", "articles", "units"):
         assert set(client.list_partitions(second.collections[kind])) - {"_default"} == set(second.partitions[kind])

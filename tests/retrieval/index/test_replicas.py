@@ -86,7 +86,7 @@ def test_two_replicas_serve_the_new_generation_without_restart(
             "services inflation remained too high for a cut before the summer, and markets barely moved.\n"
         )
         summary, _ = builder.build(seeds_dir)
-        assert summary.published.startswith("appended 1 passages, 1 articles")
+        assert summary.published.startswith("appended 1 passages, 1 article parts")
         second = builder.corpus.generation()  # type: ignore[union-attr]
         assert second != first
         time.sleep(POINTER_CHECK_SECONDS + 0.5)
