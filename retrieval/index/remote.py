@@ -4,16 +4,20 @@ A builder (``newsdesk index`` with ``NEWSDESK_MILVUS_CORPUS=1``) builds its inde
 (vectors in Milvus) and then *publishes* the generation: four more collections beside the vectors' —
 passages (text, offsets, sentence spans, units, day, newsdesk's BM25 weights as a sparse vector),
 article texts (in parts), unit -> passages, and the BM25 vocabulary with each term's IDF — and then
-one row of the pointer collection ``<collection>_pointer`` names them, with the manifest. Writing
-that row is the swap: a reader that reads the pointer finds a complete generation. A serving process
-reads the pointer again every ``POINTER_CHECK_SECONDS``; a new generation is opened fully before it
-replaces the one serving. Published generations other than the newest ``KEEP_GENERATIONS`` are dropped
-by the next publish, so a replica that has not looked yet still reads whole collections.
+one row of the pointer collection ``<collection>_pointer`` names them and the partitions of each
+that the generation reads, with the manifest. Writing that row is the swap: a reader that reads the
+pointer finds a complete generation. A generation that only adds to the published one is *appended*:
+its new rows go into a new partition of each live collection (the vocabulary into a new collection),
+and every read passes the generation's partitions, so a replica still serving the previous one never
+sees them. A serving process reads the pointer again every ``POINTER_CHECK_SECONDS``; a new generation
+is opened fully before it replaces the one serving. Collections and partitions that none of the newest
+``KEEP_GENERATIONS`` names are dropped by the next publish, so a replica that has not looked yet still
+reads a whole generation.
 
 The lexical side is newsdesk's own BM25: each passage's sparse vector holds ``tf / (tf + norm)`` per
-term (the length part of BM25 with the generation's average length), a query's holds each term's IDF,
-and Milvus's inner product is then exactly newsdesk's BM25 score (measured against Milvus's BM25
-function in benchmarks/README.md).
+term (the length part of BM25 with the average length it was published with: appends keep it within
+``DRIFT_TOLERANCE`` of the index's), a query's holds each term's IDF, and Milvus's inner product is
+then newsdesk's BM25 score (measured against Milvus's BM25 function in benchmarks/README.md).
 """
 
 from __future__ import annotations
