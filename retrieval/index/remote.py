@@ -49,6 +49,7 @@ from retrieval.index.vectors.milvus import (
     milvus_errors,
     missing_partition,
     retire_partitions,
+    wait_for_index,
 )
 from retrieval.text import tokenize
 from retrieval.types import Article, Passage
@@ -182,7 +183,8 @@ def _create(
     index = client.prepare_index_params()
     kind = "SPARSE_INVERTED_INDEX" if metric == "IP" and field == "sparse" else "FLAT"
     index.add_index(field_name=field, index_type=kind, metric_type=metric)
-    create_index(client, name, index)
+    create_index(client, name, index, sync=False)
+    wait_for_index(client, name, field)
     client.load_collection(name)
     return count
 
@@ -219,6 +221,7 @@ class MilvusCorpus:
         self.prefix = prefix
         self.uri = uri
         self.pointer_name = f"{prefix}_pointer"
+        self._pointer_loaded = False
 
     @property
     def client(self) -> Any:
@@ -226,6 +229,14 @@ class MilvusCorpus:
         if self._client is None:
             self._client = self._connect()
         return self._client
+
+    def _read_pointer(self, **kwargs: Any) -> list[dict[str, Any]]:
+        """Rows of the pointer collection, loaded first: a Milvus Lite ``.db`` opened again (the next
+        ``newsdesk`` command) has its indexed collections released until one loads them."""
+        if not self._pointer_loaded:
+            self.client.load_collection(self.pointer_name)
+            self._pointer_loaded = True
+        return list(self.client.query(self.pointer_name, **kwargs))
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -267,7 +278,7 @@ class MilvusCorpus:
             return "the published generation has no partitions"
         vectors = cast(MilvusVectors, data.vectors)
         if previous.collections.get("vectors") != vectors.collection:
-            return "the vectors were written anew (a full build, a removal, a change or a compaction)"
+            return "the vectors were written anew: a full build, a removal, a change or a compaction"
         before = list(previous.manifest.vector_params.get("partitions") or [])
         if (vectors.partitions or [])[: len(before)] != before:
             return "the vectors' partitions changed"
@@ -446,7 +457,7 @@ class MilvusCorpus:
         """Drop the history of generations older than the newest ``KEEP_GENERATIONS``, then the corpus
         collections and partitions no kept generation names (old ones, a failed publish's)."""
         fields = ["key", "generation", "record"]
-        rows = self.client.query(self.pointer_name, filter='key like "gen-%"', output_fields=fields)
+        rows = self._read_pointer(filter='key like "gen-%"', output_fields=fields)
         rows.sort(key=lambda row: row["key"])
         for row in rows[:-KEEP_GENERATIONS]:
             self.client.delete(self.pointer_name, ids=[row["key"]])
@@ -479,7 +490,7 @@ class MilvusCorpus:
         with milvus_errors(self.uri):
             rows = []
             if self.client.has_collection(self.pointer_name):
-                rows = self.client.query(self.pointer_name, ids=["current"], output_fields=["generation", "record"])
+                rows = self._read_pointer(ids=["current"], output_fields=["generation", "record"])
         if not rows:
             raise VectorBackendError(
                 f"Milvus at {self.uri} holds no published index ({self.pointer_name} is missing or empty): "
@@ -496,7 +507,7 @@ class MilvusCorpus:
         with milvus_errors(self.uri):
             if not self.client.has_collection(self.pointer_name):
                 return None
-            rows = self.client.query(self.pointer_name, ids=["current"], output_fields=["generation"])
+            rows = self._read_pointer(ids=["current"], output_fields=["generation"])
         return str(rows[0]["generation"]) if rows else None
 
     def open(self, pointer: Pointer | None = None) -> RemoteIndex:

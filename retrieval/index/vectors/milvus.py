@@ -268,11 +268,13 @@ def retire_partitions(client: Any, kept: dict[str, set[str] | None]) -> None:
                 drop_partition(client, collection, partition)
 
 
-def _wait_for_index(client: Any, collection: str, timeout: float = 3600.0) -> None:
-    """Return once Milvus has indexed every row of ``collection`` (polling, quickly at first)."""
+def wait_for_index(client: Any, collection: str, field: str = "vector", timeout: float = 3600.0) -> None:
+    """Return once Milvus has indexed every row of ``collection``'s ``field`` (polling, quickly at first).
+    pymilvus's own wait (``sync=True``) asks the server for a timestamp, which Milvus Lite does not
+    implement: its gRPC server logs an error with a traceback for each."""
     delay, waited = 0.01, 0.0
     while True:
-        info = client.describe_index(collection, "vector")
+        info = client.describe_index(collection, field)
         if info.get("state", "Finished") == "Finished" or not info.get("pending_index_rows"):
             return
         if waited > timeout:
@@ -339,7 +341,7 @@ class MilvusBackend:
             build = {"M": params["M"], "efConstruction": params["ef_construction"]}
         index.add_index(field_name="vector", index_type=params["index_type"], metric_type="IP", params=build)
         create_index(client, name, index, sync=False)  # pymilvus's own wait polls every 0.5 s
-        _wait_for_index(client, name)  # a cluster builds in the background; Milvus Lite has built already
+        wait_for_index(client, name)  # a cluster builds in the background; Milvus Lite has built already
         client.load_collection(name)
         return MilvusVectors(client, name, int(dimension), n, params, days, self.uri)
 
@@ -368,7 +370,7 @@ class MilvusBackend:
         try:
             log.info("appending %d vectors to Milvus collection %s (partition %s)", len(vectors), name, partition)
             _insert_units(client, name, partition, start, vectors, days[start:], articles)
-            _wait_for_index(client, name)
+            wait_for_index(client, name)
             client.load_collection(name)  # a cluster loads a loaded collection's new partition
         except BaseException:
             with contextlib.suppress(Exception):

@@ -379,3 +379,32 @@ def test_a_removal_writes_fresh_collections_and_the_old_ones_go_two_generations_
     builder.build(seeds_dir)  # a third generation: the first's corpus collections are dropped
     for kind in ("passages", "articles", "units", "terms"):
         assert not client.has_collection(first.collections[kind])
+
+
+BUILD_AND_SAY = """
+import sys
+from pathlib import Path
+
+from retrieval.config import VectorConfig
+from tests.conftest import HashEmbedder, make_engine
+
+config = VectorConfig(backend="milvus", milvus_uri=sys.argv[1], milvus_collection="proc", milvus_corpus=True)
+summary, _ = make_engine(Path(sys.argv[2]), HashEmbedder(), config).build(Path(sys.argv[3]))
+print(summary.published)
+"""
+
+
+def test_the_next_process_appends_to_what_the_last_one_published(tmp_path: Path, seeds_dir: Path) -> None:
+    """A Milvus Lite ``.db`` opened again has its collections released: the pointer is loaded first."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    command = [sys.executable, "-c", BUILD_AND_SAY, str(tmp_path / "p.db"), str(tmp_path / "index"), str(seeds_dir)]
+    first = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    assert "(nothing published yet)" in first.stdout
+    (seeds_dir / "zz-reef.txt").write_text(REEF)
+    second = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    assert second.stdout.startswith("appended 1 passages, 1 article parts"), second.stderr[-500:]
+    assert "Traceback" not in first.stderr + second.stderr  # nor Milvus Lite's own noise
