@@ -9,6 +9,11 @@ single-node ceilings of Milvus Lite, and a replica's memory. Not a test: nothing
     .venv/bin/python benchmarks/bench_milvus.py memory --seeds DIR [--seeds DIR ...]
     # briefings on a replica against the same in process: equal?, and how long (hash embedder)
     .venv/bin/python benchmarks/bench_milvus.py briefs --seeds CORPUS.jsonl --as-of 2023-03-17
+    # how far BM25 moves when weighted with an average passage length off by up to the drift tolerance
+    .venv/bin/python benchmarks/bench_milvus.py drift --index DIR --questions QUESTIONS.jsonl
+    # an incremental build + publish of a few articles on top of a corpus, against a whole publish
+    # (the engine as configured: NEWSDESK_VECTOR_BACKEND=milvus NEWSDESK_MILVUS_CORPUS=1 ...)
+    .venv/bin/python benchmarks/bench_milvus.py incremental --corpus CORPUS.jsonl.gz --add 5
 """
 
 from __future__ import annotations
@@ -359,6 +364,107 @@ def _briefs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _drift(args: argparse.Namespace) -> dict[str, Any]:
+    """BM25 top k with each passage weighted by the average length times (1 + d), against the exact one."""
+    import copy
+
+    from retrieval.index.lexical import K1, B
+    from retrieval.index.store import IndexStore
+
+    lexical = IndexStore(Path(args.index)).load().lexical
+    questions = [json.loads(line)["question"] for line in Path(args.questions).read_text().splitlines() if line.strip()]
+    exact = [lexical.search(q, args.k) for q in questions]
+    out: dict[str, Any] = {"passages": lexical.n_docs, "average_length": round(lexical.average, 2)}
+    out["questions"] = len(questions)
+    for drift in args.drifts:
+        moved = copy.copy(lexical)
+        average = lexical.average * (1 + drift)
+        moved._norms = [K1 * ((1 - B) + B * s.lengths / average) for s in lexical.segments]
+        overlap, top1, worst = [], [], 0.0
+        for question, want in zip(questions, exact, strict=True):
+            got = moved.search(question, args.k)
+            if not want:
+                continue
+            overlap.append(len({p for p, _ in got} & {p for p, _ in want}) / len(want))
+            top1.append(got[0][0] == want[0][0])
+            scores = moved.scores(question)
+            assert scores is not None
+            worst = max(worst, max(abs(float(scores[p]) - s) / s for p, s in want))
+        out[f"{drift:+.3f}"] = {
+            f"overlap@{args.k}": round(float(np.mean(overlap)), 4),
+            "same_top1": round(float(np.mean(top1)), 4),
+            "worst_relative_score_change": round(worst, 4),
+        }
+    return out
+
+
+def _incremental(args: argparse.Namespace) -> dict[str, Any]:
+    """Build and publish all but the last ``add`` articles of the corpus, then add them: an incremental
+    build + publish (appended), then the same generation published whole, each timed."""
+    import gzip
+
+    import retrieval.index.remote as remote
+    from bot.settings import Settings
+    from retrieval.engine import Engine
+
+    scratch = Path(tempfile.mkdtemp(dir=args.scratch))
+    opener = gzip.open if args.corpus.endswith(".gz") else open
+    with opener(args.corpus, "rt", encoding="utf-8") as handle:
+        lines = [line for line in handle if line.strip()]
+    lines = lines[: args.articles] if args.articles else lines
+    seeds = scratch / "seeds"
+    seeds.mkdir()
+    (seeds / "base.jsonl").write_text("".join(lines[: -args.add]), encoding="utf-8")
+    engine = Engine.from_config(Settings().engine_config(scratch / "index"))
+    if engine.corpus is None:
+        raise SystemExit("set NEWSDESK_VECTOR_BACKEND=milvus NEWSDESK_MILVUS_CORPUS=1")
+    publishes: list[float] = []
+    real = engine.corpus.publish
+
+    def timed(data: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return real(data, **kwargs)
+        finally:
+            publishes.append(time.perf_counter() - started)
+
+    engine.corpus.publish = timed  # type: ignore[method-assign]
+    out: dict[str, Any] = {"drift_tolerance": remote.DRIFT_TOLERANCE}
+    for step, full in (("base", True), ("incremental", False)):
+        if step == "incremental":
+            (seeds / "added.jsonl").write_text("".join(lines[-args.add :]), encoding="utf-8")
+        started = time.perf_counter()
+        summary, _ = engine.build(seeds, full=full)
+        seconds = time.perf_counter() - started
+        out[step] = {
+            "articles": summary.articles,
+            "passages": summary.passages,
+            "embedded": summary.embedded,
+            "build_and_publish_seconds": round(seconds, 1),
+            "publish_seconds": round(publishes[-1], 1),
+            "published": summary.published,
+        }
+    local = engine.store.load()
+    pointer = engine.corpus.current()
+    out["incremental"]["average_length_drift"] = abs(local.lexical.average - pointer.average) / pointer.average
+    started = time.perf_counter()
+    whole = real(local, whole=True)
+    out["whole_publish_of_the_same_generation"] = {
+        "publish_seconds": round(time.perf_counter() - started, 1),
+        "published": whole.describe(),
+    }
+    # what an incremental build did to the vectors before partitions: a new collection of every vector
+    started = time.perf_counter()
+    vectors = local.vectors.vectors()
+    fetched = time.perf_counter() - started
+    engine.store.backend.build(vectors, local.unit_days, local.unit_article_ids())
+    out["vectors_collection_rewritten"] = {
+        "vectors": len(vectors),
+        "seconds_to_write_and_index": round(time.perf_counter() - started - fetched, 1),
+    }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -378,10 +484,20 @@ def main() -> None:
     briefs.add_argument("--seeds", required=True, help="a seeds directory or a JSONL file of articles")
     briefs.add_argument("--as-of", required=True, help="the day of the briefings (YYYY-MM-DD)")
     briefs.add_argument("--topic", default="Silicon Valley Bank")
-    for command in (lexical, ceilings, memory, briefs):
+    drift = sub.add_parser("drift")
+    drift.add_argument("--index", required=True)
+    drift.add_argument("--questions", required=True)
+    drift.add_argument("--k", type=int, default=10)
+    drift.add_argument("--drifts", type=float, nargs="+", default=[-0.02, -0.01, 0.01, 0.02])
+    incremental = sub.add_parser("incremental")
+    incremental.add_argument("--corpus", required=True)
+    incremental.add_argument("--articles", type=int, default=0, help="the first N articles only (0: all)")
+    incremental.add_argument("--add", type=int, default=5, help="the last N of them are added incrementally")
+    for command in (lexical, ceilings, memory, briefs, drift, incremental):
         command.add_argument("--scratch", default=tempfile.gettempdir())
     args = parser.parse_args()
-    run = {"lexical": _lexical, "ceilings": _ceilings, "memory": _memory, "briefs": _briefs}[args.command]
+    commands = {"lexical": _lexical, "ceilings": _ceilings, "memory": _memory, "briefs": _briefs}
+    run = {**commands, "drift": _drift, "incremental": _incremental}[args.command]
     print(json.dumps(run(args), indent=2))
 
 

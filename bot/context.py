@@ -189,6 +189,7 @@ class Context:
             f"skipped {skipped} file{'s' if skipped != 1 else ''}"
             + (f", {warned} read with a warning" if warned else "")
             + f", {ingest.duplicates} duplicate{'s' if ingest.duplicates != 1 else ''}; index at {self.index_dir}"
+            + (f"; Milvus: {summary.published}" if summary.published else "")
         )
 
     def ready_engine(self) -> Engine:

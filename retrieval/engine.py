@@ -28,7 +28,7 @@ from retrieval.config import (
 from retrieval.embedding.base import Embedder, embedding_info
 from retrieval.errors import BadQuestionError, BuildInterrupted, IndexMissingError, SeedsNotFoundError
 from retrieval.index.indexer import BuildSummary, ProgressCallback, build_index, chunking_params
-from retrieval.index.remote import POINTER_CHECK_SECONDS, MilvusCorpus, RemoteIndex
+from retrieval.index.remote import POINTER_CHECK_SECONDS, MilvusCorpus, Published, RemoteIndex
 from retrieval.index.store import Absence, IndexCheck, IndexData, IndexStore, Manifest
 from retrieval.index.vectors.milvus import MilvusBackend
 from retrieval.ingest.cache import IngestCache
@@ -408,7 +408,9 @@ class Engine:
             ingest.articles, self.store, self.embedder, self.chunking, full=full, progress=progress, loaded=live
         )
         if self.corpus is not None:
-            self._publish(summary.index)
+            published = self._publish(summary.index)
+            if published is not None:
+                summary = replace(summary, published=published.describe())
         elif summary.index is not None:
             self._install(summary.index)
         elif self._live is not None and summary.path != self._live.index.path:
@@ -421,14 +423,17 @@ class Engine:
 
     # -- questions -------------------------------------------------------------------------
 
-    def _publish(self, built: IndexData | None) -> None:
-        """Publish the index directory's live generation to Milvus (unless it is published already)."""
+    def _publish(self, built: IndexData | None) -> Published | None:
+        """Publish the index directory's live generation to Milvus (unless it is published already):
+        what was written, or None."""
         assert self.corpus is not None
         local = built if built is not None else self.store.load()
         current = self.corpus.generation()
+        published = None
         if current is None or self.corpus.current().manifest != local.manifest:
-            self.corpus.publish(local)
+            published = self.corpus.publish(local)
         self.load()
+        return published
 
     def _state(self) -> _Live:
         if self.corpus is not None:

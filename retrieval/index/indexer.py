@@ -70,6 +70,8 @@ class BuildSummary:
     index: IndexData | None = field(default=None, repr=False, compare=False)
     """The new generation already open, when the caller held the old one (saves reading it back)."""
     compacted: bool = False
+    published: str = ""
+    """When the whole index lives in Milvus: what the publish wrote (rows appended or rewritten)."""
 
     @property
     def rate(self) -> float:
@@ -303,7 +305,7 @@ def _grow(plan: Plan, base: IndexData, fresh: Fresh, vectors: np.ndarray, backen
             records[plan.merge_from :] = [_record(merged_write, tables)]
     days = np.concatenate([base.unit_days, fresh.tables.days[fresh.tables.u_article]])
     if plan.growth is Growth.DELTA:
-        stored = backend.extend(base.vectors, vectors, days)
+        stored = backend.extend(base.vectors, vectors, days, fresh.unit_articles)
     elif plan.growth is Growth.APPEND:
         stored = backend.append(base.vectors, vectors, days)
     elif plan.growth is Growth.REBUILD:

@@ -181,6 +181,8 @@ class LexicalIndex:
         self.n_live = self.n_docs - deleted
         """Passages that score (not tombstoned)."""
         average = total / self.n_live if self.n_live else 1.0
+        self.average = average
+        """The live passages' average length in tokens (BM25's ``avgdl``)."""
         # The length part of each passage's BM25 denominator, with the current average length.
         self._norms = [K1 * ((1 - B) + B * s.lengths / max(average, 1e-9)) for s in self.segments]
         self._offsets = np.cumsum([0] + [s.size for s in self.segments])

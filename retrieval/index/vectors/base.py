@@ -187,9 +187,12 @@ class VectorBackend(Protocol):
         """How ``added`` new vectors (``total`` with them) would join ``previous``."""
         ...
 
-    def extend(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> VectorStore:
+    def extend(
+        self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray, articles: Sequence[str] = ()
+    ) -> VectorStore:
         """``previous`` as it is plus ``vectors`` as ids n.. in a part of their own (nothing of
-        ``previous`` is rewritten), ``days`` for all units; when ``growth`` says DELTA."""
+        ``previous`` is rewritten), ``days`` for all units, ``articles`` the new units' article ids;
+        when ``growth`` says DELTA."""
         ...
 
     def append(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> VectorStore:

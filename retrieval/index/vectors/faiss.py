@@ -501,7 +501,9 @@ class FaissBackend:
             return Growth.REBUILD
         return Growth.APPEND
 
-    def extend(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> FaissSegments:
+    def extend(
+        self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray, articles: Sequence[str] = ()
+    ) -> FaissSegments:
         """``previous`` plus a new exact delta part holding ``vectors``."""
         if not isinstance(previous, FaissSegments):
             raise TypeError("FAISS extends only a FAISS store")

@@ -1,4 +1,12 @@
-"""The Milvus vector backend: a Milvus cluster, or Milvus Lite in-process; one collection per generation."""
+"""The Milvus vector backend: a Milvus cluster, or Milvus Lite in-process.
+
+A generation's vectors are a collection and the partitions of it that its manifest names
+(``params["collection"]``, ``params["partitions"]``). A full build, a compaction or a removal writes
+a new collection; an incremental build that only adds articles inserts the new vectors into a new
+partition of the live collection, which the previous generation does not name, so a process still
+serving it never sees them. Partitions no kept generation names (a failed build's) and collections no
+kept generation names are dropped by ``retire``.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +41,10 @@ from retrieval.types import DateRange
 log = logging.getLogger(__name__)
 
 _MILVUS_BATCH = 4096
+MAX_PARTITIONS = 64
+"""Partitions a vectors collection takes before the next build writes a new collection (a Milvus
+cluster allows 1,024 per collection, and each adds per-search work; appended rows cannot move
+between partitions, since a primary key may be in one place only)."""
 MILVUS_PARAMS = ("M", "ef_construction", "ef_search")
 """The vector index parameters Milvus takes (its HNSW's)."""
 _T = TypeVar("_T")
@@ -82,6 +94,8 @@ class MilvusVectors:
         self._size = size
         self.params = params
         self.kind = f"milvus-{str(params.get('index_type', 'FLAT')).lower()}"
+        self.partitions: list[str] | None = list(params["partitions"]) if params.get("partitions") else None
+        """The partitions this generation names (None: the whole collection, as before partitions)."""
 
     @property
     def size(self) -> int:
@@ -136,6 +150,7 @@ class MilvusVectors:
             filter=" and ".join(terms),
             search_params=search_params,
             output_fields=["unit"],
+            partition_names=self.partitions,
         )
         return [(int(hit["unit"]), float(hit["distance"])) for hit in result[0]]
 
@@ -154,6 +169,7 @@ class MilvusVectors:
             filter=expression,
             search_params=search_params,
             output_fields=["unit"],
+            partition_names=self.partitions,
         )
         return [(int(hit["unit"]), float(hit["distance"])) for hit in result[0]]
 
@@ -166,7 +182,9 @@ class MilvusVectors:
         found: dict[int, list[float]] = {}
         for at in range(0, len(unique), _MILVUS_BATCH):
             part = [int(i) for i in unique[at : at + _MILVUS_BATCH]]
-            for row in self._client.query(self.collection, ids=part, output_fields=["vector"]):
+            for row in self._client.query(
+                self.collection, ids=part, output_fields=["vector"], partition_names=self.partitions
+            ):
                 found[int(row["unit"])] = row["vector"]
         missing = [int(i) for i in unique if int(i) not in found]
         if missing:
@@ -209,11 +227,54 @@ def create_index(client: Any, collection: str, index: Any, **kwargs: Any) -> Non
         log.info("the index of %s already exists (a retried call): taken as built", collection)
 
 
-def _wait_for_index(client: Any, collection: str, timeout: float = 3600.0) -> None:
-    """Return once Milvus has indexed every row of ``collection`` (polling, quickly at first)."""
+def new_partition(client: Any, collection: str) -> str:
+    """A new partition of ``collection``, named by a fresh generation id."""
+    name = f"g{uuid.uuid4().hex[:12]}"
+    client.create_partition(collection, name)
+    return name
+
+
+def drop_partition(client: Any, collection: str, partition: str) -> None:
+    """Drop ``partition`` (a cluster drops only a released one; Milvus Lite releases no partition alone
+    and says so with a gRPC error, not a Milvus one)."""
+    with contextlib.suppress(Exception):
+        client.release_partitions(collection, [partition])
+    log.info("dropping partition %s of Milvus collection %s", partition, collection)
+    client.drop_partition(collection, partition)
+
+
+def count_rows(client: Any, collection: str, partitions: Sequence[str] | None) -> int:
+    """Rows of ``collection`` in ``partitions`` (all of them for None)."""
+    if not partitions:
+        return int(client.get_collection_stats(collection)["row_count"])
+    return sum(int(client.get_partition_stats(collection, p)["row_count"]) for p in partitions)
+
+
+def missing_partition(client: Any, collection: str, partitions: Sequence[str] | None) -> str | None:
+    """The first of ``partitions`` that ``collection`` lacks, else None."""
+    if not partitions:
+        return None
+    present = set(client.list_partitions(collection))
+    return next((p for p in partitions if p not in present), None)
+
+
+def retire_partitions(client: Any, kept: dict[str, set[str] | None]) -> None:
+    """In each kept collection, drop the partitions no kept generation names (None: keep all)."""
+    for collection, partitions in kept.items():
+        if partitions is None or not client.has_collection(collection):
+            continue
+        for partition in client.list_partitions(collection):
+            if partition != "_default" and partition not in partitions:
+                drop_partition(client, collection, partition)
+
+
+def wait_for_index(client: Any, collection: str, field: str = "vector", timeout: float = 3600.0) -> None:
+    """Return once Milvus has indexed every row of ``collection``'s ``field`` (polling, quickly at first).
+    pymilvus's own wait (``sync=True``) asks the server for a timestamp, which Milvus Lite does not
+    implement: its gRPC server logs an error with a traceback for each."""
     delay, waited = 0.01, 0.0
     while True:
-        info = client.describe_index(collection, "vector")
+        info = client.describe_index(collection, field)
         if info.get("state", "Finished") == "Finished" or not info.get("pending_index_rows"):
             return
         if waited > timeout:
@@ -224,10 +285,11 @@ def _wait_for_index(client: Any, collection: str, timeout: float = 3600.0) -> No
 
 
 class MilvusBackend:
-    """Milvus (a cluster, or Milvus Lite in-process from a local ``.db`` path), one collection per generation."""
+    """Milvus (a cluster, or Milvus Lite in-process from a local ``.db`` path): a generation is a
+    collection and the partitions of it its manifest names; new articles go to a new partition."""
 
     name = "milvus"
-    capabilities = Capabilities(delta_parts=False, append=False, reopen=False, tombstones=False, local_files=False)
+    capabilities = Capabilities(delta_parts=True, append=False, reopen=False, tombstones=False, local_files=False)
 
     def __init__(self, config: VectorConfig, root: Path) -> None:
         self.params = check_params(config.params, MILVUS_PARAMS, "Milvus")
@@ -251,7 +313,7 @@ class MilvusBackend:
 
     @_reported
     def build(self, vectors: np.ndarray, days: np.ndarray, articles: Sequence[str]) -> MilvusVectors:
-        """A new collection holding the units; exact (FLAT) below the size threshold, HNSW above."""
+        """A new collection holding the units in one partition; exact (FLAT) below the size threshold, HNSW above."""
         from pymilvus import DataType, MilvusClient
 
         client = self.client
@@ -268,14 +330,10 @@ class MilvusBackend:
         schema.add_field("day", DataType.INT64)
         schema.add_field("article", DataType.VARCHAR, max_length=65_535)
         client.create_collection(name, schema=schema, consistency_level="Strong")
-        log.info("writing %d vectors to Milvus collection %s", n, name)
-        for at in range(0, n, _MILVUS_BATCH):
-            rows = [
-                {"unit": i, "vector": vectors[i].tolist(), "day": int(days[i]), "article": articles[i]}
-                for i in range(at, min(n, at + _MILVUS_BATCH))
-            ]
-            client.insert(name, rows)
-        client.flush(name)
+        partition = new_partition(client, name)
+        params["partitions"] = [partition]
+        log.info("writing %d vectors to a new Milvus collection %s", n, name)
+        _insert_units(client, name, partition, 0, vectors, days, articles)
         log.info("indexing %d vectors in Milvus collection %s (%s)", n, name, params["index_type"])
         index = client.prepare_index_params()
         build: dict[str, Any] = {}
@@ -283,21 +341,47 @@ class MilvusBackend:
             build = {"M": params["M"], "efConstruction": params["ef_construction"]}
         index.add_index(field_name="vector", index_type=params["index_type"], metric_type="IP", params=build)
         create_index(client, name, index, sync=False)  # pymilvus's own wait polls every 0.5 s
-        _wait_for_index(client, name)  # a cluster builds in the background; Milvus Lite has built already
+        wait_for_index(client, name)  # a cluster builds in the background; Milvus Lite has built already
         client.load_collection(name)
         return MilvusVectors(client, name, int(dimension), n, params, days, self.uri)
 
     def growth(self, previous: VectorStore, added: int, total: int) -> Growth:
-        """Always a new collection: every Milvus generation is one (inserting into the live one is not done)."""
-        return Growth.REBUILD
+        """A new partition of the live collection (DELTA), unless the collection is of the time before
+        partitions, is exact (FLAT) and would pass the size threshold, or holds ``MAX_PARTITIONS``:
+        then a new collection (REBUILD)."""
+        if not isinstance(previous, MilvusVectors) or previous.partitions is None:
+            return Growth.REBUILD
+        if previous.params.get("index_type") == "FLAT" and total > self.config.exact_max:
+            return Growth.REBUILD
+        if len(previous.partitions) >= MAX_PARTITIONS:
+            return Growth.REBUILD
+        return Growth.DELTA
 
-    def extend(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> VectorStore:
-        """Not done (see ``growth``)."""
-        raise NotImplementedError("Milvus builds a new collection per generation")
+    @_reported
+    def extend(
+        self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray, articles: Sequence[str] = ()
+    ) -> MilvusVectors:
+        """``previous`` plus ``vectors`` (ids n..) in a new partition of its collection, which
+        ``previous`` does not name: it keeps serving exactly as it did. A failure drops the partition."""
+        if not isinstance(previous, MilvusVectors) or previous.partitions is None:
+            raise TypeError("Milvus extends only a partitioned Milvus collection")
+        client, name, start = self.client, previous.collection, previous.size
+        partition = new_partition(client, name)
+        try:
+            log.info("appending %d vectors to Milvus collection %s (partition %s)", len(vectors), name, partition)
+            _insert_units(client, name, partition, start, vectors, days[start:], articles)
+            wait_for_index(client, name)
+            client.load_collection(name)  # a cluster loads a loaded collection's new partition
+        except BaseException:
+            with contextlib.suppress(Exception):
+                drop_partition(client, name, partition)
+            raise
+        params = {**previous.params, "partitions": [*previous.partitions, partition]}
+        return MilvusVectors(client, name, previous.dimension, start + len(vectors), params, days, self.uri)
 
     def append(self, previous: VectorStore, vectors: np.ndarray, days: np.ndarray) -> VectorStore:
-        """Not done (see ``growth``)."""
-        raise NotImplementedError("Milvus builds a new collection per generation")
+        """Not done: Milvus grows by partitions (``extend``)."""
+        raise NotImplementedError("Milvus grows by partitions")
 
     @_reported
     def load(
@@ -311,16 +395,20 @@ class MilvusBackend:
         live: np.ndarray | None = None,
         reuse: VectorStore | None = None,
     ) -> MilvusVectors:
-        """Open the collection a generation recorded; missing or short is damage. A Milvus index keeps
-        no tombstones (the indexer compacts instead), so ``live`` must be all units."""
+        """Open the collection (and partitions) a generation recorded; missing or short is damage. A
+        Milvus index keeps no tombstones (the indexer compacts instead), so ``live`` must be all units."""
         if live is not None and not live.all():
             raise ValueError("a Milvus index has no tombstones")
         name = str(params["collection"])
+        partitions = params.get("partitions")
         client = self.client
         if not client.has_collection(name):
             raise LookupError(f"Milvus collection {name} is missing")
+        lost = missing_partition(client, name, partitions)
+        if lost is not None:
+            raise LookupError(f"partition {lost} of Milvus collection {name} is missing")
         client.load_collection(name)
-        rows = int(client.get_collection_stats(name)["row_count"])
+        rows = count_rows(client, name, partitions)
         if rows != len(days):
             raise ValueError(f"Milvus collection {name} holds {rows} vectors, the index {len(days)}")
         dimension = next(
@@ -331,10 +419,44 @@ class MilvusBackend:
 
     @_reported
     def retire(self, keep: Sequence[dict[str, Any]]) -> None:
-        """Drop this index's collections that no kept generation records (old or from failed builds)."""
+        """Drop this index's collections no kept generation records (old or from failed builds), and
+        the partitions of kept ones that no kept generation names (a failed incremental build's)."""
         client = self.client
-        kept = {str(p.get("collection")) for p in keep}
+        kept: dict[str, set[str] | None] = {}
+        for params in keep:
+            name = str(params.get("collection"))
+            named = params.get("partitions")
+            if named is None or kept.get(name, set()) is None:
+                kept[name] = None
+            else:
+                kept[name] = {*(kept.get(name) or set()), *named}
         for name in client.list_collections():
             if name.startswith(self.prefix) and name not in kept and len(name) == len(self.prefix) + 12:
                 log.info("dropping Milvus collection %s", name)
                 client.drop_collection(name)
+        retire_partitions(client, {k: v for k, v in kept.items() if k.startswith(self.prefix)})
+
+
+def _insert_units(
+    client: Any,
+    name: str,
+    partition: str,
+    start: int,
+    vectors: np.ndarray,
+    days: np.ndarray,
+    articles: Sequence[str],
+) -> None:
+    """Insert ``vectors`` as units ``start``.. into ``partition`` (``days``, ``articles``: theirs), then flush."""
+    n = len(vectors)
+    for at in range(0, n, _MILVUS_BATCH):
+        rows = [
+            {
+                "unit": start + i,
+                "vector": vectors[i].tolist(),
+                "day": int(days[i]),
+                "article": articles[i] if i < len(articles) else "",
+            }
+            for i in range(at, min(n, at + _MILVUS_BATCH))
+        ]
+        client.insert(name, rows, partition_name=partition)
+    client.flush(name)

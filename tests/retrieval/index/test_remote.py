@@ -36,7 +36,7 @@ def _corpus(engine: Engine) -> MilvusCorpus:
 def test_published_index_reads_as_the_directory(built: Engine) -> None:
     local = built.index
     corpus = _corpus(built)
-    pointer = corpus.publish(local)
+    pointer = corpus.publish(local).pointer
     remote = corpus.open()
     assert isinstance(remote, RemoteIndex)
     assert remote.generation == pointer.generation
@@ -90,11 +90,11 @@ def test_nothing_published_is_one_line(built: Engine) -> None:
 
 def test_a_dropped_collection_is_one_line_and_a_new_generation_replaces_the_old(built: Engine) -> None:
     corpus = _corpus(built)
-    first = corpus.publish(built.index)
+    first = corpus.publish(built.index).pointer
     corpus.client.drop_collection(first.collections["units"])
     with pytest.raises(VectorBackendError, match="is missing"):
         corpus.open()
-    second = corpus.publish(built.index)
+    second = corpus.publish(built.index).pointer
     assert corpus.generation() == second.generation
     assert corpus.open().generation == second.generation
 
@@ -137,12 +137,12 @@ def test_a_failed_publish_leaves_the_previous_generation_and_no_collections(
     built: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     corpus = _corpus(built)
-    first = corpus.publish(built.index)
+    first = corpus.publish(built.index).pointer
     before = set(corpus.client.list_collections())
     real = corpus._passage_rows
 
-    def failing(data):  # noqa: ANN001, ANN202
-        yield from list(real(data))[:3]
+    def failing(data, *args):  # noqa: ANN001, ANN002, ANN202
+        yield from list(real(data, *args))[:3]
         raise OSError("disk full")
 
     monkeypatch.setattr(corpus, "_passage_rows", failing)
@@ -295,3 +295,253 @@ def test_the_builder_plans_alerts_from_the_published_index_as_in_process(
         store.close()
     assert plans[0] == plans[1]
     assert [len(cards) for _, cards in plans[0]] == [1, 1]  # the two copies of the rescue are one story
+
+
+# -- incremental builds and publishes: partitions -------------------------------------------------
+
+REEF = (
+    "Reef survey\n\nDivers counted coral colonies along the northern reef on Monday and found bleaching "
+    "had spread to half of the shallow sites, the marine park authority said in its survey report.\n"
+)
+"""One passage of about the seeds' average length (22 tokens), so appending it moves the average
+passage length by far less than DRIFT_TOLERANCE."""
+
+
+@pytest.fixture
+def builder(tmp_path: Path, seeds_dir: Path, embedder, milvus_uri: str) -> Engine:  # noqa: ANN001
+    config = VectorConfig(
+        backend="milvus", milvus_uri=milvus_uri, milvus_collection=f"i{uuid.uuid4().hex[:8]}", milvus_corpus=True
+    )
+    engine = make_engine(tmp_path / "index", embedder, config)
+    engine.build(seeds_dir, full=True)
+    return engine
+
+
+def _rows(client, collection: str, partition: str) -> int:  # noqa: ANN001
+    return int(client.get_partition_stats(collection, partition)["row_count"])
+
+
+def _answers(index: RemoteIndex, embedder) -> list:  # noqa: ANN001
+    """What a generation answers: lexical and dense hits, passages and articles."""
+    out: list = []
+    for question in ("interest rates central bank", "storm flooding coast", "coral reef survey bleaching"):
+        out.append(index.lexical.search(question, 10))
+        out.append(index.vectors.search(embedder.encode([question])[0], 10))
+    out.append([index.passages[pid] for pid in range(len(index.passages))])
+    out.append(sorted(index.articles))
+    return out
+
+
+def test_an_incremental_build_appends_only_the_new_rows_and_the_old_generation_answers_as_before(
+    builder: Engine,
+    seeds_dir: Path,
+    embedder,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert builder.corpus is not None
+    corpus = builder.corpus
+    first = corpus.current()
+    old = corpus.open(first)
+    before = _answers(old, embedder)
+    assert old.lexical.search("coral reef bleaching", 10) == []
+    (seeds_dir / "zz-reef.txt").write_text(REEF)
+    during = []
+    real = corpus._unit_rows
+
+    def units_then_ask(data, start):  # noqa: ANN001, ANN202
+        # mid-publish: the new vectors, passages and articles are in their partitions, the pointer not moved
+        during.append(_answers(old, embedder))
+        yield from real(data, start)
+
+    monkeypatch.setattr(corpus, "_unit_rows", units_then_ask)
+
+    summary, _ = builder.build(seeds_dir)
+    assert during == [before]
+
+    assert summary.published.startswith("appended 1 passages, 1 article parts")
+    second = builder.corpus.current()
+    client = builder.corpus.client
+    for kind in ("passages", "articles", "units"):  # the same collections, one partition more
+        assert second.collections[kind] == first.collections[kind]
+        assert second.partitions[kind][:-1] == first.partitions[kind]
+    assert second.collections["terms"] != first.collections["terms"]  # every IDF moved: written anew
+    new = {kind: second.partitions[kind][-1] for kind in ("passages", "articles", "units")}
+    assert _rows(client, second.collections["passages"], new["passages"]) == 1
+    assert _rows(client, second.collections["articles"], new["articles"]) == 1
+    assert _rows(client, second.collections["units"], new["units"]) == summary.embedded
+    assert _rows(client, first.collections["passages"], first.partitions["passages"][0]) == len(old.passages)
+    vectors_before, vectors_after = first.manifest.vector_params, second.manifest.vector_params
+    assert vectors_after["collection"] == vectors_before["collection"]
+    assert vectors_after["partitions"][:-1] == vectors_before["partitions"]
+    assert _rows(client, vectors_after["collection"], vectors_after["partitions"][-1]) == summary.embedded
+
+    assert _answers(old, embedder) == before  # the previous generation sees none of the new rows
+    with pytest.raises(IndexError):
+        old.passages[len(old.passages)]
+    assert "zz-reef.txt" not in old.articles
+    fresh = builder.corpus.open()
+    assert fresh.generation == second.generation
+    hits = fresh.lexical.search("coral reef bleaching", 10)
+    assert [fresh.passages[pid].article_id for pid, _ in hits] == ["zz-reef.txt"]
+    assert fresh.articles["zz-reef.txt"].title == "Reef survey"
+
+
+def test_after_an_append_bm25_stays_within_the_drift_tolerance(
+    builder: Engine,
+    seeds_dir: Path,
+    embedder,  # noqa: ANN001
+) -> None:
+    from retrieval.index.remote import DRIFT_TOLERANCE
+
+    (seeds_dir / "zz-reef.txt").write_text(REEF)
+    summary, _ = builder.build(seeds_dir)
+    assert summary.published.startswith("appended")
+    assert builder.corpus is not None
+    pointer = builder.corpus.current()
+    local = builder.store.load()
+    drift = abs(local.lexical.average - pointer.average) / pointer.average
+    assert 0 < drift <= DRIFT_TOLERANCE
+    remote = builder.corpus.open()
+    for question in ("interest rates central bank", "storm flooding coast", "coral reef survey", "the election"):
+        want = dict(local.lexical.search(question, 50))
+        got = dict(remote.lexical.search(question, 50))
+        assert got.keys() == want.keys()
+        for pid, score in want.items():  # each weight moves by less than the drift itself
+            assert got[pid] == pytest.approx(score, rel=DRIFT_TOLERANCE)
+
+
+def test_past_the_drift_tolerance_the_publish_is_whole(
+    builder: Engine, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import retrieval.index.remote
+
+    assert builder.corpus is not None
+    first = builder.corpus.current()
+    monkeypatch.setattr(retrieval.index.remote, "DRIFT_TOLERANCE", 0.0)
+    (seeds_dir / "zz-reef.txt").write_text(REEF)
+    summary, _ = builder.build(seeds_dir)
+    assert "average passage length moved" in summary.published
+    second = builder.corpus.current()
+    assert second.collections["passages"] != first.collections["passages"]
+    assert second.collections["vectors"] == first.collections["vectors"]  # the build itself still appended
+    local = builder.store.load()
+    remote = builder.corpus.open()
+    want, got = local.lexical.search("coral reef survey", 10), remote.lexical.search("coral reef survey", 10)
+    assert [p for p, _ in got] == [p for p, _ in want]
+    assert np.allclose([s for _, s in got], [s for _, s in want], rtol=1e-4)  # re-weighted: exact again
+
+
+def test_a_failed_append_leaves_the_previous_generation_and_the_next_build_drops_its_leftovers(
+    builder: Engine,
+    seeds_dir: Path,
+    embedder,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
+    import retrieval.index.remote
+
+    assert builder.corpus is not None
+    corpus, client = builder.corpus, builder.corpus.client
+    first = corpus.current()
+    old = corpus.open(first)
+    before = _answers(old, embedder)
+
+    def failing(data, start):  # noqa: ANN001, ANN202
+        yield from ()
+        raise OSError("disk full")
+
+    # a publish killed midway: the partitions it made stay (its own clean-up never runs)
+    monkeypatch.setattr(corpus, "_unit_rows", failing)
+    monkeypatch.setattr(retrieval.index.remote, "drop_partition", lambda *args: None)
+    (seeds_dir / "zz-reef.txt").write_text(REEF)
+    with pytest.raises(OSError, match="disk full"):
+        builder.build(seeds_dir)
+    assert corpus.generation() == first.generation
+    assert _answers(corpus.open(), embedder) == before
+    leftovers = set(client.list_partitions(first.collections["passages"])) - {"_default"}
+    assert len(leftovers) == 2  # the generation's and the failed publish's
+    monkeypatch.undo()
+
+    another = REEF.replace("Reef survey", "Reef survey two").replace("northern", "southern")
+    (seeds_dir / "zz-more.txt").write_text(another)
+    summary, _ = builder.build(seeds_dir)
+    assert summary.published.startswith("appended 2 passages, 2 article parts")
+    second = corpus.current()
+    for kind in ("passages", "articles", "units"):
+        assert set(client.list_partitions(second.collections[kind])) - {"_default"} == set(second.partitions[kind])
+    assert _answers(old, embedder) == before
+    hits = corpus.open().lexical.search("coral reef bleaching", 10)
+    assert {corpus.open().passages[pid].article_id for pid, _ in hits} == {"zz-reef.txt", "zz-more.txt"}
+
+
+def test_a_failed_build_leaves_a_vectors_partition_that_the_next_build_drops(
+    builder: Engine, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrieval.errors import IndexWriteError
+
+    store = builder.store
+    collection = store.load().vectors.collection  # type: ignore[attr-defined]
+    client = builder.corpus.client  # type: ignore[union-attr]
+    named = set(store.read_manifest().vector_params["partitions"])
+
+    def failing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise IndexWriteError("the disk is full")
+
+    monkeypatch.setattr(store, "write", failing)
+    (seeds_dir / "zz-reef.txt").write_text(REEF)
+    with pytest.raises(IndexWriteError):
+        builder.build(seeds_dir)
+    assert len(set(client.list_partitions(collection)) - {"_default"} - named) == 1  # written, named by none
+    monkeypatch.undo()
+    summary, _ = builder.build(seeds_dir)
+    assert summary.published.startswith("appended 1 passages")
+    now = set(store.read_manifest().vector_params["partitions"])
+    assert set(client.list_partitions(collection)) - {"_default"} == now
+    assert len(now - named) == 1
+
+
+def test_a_removal_writes_fresh_collections_and_the_old_ones_go_two_generations_later(
+    builder: Engine, seeds_dir: Path
+) -> None:
+    assert builder.corpus is not None
+    corpus, client = builder.corpus, builder.corpus.client
+    first = corpus.current()
+    (seeds_dir / "harbour.txt").unlink()
+    summary, _ = builder.build(seeds_dir)
+    assert "written anew" in summary.published
+    second = corpus.current()
+    assert not set(first.collections.values()) & set(second.collections.values())
+    assert all(client.has_collection(name) for name in first.collections.values() if "pointer" not in name)
+    assert "harbour.txt" not in corpus.open().articles
+    (seeds_dir / "zz-reef.txt").write_text(REEF)
+    builder.build(seeds_dir)  # a third generation: the first's corpus collections are dropped
+    for kind in ("passages", "articles", "units", "terms"):
+        assert not client.has_collection(first.collections[kind])
+
+
+BUILD_AND_SAY = """
+import sys
+from pathlib import Path
+
+from retrieval.config import VectorConfig
+from tests.conftest import HashEmbedder, make_engine
+
+config = VectorConfig(backend="milvus", milvus_uri=sys.argv[1], milvus_collection="proc", milvus_corpus=True)
+summary, _ = make_engine(Path(sys.argv[2]), HashEmbedder(), config).build(Path(sys.argv[3]))
+print(summary.published)
+"""
+
+
+def test_the_next_process_appends_to_what_the_last_one_published(tmp_path: Path, seeds_dir: Path) -> None:
+    """A Milvus Lite ``.db`` opened again has its collections released: the pointer is loaded first."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    command = [sys.executable, "-c", BUILD_AND_SAY, str(tmp_path / "p.db"), str(tmp_path / "index"), str(seeds_dir)]
+    first = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    assert "(nothing published yet)" in first.stdout
+    (seeds_dir / "zz-reef.txt").write_text(REEF)
+    second = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    assert second.stdout.startswith("appended 1 passages, 1 article parts"), second.stderr[-500:]
+    assert "Traceback" not in first.stderr + second.stderr  # nor Milvus Lite's own noise

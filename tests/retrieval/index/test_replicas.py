@@ -1,5 +1,5 @@
 """Two replica processes and a builder against one Milvus Lite server on 127.0.0.1: after the builder
-publishes a new generation, both replicas answer from it, without a restart."""
+publishes a new generation (appended to the live collections), both replicas answer from it, without a restart."""
 
 from __future__ import annotations
 
@@ -79,11 +79,14 @@ def test_two_replicas_serve_the_new_generation_without_restart(
         assert [b["generation"] for b in before] == [first, first]
         assert before[0]["passages"] and before[0]["passages"] == before[1]["passages"]
 
-        # The builder adds an article and publishes a new generation.
+        # The builder adds an article and publishes a new generation: appended to the live collections
+        # (a new partition each), the article about as long as the others (the BM25 weights stay).
         (seeds_dir / "zz-new.txt").write_text(
-            "Title: Rates held\n\nThe central bank held interest rates at five percent on Tuesday.\n"
+            "Rates held\n\nThe central bank held interest rates at five percent on Tuesday; its governor said "
+            "services inflation remained too high for a cut before the summer, and markets barely moved.\n"
         )
-        builder.build(seeds_dir)
+        summary, _ = builder.build(seeds_dir)
+        assert summary.published.startswith("appended 1 passages, 1 article parts")
         second = builder.corpus.generation()  # type: ignore[union-attr]
         assert second != first
         time.sleep(POINTER_CHECK_SECONDS + 0.5)

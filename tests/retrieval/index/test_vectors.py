@@ -236,3 +236,35 @@ def test_the_milvus_backend_builds_an_hnsw_collection(tmp_path: Path, milvus_uri
     store = MilvusBackend(config, tmp_path).build(vectors, days, ["a"] * 300)
     assert store.params["index_type"] == "HNSW"
     assert [unit for unit, _ in store.search(vectors[7], 1)] == [7]
+
+
+def test_milvus_grows_by_partitions_of_an_hnsw_collection_until_the_cap(
+    tmp_path: Path,
+    milvus_uri: str,
+    data,  # noqa: ANN001
+) -> None:
+    from retrieval.index.vectors.base import Growth
+    from retrieval.index.vectors.milvus import MAX_PARTITIONS, MilvusBackend, MilvusVectors
+
+    vectors, days = data[0][:300], np.full(300, 738000)
+    config = VectorConfig(backend="milvus", milvus_uri=milvus_uri, milvus_collection="grow", exact_max=0)
+    backend = MilvusBackend(config, tmp_path)
+    first = backend.build(vectors[:200], days[:200], ["a"] * 200)
+    assert backend.growth(first, 100, 300) is Growth.DELTA
+    grown = backend.extend(first, vectors[200:], days, ["b"] * 100)
+    assert grown.collection == first.collection and grown.size == 300
+    assert grown.partitions is not None and grown.partitions[:-1] == first.partitions
+    assert [unit for unit, _ in grown.search(vectors[250], 1)] == [250]  # the HNSW index covers the new rows
+    assert 250 not in [unit for unit, _ in first.search(vectors[250], 300)]  # the old generation: its partition
+    assert first.size == 200
+    capped = MilvusVectors(None, "c", 8, 10, {**grown.params, "partitions": ["p"] * MAX_PARTITIONS})
+    assert backend.growth(capped, 1, 11) is Growth.REBUILD
+    legacy = MilvusVectors(None, "c", 8, 10, {"collection": "c", "index_type": "HNSW"})  # before partitions
+    assert backend.growth(legacy, 1, 11) is Growth.REBUILD
+    flat = MilvusBackend(VectorConfig(backend="milvus", milvus_uri=milvus_uri, exact_max=250), tmp_path)
+    small = MilvusVectors(None, "c", 8, 200, {"collection": "c", "index_type": "FLAT", "partitions": ["p"]})
+    assert flat.growth(small, 10, 210) is Growth.DELTA
+    assert flat.growth(small, 100, 300) is Growth.REBUILD  # past the threshold: HNSW, a new collection
+    backend.retire([grown.params])
+    backend.retire([first.params])  # the appended partition is named by no kept generation: dropped
+    assert set(backend.client.list_partitions(first.collection)) - {"_default"} == set(first.partitions)
