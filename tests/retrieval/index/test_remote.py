@@ -75,7 +75,7 @@ def test_date_filter_is_an_expression(built: Engine) -> None:
 def test_a_released_pointer_is_loaded_on_first_sight(built: Engine) -> None:
     """A Milvus Lite file opened by a new process holds every collection released (the pointer too)."""
     corpus = _corpus(built)
-    pointer = corpus.publish(built.index)
+    pointer = corpus.publish(built.index).pointer
     corpus.client.release_collection(corpus.pointer_name)
     fresh = _corpus(built)
     assert fresh.generation() == pointer.generation
