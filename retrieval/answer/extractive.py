@@ -16,7 +16,7 @@ import numpy as np
 
 from retrieval.answer.abstention import Abstention
 from retrieval.answer.features import Context, question_features, sentence_features
-from retrieval.answer.ranker import Ranker
+from retrieval.answer.ranker import CONFIDENCE_Z_LIMIT, Ranker
 from retrieval.answer.reader import Choice, Reader, Reading, by_support
 from retrieval.answer.sentences import Candidate, SentenceScorer, answer_type, type_match
 from retrieval.config import AnswerConfig
@@ -144,7 +144,8 @@ class Answerer:
         if not candidates:
             return Composition((), (), True, 0.0)
         ranked = scored_by(candidates, probabilities)
-        confidence = float(ranker.confidence.probabilities(self.question_row(hits, ranked, context)[None, :])[0])
+        row = self.question_row(hits, ranked, context)[None, :]
+        confidence = float(ranker.confidence.probabilities(row, CONFIDENCE_Z_LIMIT)[0])
         if self.abstention.refuses(confidence):
             return Composition((), (), True, confidence)
         blended = lead_with_kind(context.question, blend(candidates, probabilities))

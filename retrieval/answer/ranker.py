@@ -28,6 +28,11 @@ from retrieval.errors import ModelLoadError, RankerLoadError
 RANKER_FILE = "ranker.json"
 FORMAT_VERSION = 1
 _M = TypeVar("_M")
+CONFIDENCE_Z_LIMIT = 3.0
+"""The confidence's standardised features are held within this many training standard deviations: a
+linear model extrapolates without bound, and a corpus unlike the training one (a handful of articles,
+where the best passage leads the next by far more than it ever did in training) would otherwise
+turn a supported answer into a refusal on one feature alone."""
 
 
 @dataclass(frozen=True)
@@ -40,16 +45,19 @@ class LinearModel:
     mean: tuple[float, ...]
     scale: tuple[float, ...]
 
-    def logits(self, rows: np.ndarray) -> np.ndarray:
-        """One logit per row of features (in ``features`` order)."""
+    def logits(self, rows: np.ndarray, limit: float | None = None) -> np.ndarray:
+        """One logit per row of features (in ``features`` order); ``limit``: standardised features are
+        held within this many training standard deviations."""
         if rows.size == 0:
             return np.zeros(len(rows))
         z = (rows - np.asarray(self.mean)) / np.asarray(self.scale)
+        if limit is not None:
+            z = np.clip(z, -limit, limit)
         return z @ np.asarray(self.weights) + self.bias
 
-    def probabilities(self, rows: np.ndarray) -> np.ndarray:
-        """One probability per row of features."""
-        return 1.0 / (1.0 + np.exp(-np.clip(self.logits(rows), -30, 30)))
+    def probabilities(self, rows: np.ndarray, limit: float | None = None) -> np.ndarray:
+        """One probability per row of features (``limit`` as in ``logits``)."""
+        return 1.0 / (1.0 + np.exp(-np.clip(self.logits(rows, limit), -30, 30)))
 
     def check(self, expected: Sequence[str], name: str, where: Path) -> None:
         """Refuse a model fitted on other features than this code computes."""

@@ -32,6 +32,29 @@ def test_probabilities_are_a_standardised_logistic() -> None:
     assert model.probabilities(np.zeros((0, 2))).shape == (0,)
 
 
+def test_a_limit_holds_standardised_features_within_it() -> None:
+    model = LinearModel(("a", "b"), (2.0, -1.0), 0.5, (1.0, 0.0), (2.0, 1.0))
+    far = np.array([[101.0, -50.0]])  # 50 and -50 standard deviations out
+    assert model.logits(far)[0] == pytest.approx(2.0 * 50 + 50 + 0.5)
+    assert model.logits(far, 3.0)[0] == pytest.approx(2.0 * 3 + 3 + 0.5)
+    near = np.array([[3.0, 1.0]])  # within the limit: unchanged
+    assert model.logits(near, 3.0)[0] == pytest.approx(model.logits(near)[0])
+
+
+def test_the_confidence_holds_its_features_within_the_training_range() -> None:
+    """A corpus of a handful of articles: the best passage leads the next by seven standard deviations
+    of training; the shipped confidence then weighs that lead as three."""
+    from retrieval.answer.ranker import CONFIDENCE_Z_LIMIT
+
+    confidence = Ranker.load(default_ranker_dir()).confidence
+    row = np.asarray(confidence.mean, dtype=np.float64)[None, :].copy()
+    gap = QUESTION_FEATURES.index("passage_gap")
+    row[0, gap] += 7 * confidence.scale[gap]
+    held = row.copy()
+    held[0, gap] = confidence.mean[gap] + CONFIDENCE_Z_LIMIT * confidence.scale[gap]
+    assert confidence.probabilities(row, CONFIDENCE_Z_LIMIT)[0] == pytest.approx(confidence.probabilities(held)[0])
+
+
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     shipped = Ranker.load(default_ranker_dir())
     shipped.save(tmp_path / "copy")
