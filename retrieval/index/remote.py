@@ -790,7 +790,10 @@ class RemoteUnits(_Lookup, Sequence[tuple[int, ...]]):
         return self.many([int(unit)])[int(unit)]
 
     def many(self, units: Sequence[int]) -> dict[int, tuple[int, ...]]:
-        """Unit -> passages for many units in one request."""
+        """Unit -> passages for many units in one request (none asked: no request; Milvus would read
+        every row for an empty id list)."""
+        if not units:
+            return {}
         rows = self._query(ids=[int(u) for u in units], output_fields=["passages"])
         found = {int(r["unit"]): tuple(json.loads(r["passages"])) for r in rows}
         missing = [u for u in units if int(u) not in found]
@@ -804,7 +807,7 @@ class RemoteDays(_Lookup):
 
     def __getitem__(self, pids: Any) -> np.ndarray:
         wanted = [int(p) for p in np.atleast_1d(np.asarray(pids))]
-        rows = self._query(ids=wanted, output_fields=["day"])
+        rows = self._query(ids=wanted, output_fields=["day"]) if wanted else []
         days = {int(r["pid"]): int(r["day"]) for r in rows}
         return np.array([days[p] for p in wanted], dtype=np.int64)
 

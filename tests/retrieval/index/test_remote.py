@@ -49,6 +49,9 @@ def test_published_index_reads_as_the_directory(built: Engine) -> None:
         assert remote.articles[article_id] == local.articles[article_id]
     for unit in range(len(local.unit_passages)):
         assert remote.unit_passages[unit] == local.unit_passages[unit]
+    assert remote.unit_passages.many([]) == {}  # (an empty id list is no filter to Milvus: every row)
+    assert remote.passages_of([]) == remote.articles_of([]) == []
+    assert remote.passage_days[np.array([], dtype=np.int64)].tolist() == []
     pids = np.arange(len(local.passages))
     assert remote.passage_days[pids].tolist() == local.passage_days.tolist()
     for question in ("interest rates central bank", "storm flooding coast", "the election results"):
