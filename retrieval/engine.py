@@ -604,7 +604,7 @@ def _lexical_support(index: IndexData) -> SupportScorer:
     """The lexical support scorer, weighting words by the index's idf."""
     from retrieval.answer.verify import LexicalSupport
 
-    return LexicalSupport(index.lexical.idf)
+    return LexicalSupport(idfs=index.lexical.idfs)
 
 
 def _corpus(store: IndexStore) -> MilvusCorpus | None:

@@ -119,7 +119,7 @@ class SentenceScorer:
 
     def term_weights(self, question: str) -> dict[str, float]:
         """Each content term of the question with its idf in the index."""
-        return {t: self.lexical.idf(t) for t in question_terms(question)}
+        return self.lexical.idfs(question_terms(question))
 
     def score(self, question: str, hits: Sequence[Hit]) -> list[list[Candidate]]:
         """Every sentence of each hit, scored (one list per hit, in passage order)."""

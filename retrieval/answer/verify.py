@@ -15,7 +15,7 @@ sentence is dropped. What this guarantees and what it does not is in docs/writte
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -82,8 +82,16 @@ class LexicalSupport:
 
     name = "lexical"
 
-    def __init__(self, idf: Callable[[str], float] | None = None, threshold: float = LEXICAL_THRESHOLD) -> None:
-        self._idf = idf or (lambda term: 1.0)
+    def __init__(
+        self,
+        idf: Callable[[str], float] | None = None,
+        threshold: float = LEXICAL_THRESHOLD,
+        *,
+        idfs: Callable[[Iterable[str]], Mapping[str, float]] | None = None,
+    ) -> None:
+        """``idf`` weighs one term; ``idfs`` many at once (the index's: a replica reads them in one query)."""
+        single = idf or (lambda term: 1.0)
+        self._idfs = idfs or (lambda terms: {term: single(term) for term in terms})
         self.threshold = threshold
 
     def support(self, question: str, claim: str, passages: Sequence[NumberedPassage]) -> list[Support]:
@@ -94,7 +102,7 @@ class LexicalSupport:
             texts.extend(passage.sentences)
         tokens = iter(set(t) for t in tokenize(texts))
         asked, said = next(tokens), next(tokens)
-        weights = {t: self._idf(t) * (QUESTION_TERM_WEIGHT if t in asked else 1.0) for t in said}
+        weights = {t: idf * (QUESTION_TERM_WEIGHT if t in asked else 1.0) for t, idf in self._idfs(said).items()}
         total = sum(weights.values())
         out = []
         for passage in passages:

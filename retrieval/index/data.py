@@ -201,6 +201,14 @@ class IndexData:
         """The passage as it stands in its article."""
         return passage.text
 
+    def passages_of(self, pids: Iterable[int]) -> list[Passage]:
+        """The passages ``pids``, in order (a ``RemoteIndex`` reads them in one query)."""
+        return [self.passages[int(pid)] for pid in pids]
+
+    def articles_of(self, article_ids: Iterable[str]) -> list[Article]:
+        """The articles ``article_ids``, in order (a ``RemoteIndex`` reads them in one query)."""
+        return [self.articles[article_id] for article_id in article_ids]
+
     def articles_between(self, low: int, high: int) -> list[str]:
         """The live articles dated from day ``low`` to day ``high`` (proleptic ordinals, both included),
         newest first, then by id."""

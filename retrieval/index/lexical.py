@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -239,6 +239,10 @@ class LexicalIndex:
         index = self._vocab.get(token)
         df = int(self._df[index]) if index is not None else 0
         return math.log(1.0 + (self.n_live - df + 0.5) / (df + 0.5))
+
+    def idfs(self, tokens: Iterable[str]) -> dict[str, float]:
+        """``idf`` of each of ``tokens`` (a replica reads them in one query)."""
+        return {token: self.idf(token) for token in tokens}
 
     def ceiling(self, query: str) -> float:
         """The BM25 score a passage approaches by holding every indexed term of ``query`` very often:

@@ -23,7 +23,6 @@ then newsdesk's BM25 score (measured against Milvus's BM25 function in benchmark
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import json
 import logging
@@ -37,6 +36,7 @@ from typing import Any, cast
 import numpy as np
 
 from retrieval.errors import VectorBackendError
+from retrieval.index.cache import BatchCache
 from retrieval.index.data import IndexData
 from retrieval.index.lexical import K1, B, LexicalIndex
 from retrieval.index.manifest import Manifest
@@ -71,7 +71,13 @@ BATCH = 2000
 QUERY_WINDOW = 16_384
 """The most rows one Milvus query returns (Milvus's own ceiling on ``offset + limit``)."""
 ARTICLES_PER_QUERY = 256
-"""Articles named in one filter expression (``article in [...]``) when their passages are read."""
+"""Articles named in one filter expression (``article in [...]``) when their passages or texts are read."""
+PASSAGES_CACHED = 4096
+"""Passages a replica keeps (an LRU cache); a question reads its candidates' in one query."""
+ARTICLES_CACHED = 1024
+"""Articles a replica keeps (an LRU cache); a question reads its hits' in one query."""
+TERMS_CACHED = 65_536
+"""Vocabulary terms (with their IDF) a replica keeps; a question reads its terms in one query."""
 _DUMMY = [0.0, 1.0]
 """Milvus wants a vector field in every collection; the lookup tables carry this one."""
 KINDS = ("passages", "articles", "units", "terms")
@@ -552,7 +558,8 @@ class MilvusCorpus:
 
 class RemoteIndex:
     """One published generation, read from Milvus as questions need it: what ``IndexData`` offers
-    search and answering, with nothing corpus-sized in memory (small LRU caches of passages and articles)."""
+    search and answering, with nothing corpus-sized in memory (small LRU caches of passages, articles and
+    terms, each filled many keys to a query)."""
 
     remote = True
 
@@ -589,6 +596,14 @@ class RemoteIndex:
     def article_passages(self, article_ids: Iterable[str]) -> dict[str, list[Passage]]:
         """The passages of each of ``article_ids`` that is in the index, as ``IndexData.article_passages``."""
         return self.passages.of_articles(article_ids)
+
+    def passages_of(self, pids: Iterable[int]) -> list[Passage]:
+        """The passages ``pids``, in order (the ones not cached read in one query)."""
+        return self.passages.many(pids)
+
+    def articles_of(self, article_ids: Iterable[str]) -> list[Article]:
+        """The articles ``article_ids``, in order (the ones not cached read in one query)."""
+        return self.articles.many(article_ids)
 
 
 class _Lookup:
@@ -631,28 +646,37 @@ class _Lookup:
 
 
 class RemotePassages(_Lookup, Sequence[Passage]):
-    """Passages by id, fetched from Milvus (and kept in a small LRU cache)."""
+    """Passages by id, fetched from Milvus many to a query (and kept in a small LRU cache)."""
 
     def __init__(
         self, client: Any, uri: str, collection: str, size: int, partitions: Sequence[str] | None = None
     ) -> None:
         super().__init__(client, uri, collection, partitions)
         self._size = size
-        self._make = functools.lru_cache(maxsize=4096)(self._passage)
+        self._cache: BatchCache[int, Passage] = BatchCache(self._fetch, PASSAGES_CACHED)
 
     def __len__(self) -> int:
         return self._size
 
     def __getitem__(self, pid: Any) -> Any:
         if isinstance(pid, slice):
-            return [self[i] for i in range(*pid.indices(len(self)))]
-        return self._make(int(pid))
+            return self.many(range(*pid.indices(len(self))))
+        return self.many([pid])[0]
 
-    def _passage(self, pid: int) -> Passage:
-        rows = self._query(ids=[pid], output_fields=list(_PASSAGE_FIELDS))
-        if not rows:
-            raise IndexError(f"passage {pid} is not in the index")
-        return _passage_of(rows[0])
+    def many(self, pids: Iterable[int]) -> list[Passage]:
+        """The passages ``pids``, in order: the cached ones, and the rest read in one query."""
+        wanted = [int(pid) for pid in pids]
+        found = self._cache.many(wanted)
+        lost = next((pid for pid in wanted if pid not in found), None)
+        if lost is not None:
+            raise IndexError(f"passage {lost} is not in the index")
+        return [found[pid] for pid in wanted]
+
+    def _fetch(self, pids: list[int]) -> dict[int, Passage]:
+        rows: list[dict[str, Any]] = []
+        for at in range(0, len(pids), BATCH):
+            rows.extend(self._query(ids=pids[at : at + BATCH], output_fields=list(_PASSAGE_FIELDS)))
+        return {int(row["pid"]): _passage_of(row) for row in rows}
 
     def articles_between(self, low: int, high: int) -> list[str]:
         """The articles with a passage dated from day ``low`` to ``high``, newest first, then by id."""
@@ -696,14 +720,15 @@ def _passage_of(row: dict[str, Any]) -> Passage:
 
 
 class RemoteArticles(_Lookup, Mapping[str, Article]):
-    """Articles by id, their text reassembled from its parts (kept in a small LRU cache)."""
+    """Articles by id, their text reassembled from its parts, read many to a query (and kept in a small
+    LRU cache)."""
 
     def __init__(
         self, client: Any, uri: str, collection: str, size: int, partitions: Sequence[str] | None = None
     ) -> None:
         super().__init__(client, uri, collection, partitions)
         self._size = size
-        self._make = functools.lru_cache(maxsize=1024)(self._article)
+        self._cache: BatchCache[str, Article] = BatchCache(self._fetch, ARTICLES_CACHED)
 
     def __len__(self) -> int:
         return self._size
@@ -712,22 +737,39 @@ class RemoteArticles(_Lookup, Mapping[str, Article]):
         return (row["article"] for row in self._iterate("part == 0", ["article"]))
 
     def __getitem__(self, article_id: str) -> Article:
-        return self._make(article_id)
+        return self.many([article_id])[0]
 
     def __contains__(self, article_id: object) -> bool:
         return isinstance(article_id, str) and bool(self._query(ids=[f"{article_id}#0"], output_fields=["part"]))
 
-    def _article(self, article_id: str) -> Article:
-        import datetime as dt
+    def many(self, article_ids: Iterable[str]) -> list[Article]:
+        """The articles ``article_ids``, in order: the cached ones, and the rest read in one query."""
+        wanted = list(article_ids)
+        found = self._cache.many(wanted)
+        lost = next((article_id for article_id in wanted if article_id not in found), None)
+        if lost is not None:
+            raise KeyError(lost)
+        return [found[article_id] for article_id in wanted]
 
-        rows = self._query(filter=f"article == {_literal(article_id)}", output_fields=["part", "meta", "text"])
-        if not rows:
-            raise KeyError(article_id)
-        rows.sort(key=lambda r: int(r["part"]))
-        meta = json.loads(rows[0]["meta"])
-        date = dt.date.fromisoformat(meta["date"]) if meta["date"] else None
-        text = "".join(r["text"] for r in rows)
-        return Article(article_id, meta["title"], date, meta["source"], text, meta["url"], meta["hash"])
+    def _fetch(self, article_ids: list[str]) -> dict[str, Article]:
+        """The articles of ``article_ids`` that are in the index, ``ARTICLES_PER_QUERY`` to a filter expression."""
+        parts: dict[str, list[dict[str, Any]]] = {}
+        for at in range(0, len(article_ids), ARTICLES_PER_QUERY):
+            names = ", ".join(_literal(a) for a in article_ids[at : at + ARTICLES_PER_QUERY])
+            for row in self._iterate(f"article in [{names}]", ["article", "part", "meta", "text"]):
+                parts.setdefault(row["article"], []).append(row)
+        return {article_id: _article_of(article_id, rows) for article_id, rows in parts.items()}
+
+
+def _article_of(article_id: str, rows: list[dict[str, Any]]) -> Article:
+    """An article from its rows of the articles collection (its parts, in any order)."""
+    import datetime as dt
+
+    rows = sorted(rows, key=lambda r: int(r["part"]))
+    meta = json.loads(rows[0]["meta"])
+    date = dt.date.fromisoformat(meta["date"]) if meta["date"] else None
+    text = "".join(r["text"] for r in rows)
+    return Article(article_id, meta["title"], date, meta["source"], text, meta["url"], meta["hash"])
 
 
 class RemoteUnits(_Lookup, Sequence[tuple[int, ...]]):
@@ -748,7 +790,10 @@ class RemoteUnits(_Lookup, Sequence[tuple[int, ...]]):
         return self.many([int(unit)])[int(unit)]
 
     def many(self, units: Sequence[int]) -> dict[int, tuple[int, ...]]:
-        """Unit -> passages for many units in one request."""
+        """Unit -> passages for many units in one request (none asked: no request; Milvus would read
+        every row for an empty id list)."""
+        if not units:
+            return {}
         rows = self._query(ids=[int(u) for u in units], output_fields=["passages"])
         found = {int(r["unit"]): tuple(json.loads(r["passages"])) for r in rows}
         missing = [u for u in units if int(u) not in found]
@@ -762,7 +807,7 @@ class RemoteDays(_Lookup):
 
     def __getitem__(self, pids: Any) -> np.ndarray:
         wanted = [int(p) for p in np.atleast_1d(np.asarray(pids))]
-        rows = self._query(ids=wanted, output_fields=["day"])
+        rows = self._query(ids=wanted, output_fields=["day"]) if wanted else []
         days = {int(r["pid"]): int(r["day"]) for r in rows}
         return np.array([days[p] for p in wanted], dtype=np.int64)
 
@@ -778,20 +823,34 @@ class RemoteLexical(_Lookup):
         self.passage_partitions: list[str] | None = list(partitions) if partitions else None
         """The generation's partitions of the passages collection (None: all of it)."""
         self.n_live = n_live
-        self._terms = functools.lru_cache(maxsize=65_536)(self._term)
+        self._cache: BatchCache[str, tuple[int, float] | None] = BatchCache(self._fetch, TERMS_CACHED)
 
-    def _term(self, token: str) -> tuple[int, float] | None:
-        rows = self._query(ids=[token], output_fields=["tid", "idf"])
-        return (int(rows[0]["tid"]), float(rows[0]["idf"])) if rows else None
+    def _terms(self, tokens: Iterable[str]) -> dict[str, tuple[int, float] | None]:
+        """Each of ``tokens`` -> (term id, IDF), or None when the vocabulary lacks it."""
+        return self._cache.many(tokens)
+
+    def _fetch(self, tokens: list[str]) -> dict[str, tuple[int, float] | None]:
+        """The tokens' rows of the vocabulary (None for a token it lacks: that is cached too)."""
+        found: dict[str, tuple[int, float] | None] = dict.fromkeys(tokens)
+        for at in range(0, len(tokens), BATCH):
+            for row in self._query(ids=tokens[at : at + BATCH], output_fields=["term", "tid", "idf"]):
+                found[row["term"]] = (int(row["tid"]), float(row["idf"]))
+        return found
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a (stemmed) token; unseen tokens weigh most."""
-        found = self._terms(token)
-        return found[1] if found else float(np.log(1.0 + (self.n_live + 0.5) / 0.5))
+        return self.idfs([token])[token]
+
+    def idfs(self, tokens: Iterable[str]) -> dict[str, float]:
+        """``idf`` of each of ``tokens``, read in one query."""
+        unseen = float(np.log(1.0 + (self.n_live + 0.5) / 0.5))
+        return {token: found[1] if found else unseen for token, found in self._terms(tokens).items()}
 
     def ceiling(self, query: str) -> float:
         """The sum of the indexed query terms' IDFs (see ``LexicalIndex.ceiling``)."""
-        return sum(found[1] for t in tokenize([query])[0] if (found := self._terms(t)))
+        tokens = tokenize([query])[0]
+        found = self._terms(tokens)
+        return sum(hit[1] for t in tokens if (hit := found[t]))
 
     def search(
         self, query: str, k: int, mask: np.ndarray | None = None, where: Where | None = None
@@ -800,8 +859,10 @@ class RemoteLexical(_Lookup):
         if mask is not None:
             raise ValueError("a published index filters by date expressions, not masks")
         weights: dict[int, float] = {}
-        for token in tokenize([query])[0]:
-            found = self._terms(token)
+        tokens = tokenize([query])[0]
+        terms = self._terms(tokens)
+        for token in tokens:
+            found = terms[token]
             if found:
                 weights[found[0]] = weights.get(found[0], 0.0) + found[1]
         if not weights or k <= 0:

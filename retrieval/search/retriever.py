@@ -19,7 +19,7 @@ from retrieval.index.store import IndexData
 from retrieval.search.fusion import fuse
 from retrieval.search.timewords import TimeWindow, time_window
 from retrieval.text import overlap, shingles
-from retrieval.types import DateRange, Hit, Passage, publication_day
+from retrieval.types import Article, DateRange, Hit, Passage, publication_day
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class Retriever:
         if config.mode == "hybrid":
             # Passages found by BM25 alone get their dense score too, so fusion compares like with like.
             missing = [pid for pid in lexical if pid not in dense]
-            passages = [self.index.passages[pid] for pid in missing]
+            passages = self.index.passages_of(missing)
             for pid, scores in zip(missing, self.sentence_scores(query, passages), strict=True):
                 dense[pid] = float(scores.max()) if len(scores) else 0.0
         return fuse(dense, lexical, config), lexical
@@ -207,19 +207,25 @@ class Retriever:
         distinct = _Distinct(self.index, config.duplicate_overlap)
         chosen: list[Hit] = []
         for hit in hits:
-            if distinct.admit(hit.passage.id) and len(chosen) < k:
+            if distinct.admit(hit.passage) and len(chosen) < k:
                 chosen.append(hit)
         if len(chosen) < k:
-            more: list[int] = []
-            for pid in order[len(pool) :]:
-                if distinct.admit(pid):
-                    more.append(pid)
-                    if len(chosen) + len(more) >= k:
-                        break
+            more = self._more(order[len(pool) :], distinct, k - len(chosen))
             chosen += self.rerank(query, self._hits(query, more, fused, lexical), prior)
             chosen.sort(key=lambda hit: -hit.score)
         chosen = distinct.with_copies(chosen)
         return [replace(hit, rank=rank) for rank, hit in enumerate(chosen, start=1)]
+
+    def _more(self, order: list[int], distinct: _Distinct, wanted: int) -> list[int]:
+        """The first ``wanted`` of ``order`` that ``distinct`` admits, their passages read ``wanted`` at a time."""
+        more: list[int] = []
+        for at in range(0, len(order), wanted):
+            for passage in self.index.passages_of(order[at : at + wanted]):
+                if distinct.admit(passage):
+                    more.append(passage.id)
+                    if len(more) >= wanted:
+                        return more
+        return more
 
     def _order(
         self, query: Query, depth: int
@@ -236,19 +242,20 @@ class Retriever:
 
     def _hits(self, query: Query, pids: list[int], fused: dict[int, float], lexical: dict[int, float]) -> list[Hit]:
         """Hits for passages ``pids``, scored by the fusion, with each sentence's cosine to the question."""
-        passages = [self.index.passages[pid] for pid in pids]
+        passages = self.index.passages_of(pids)
+        articles = self.index.articles_of([passage.article_id for passage in passages])
         dense = query.vector is not None
         return [
             Hit(
                 passage=passage,
-                article=self.index.articles[passage.article_id],
+                article=article,
                 score=fused[passage.id],
                 dense_score=float(scores.max()) if len(scores) and dense else None,
                 lexical_score=lexical.get(passage.id),
                 fused_score=fused[passage.id],
                 sentence_scores=tuple(float(x) for x in scores) if dense else (),
             )
-            for passage, scores in zip(passages, self.sentence_scores(query, passages), strict=True)
+            for passage, article, scores in zip(passages, articles, self.sentence_scores(query, passages), strict=True)
         ]
 
     def features(self, query: Query, hits: list[Hit]) -> np.ndarray:
@@ -292,34 +299,36 @@ class _Distinct:
         self.index = index
         self.threshold = threshold
         self.kept: list[tuple[int, set[tuple[str, ...]]]] = []
-        self.copies: dict[int, list[int]] = {}
+        self.copies: dict[int, list[Passage]] = {}
         """Kept passage -> the copies turned away, in the order met."""
 
-    def admit(self, pid: int) -> bool:
-        grams = shingles(self.index.passages[pid].text)
+    def admit(self, passage: Passage) -> bool:
+        grams = shingles(passage.text)
         for kept, other in self.kept:
             if overlap(grams, other) >= self.threshold:
-                self.copies.setdefault(kept, []).append(pid)
+                self.copies.setdefault(kept, []).append(passage)
                 return False
-        self.kept.append((pid, grams))
+        self.kept.append((passage.id, grams))
         return True
 
     def with_copies(self, hits: list[Hit]) -> list[Hit]:
         """The hits, each in its earliest word-for-word copy, with the other outlets in ``also``."""
-        return [self._credited(h) if h.passage.id in self.copies else h for h in hits]
+        copied = [h.passage for h in hits if h.passage.id in self.copies]
+        ids = list(dict.fromkeys(p.article_id for kept in copied for p in (kept, *self.copies[kept.id])))
+        articles = dict(zip(ids, self.index.articles_of(ids), strict=True))
+        return [self._credited(h, articles) if h.passage.id in self.copies else h for h in hits]
 
-    def _credited(self, hit: Hit) -> Hit:
-        passages, articles = self.index.passages, self.index.articles
-        kept, copies = hit.passage.id, self.copies[hit.passage.id]
+    def _credited(self, hit: Hit, articles: dict[str, Article]) -> Hit:
+        kept, copies = hit.passage, self.copies[hit.passage.id]
         first = min(
-            (kept, *(c for c in copies if _same_text(passages[c], hit.passage))),
-            key=lambda pid: publication_day(articles[passages[pid].article_id]),
+            (kept, *(c for c in copies if _same_text(c, kept))),
+            key=lambda passage: publication_day(articles[passage.article_id]),
         )
-        if first != kept:
-            hit = replace(hit, passage=passages[first], article=articles[passages[first].article_id])
+        if first.id != kept.id:
+            hit = replace(hit, passage=first, article=articles[first.article_id])
         outlets: list[str] = []
-        for pid in (kept, *copies):
-            outlet = articles[passages[pid].article_id].source
+        for passage in (kept, *copies):
+            outlet = articles[passage.article_id].source
             if outlet and outlet != hit.article.source and outlet not in outlets:
                 outlets.append(outlet)
         return replace(hit, also=tuple(outlets)) if outlets else hit

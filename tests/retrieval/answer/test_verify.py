@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 import pytest
 
@@ -166,6 +167,22 @@ def test_idf_weights_the_support() -> None:
     rare = LexicalSupport(idf=lambda t: 5.0 if t == "cheap" else 0.1)
     claim = "The terminal was cheap."
     assert common.support(QUESTION, claim, passage)[0].score > rare.support(QUESTION, claim, passage)[0].score
+
+
+def test_the_claims_terms_are_weighed_in_one_call() -> None:
+    """A replica's index reads a claim's terms' idf in one query: support asks for them all at once."""
+    calls: list[list[str]] = []
+
+    def idfs(terms: Iterable[str]) -> dict[str, float]:
+        calls.append(sorted(terms))
+        return {term: 0.1 if term == "cheap" else 5.0 for term in calls[-1]}
+
+    passage = number_passages([make_hit(1, "harbour")], 2000)
+    claim = "The terminal was cheap."
+    batched = LexicalSupport(idfs=idfs).support(QUESTION, claim, passage)
+    single = LexicalSupport(idf=lambda t: 0.1 if t == "cheap" else 5.0).support(QUESTION, claim, passage)
+    assert batched == single
+    assert len(calls) == 1 and "cheap" in calls[0] and len(calls[0]) > 1
 
 
 def one_sentence(text: str, number: int = 1) -> NumberedPassage:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,10 +14,11 @@ import pytest
 
 from retrieval.alerts.briefing import BriefConfig
 from retrieval.alerts.matching import MatchConfig
-from retrieval.config import VectorConfig
+from retrieval.config import SearchConfig, VectorConfig
 from retrieval.engine import Engine
 from retrieval.errors import VectorBackendError
 from retrieval.index.remote import MilvusCorpus, RemoteIndex, Where
+from retrieval.types import Hit
 from tests.conftest import HashEmbedder, make_engine, write_articles
 
 
@@ -47,6 +49,9 @@ def test_published_index_reads_as_the_directory(built: Engine) -> None:
         assert remote.articles[article_id] == local.articles[article_id]
     for unit in range(len(local.unit_passages)):
         assert remote.unit_passages[unit] == local.unit_passages[unit]
+    assert remote.unit_passages.many([]) == {}  # (an empty id list is no filter to Milvus: every row)
+    assert remote.passages_of([]) == remote.articles_of([]) == []
+    assert remote.passage_days[np.array([], dtype=np.int64)].tolist() == []
     pids = np.arange(len(local.passages))
     assert remote.passage_days[pids].tolist() == local.passage_days.tolist()
     for question in ("interest rates central bank", "storm flooding coast", "the election results"):
@@ -153,15 +158,21 @@ def test_a_failed_publish_leaves_the_previous_generation_and_no_collections(
     assert corpus.open().generation == first.generation
 
 
-def _replica_and_local(tmp_path: Path, seeds: Path, embedder, milvus_uri: str) -> tuple[Engine, Engine]:  # noqa: ANN001
+def _replica_and_local(
+    tmp_path: Path,
+    seeds: Path,
+    embedder,  # noqa: ANN001
+    milvus_uri: str,
+    search: SearchConfig | None = None,
+) -> tuple[Engine, Engine]:
     """A replica serving the published index from Milvus alone, and an engine over the builder's index
     directory in process (the same generation)."""
     config = VectorConfig(
         backend="milvus", milvus_uri=milvus_uri, milvus_collection=f"a{uuid.uuid4().hex[:8]}", milvus_corpus=True
     )
     make_engine(tmp_path / "index", embedder, config).build(seeds, full=True)
-    local = make_engine(tmp_path / "index", embedder, replace(config, milvus_corpus=False))
-    replica = make_engine(tmp_path / "none", embedder, config)
+    local = make_engine(tmp_path / "index", embedder, replace(config, milvus_corpus=False), search)
+    replica = make_engine(tmp_path / "none", embedder, config, search)
     assert replica.index.remote and not local.index.remote
     return replica, local
 
@@ -233,6 +244,66 @@ def test_briefings_and_topic_matching_on_a_replica_equal_the_in_process_ones(
     assert (briefing.articles, briefing.total_stories) == (3, 2)  # the two copies are one story
     assert len(briefing.stories[0].outlets) == 2
     assert replica.index.articles_between(dt.date(2030, 1, 1).toordinal(), dt.date(2030, 1, 2).toordinal()) == []
+
+
+QUERIES_PER_QUESTION = {"passages": 3, "articles": 2, "terms": 2}
+"""The most queries one question costs each corpus collection on a replica, however many passages,
+articles and terms it reads (each read many to a query, the cached ones not at all)."""
+
+
+def _counted_queries(replica: Engine, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Calls of the replica's Milvus client's ``query`` (the real one, called through), per collection kind."""
+    index = replica.index
+    kinds = {
+        index.passages.collection: "passages",  # type: ignore[attr-defined]
+        index.articles.collection: "articles",  # type: ignore[attr-defined]
+        index.lexical.collection: "terms",  # type: ignore[attr-defined]
+    }
+    client = index.passages.client  # type: ignore[attr-defined]
+    counts: Counter[str] = Counter()
+    real = client.query
+
+    def counted(name: str, **kwargs: object) -> object:
+        counts[kinds.get(name, "other")] += 1
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(client, "query", counted)
+    return counts
+
+
+def _seen(hit: Hit) -> tuple[object, ...]:
+    """What a reader sees of a hit (scores to 4 places: Milvus's BM25 sums in float32)."""
+    return hit.passage, hit.article, hit.also, hit.sentence_scores, round(hit.score, 4), hit.rank
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_a_question_reads_its_passages_articles_and_terms_a_few_queries_each(
+    tmp_path: Path,
+    embedder,  # noqa: ANN001
+    milvus_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+) -> None:
+    search = SearchConfig(k=5, mode=mode)
+    seeds = _copies_and_tiny(tmp_path / "seeds")
+    replica, local = _replica_and_local(tmp_path, seeds, embedder, milvus_uri, search)
+    questions = ("Where were the stranded climbers flown?", "Why did the bakers strike?", "Who was elected mayor?")
+    also: set[str] = set()
+    for question in questions:
+        replica = make_engine(tmp_path / "none", embedder, replica.store.backend.config, search)  # type: ignore[attr-defined]
+        counts = _counted_queries(replica, monkeypatch)  # a new replica: nothing cached
+        got = replica.ask(question, as_of=dt.date(2023, 7, 4))
+        want = local.ask(question, as_of=dt.date(2023, 7, 4))
+        assert got.hits and (got.text, got.abstained) == (want.text, want.abstained)
+        assert [_seen(h) for h in got.hits] == [_seen(h) for h in want.hits]
+        assert counts["passages"] > 0 and counts["terms"] > 0
+        assert all(counts[kind] <= most for kind, most in QUERIES_PER_QUESTION.items()), counts
+        also.update(outlet for hit in got.hits for outlet in hit.also)
+    assert also  # the wire story's copy was read and credited (its articles batched too)
+
+    counts.clear()
+    replica.ask(questions[-1], as_of=dt.date(2023, 7, 4))  # asked again: only the passages' days are read
+    assert (counts["passages"], counts["articles"], counts["terms"]) == (1, 0, 0)
 
 
 DEV_AS_OF = dt.date(2023, 3, 17)
