@@ -128,6 +128,14 @@ def test_milvus_unreachable_is_one_line(
     assert lines[0].startswith("newsdesk: Milvus at http://127.0.0.1:1 failed: ")
 
 
+def _serve_from_milvus(monkeypatch: pytest.MonkeyPatch, uri: str, collection: str) -> None:
+    """The environment of a process with the whole index in Milvus (``collection`` the prefix)."""
+    monkeypatch.setenv("NEWSDESK_VECTOR_BACKEND", "milvus")
+    monkeypatch.setenv("NEWSDESK_MILVUS_CORPUS", "1")
+    monkeypatch.setenv("NEWSDESK_MILVUS_URI", uri)
+    monkeypatch.setenv("NEWSDESK_MILVUS_COLLECTION", collection)
+
+
 def test_a_replica_with_nothing_published_says_to_build(
     tmp_path: Path,
     seeds_dir: Path,
@@ -138,10 +146,7 @@ def test_a_replica_with_nothing_published_says_to_build(
     import uuid
 
     collection = f"empty{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("NEWSDESK_VECTOR_BACKEND", "milvus")
-    monkeypatch.setenv("NEWSDESK_MILVUS_CORPUS", "1")
-    monkeypatch.setenv("NEWSDESK_MILVUS_URI", milvus_uri)
-    monkeypatch.setenv("NEWSDESK_MILVUS_COLLECTION", collection)
+    _serve_from_milvus(monkeypatch, milvus_uri, collection)
     index = tmp_path / "index"
     for argv in (("ask", "Who won the election?"), ("search", "wolves")):
         code, out, err = run(capsys, *argv, "--index", str(index), "--seeds", str(seeds_dir))
@@ -162,10 +167,7 @@ def test_a_replica_states_the_published_generation_and_briefs(
 
     monkeypatch.setattr("retrieval.embedding.factory.make_embedder", lambda config: HashEmbedder())
     monkeypatch.setenv("NEWSDESK_RANKER", "off")
-    monkeypatch.setenv("NEWSDESK_VECTOR_BACKEND", "milvus")
-    monkeypatch.setenv("NEWSDESK_MILVUS_CORPUS", "1")
-    monkeypatch.setenv("NEWSDESK_MILVUS_URI", milvus_uri)
-    monkeypatch.setenv("NEWSDESK_MILVUS_COLLECTION", f"st{uuid.uuid4().hex[:8]}")
+    _serve_from_milvus(monkeypatch, milvus_uri, f"st{uuid.uuid4().hex[:8]}")
     code, _, _ = run(capsys, "index", "--index", str(tmp_path / "builder"), "--seeds", str(seeds_dir))
     assert code == 0
     _, built, _ = run(capsys, "stats", "--json", "--index", str(tmp_path / "builder"))
