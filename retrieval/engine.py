@@ -217,10 +217,11 @@ class Engine:
         self._writer: WrittenAnswerer | None = None
         self._writer_lock = threading.Lock()
         self.support_scorer: Callable[[IndexData], SupportScorer] = _lexical_support
+        """Makes the scorer written sentences are verified with, for the live index (swap in a reader's)."""
         self.corpus = _corpus(store)
         """Where the whole index is published when it lives in Milvus (``milvus_corpus``), else None."""
         self._pointer_read = 0.0
-        """Makes the scorer written sentences are verified with, for the live index (swap in a reader's)."""
+        """When the pointer was last read (monotonic seconds)."""
 
     @classmethod
     def from_config(cls, config: EngineConfig) -> Engine:
