@@ -17,6 +17,12 @@ NO_KEY = "not-needed"
 """Sent as the API key when none is set: local servers ignore it, the client insists on one."""
 
 
+READ_GRACE = 1.0
+"""Seconds the client waits for the server past the answer's budget: the budget (``LLMConfig.timeout``,
+enforced around the whole stream) is what a user meets; the client's own read timeout only guards a
+socket nobody watches, so it must never fire first (on a loaded machine both fired at once)."""
+
+
 class OpenAIChatModel:
     """Streams chat completions from ``config.url``; one client (and connection pool) per engine."""
 
@@ -33,7 +39,7 @@ class OpenAIChatModel:
         self._client = openai.OpenAI(
             base_url=config.url,
             api_key=config.api_key or NO_KEY,
-            timeout=openai.Timeout(config.timeout, connect=config.connect_timeout),
+            timeout=openai.Timeout(config.timeout + READ_GRACE, connect=config.connect_timeout),
             max_retries=0,
         )
         self._model = config.model
