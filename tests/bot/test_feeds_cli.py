@@ -107,6 +107,16 @@ def test_update_indexes_and_the_answer_cites_the_article(
     assert code == 0 and site.base + story.path in [c["url"] for c in answer["citations"]]
 
 
+WITH_CTRL_C = [
+    sys.executable,
+    "-c",
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('bot', run_name='__main__', alter_sys=True)",
+]
+"""``python -m bot`` with Ctrl-C raising KeyboardInterrupt, as in a terminal: a suite run in a
+background job inherits SIGINT ignored from the shell, and Python then never raises it."""
+
+
 def test_watch_stops_cleanly_on_ctrl_c(site: NewsSite, tmp_path: Path) -> None:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_")},
@@ -114,7 +124,7 @@ def test_watch_stops_cleanly_on_ctrl_c(site: NewsSite, tmp_path: Path) -> None:
         "PYTHONPATH": str(REPO),
     }
     seeds = tmp_path / "seeds"
-    watch = [sys.executable, "-m", "bot", "watch", "--no-feeds", "--seeds", str(seeds), "--index", str(tmp_path / "i")]
+    watch = [*WITH_CTRL_C, "watch", "--no-feeds", "--seeds", str(seeds), "--index", str(tmp_path / "i")]
     child = subprocess.Popen(watch, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert child.stderr is not None
