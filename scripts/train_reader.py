@@ -35,7 +35,14 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from train_ranker import BARS, FOLDS, GRID, fit_linear, folds_of  # noqa: E402
 
-from retrieval.answer.extractive import PASSAGES_READ, blend, lead_with_kind, led_by, read_order  # noqa: E402
+from retrieval.answer.extractive import (  # noqa: E402
+    PASSAGES_READ,
+    blend,
+    lead_with_kind,
+    led_by,
+    read_order,
+    with_runner_up,
+)
 from retrieval.answer.features import Context  # noqa: E402
 from retrieval.answer.ranker import LinearModel, default_ranker_dir  # noqa: E402
 from retrieval.answer.reader import (  # noqa: E402
@@ -137,12 +144,15 @@ def lead_holds_gold(reads: list[Read], scores: dict[str, np.ndarray], bar: float
 def answers(
     reads: list[Read], scores: dict[str, np.ndarray], bar: float, weight: float, second: float
 ) -> list[list[Candidate]]:
-    """Each question's answer sentences (at most two) with ``second`` as the further sentences' bar."""
+    """Each question's answer sentences (at most two) with ``second`` as the further sentences' bar, and the
+    runner-up's sentence behind a lone lead (``with_runner_up``), as the engine composes them."""
     out = []
     for r in reads:
         if r.sentences:
             lead, order = ordered(r, scores.get(r.item.id), bar, weight)
-            out.append(led_by(lead, order, r.probability, second)[:2])
+            found = scores.get(r.item.id)
+            support = support_of(r.spans, found) if found is not None and len(r.spans) else {}
+            out.append(with_runner_up(led_by(lead, order, r.probability, second), r.sentences, support)[:2])
     return out
 
 

@@ -36,6 +36,9 @@ LEAD_MARGIN = 0.5
 """A further sentence joins the answer only if it scores at least this share of the best one."""
 PASSAGES_READ = 5
 DUPLICATE_SENTENCE = 0.6
+RUNNER_UP_WORDS = 40
+"""A one-sentence answer takes the runner-up's sentence (``with_runner_up``) only if the two together have at
+most this many words (the answer-length target: a median of 40 words)."""
 # Logistic combination of the signals in Answerer.features: the best sentence's cosine to the
 # question, the best cosine of the passages read, and the idf (relative to the heaviest question
 # term) of the heaviest question term the best sentence lacks. Fitted on the dev benchmark (README).
@@ -155,6 +158,7 @@ class Answerer:
         weight, bar = (model.sentence_weight, model.second_sentence) if model else (0.0, ranker.second_sentence)
         lead, ordered = read_order(blended, reading, weight)
         kept = led_by(lead, ordered, probability, bar)
+        kept = with_runner_up(kept, blended, reading.support)
         return self._compose(kept, confidence, reading.choice)
 
     def read(
@@ -219,6 +223,25 @@ def led_by(
     if blended and _key(lead) != _key(blended[0]):
         return [lead, blended[0], *(c for c in rest[1:] if probability[_key(c)] >= bar)]
     return [lead, *(c for c in rest if probability[_key(c)] >= bar)]
+
+
+def with_runner_up(
+    kept: list[Candidate], blended: Sequence[Candidate], support: dict[tuple[int, int], float]
+) -> list[Candidate]:
+    """``kept`` with a second sentence when it holds one only: the sentence of the reader's runner-up — the
+    read sentence, other than the lead, whose best span is the most probable (``support``) — when the two
+    together stay within ``RUNNER_UP_WORDS``. A one-sentence answer leads with the blended best, so a wrong
+    lead has nothing behind it; the runner-up holds another candidate answer (benchmarks/README.md)."""
+    if len(kept) != 1 or not support:
+        return kept
+    lead = kept[0]
+    rest = [c for c in blended if _key(c) != _key(lead) and _key(c) in support]
+    if not rest:
+        return kept
+    runner_up = max(rest, key=lambda c: support[_key(c)])
+    if len(lead.text.split()) + len(runner_up.text.split()) > RUNNER_UP_WORDS:
+        return kept
+    return [lead, runner_up]
 
 
 def scored_by(candidates: Sequence[Candidate], scores: Iterable[float]) -> list[Candidate]:

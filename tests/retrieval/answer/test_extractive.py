@@ -1,13 +1,25 @@
-"""Composing the answer with the ranker: the blend of the two sentence scores, and leading with a
-sentence of the kind asked for where the training questions hold too few of that kind."""
+"""Composing the answer with the ranker: the blend of the two sentence scores, leading with a sentence
+of the kind asked for where the training questions hold too few of that kind, and the reader's runner-up
+behind a lone lead."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
 
-from retrieval.answer.extractive import LEAD_MARGIN, blend, lead_with_kind, led_by, read_order, scored_by
-from retrieval.answer.reader import Choice, Reading, Span
+import pytest
+
+from retrieval.answer.extractive import (
+    LEAD_MARGIN,
+    RUNNER_UP_WORDS,
+    blend,
+    lead_with_kind,
+    led_by,
+    read_order,
+    scored_by,
+    with_runner_up,
+)
+from retrieval.answer.reader import Choice, Reader, ReaderModel, Reading, SpacyTagger, Span, default_reader_dir
 from retrieval.answer.sentences import Candidate
 from retrieval.types import Article, Hit, Passage
 
@@ -87,3 +99,58 @@ def test_a_shown_short_answer_leads_with_its_sentence() -> None:
     span = Span(ranked[1], ranked[1].start, ranked[1].start + 6, "Ankara", "GPE")
     lead, order = read_order(ranked, Reading(Choice(span, 0.7), {}), weight=1.0)
     assert lead.text == SENTENCES[1] and order[0].text == SENTENCES[0]
+
+
+def _support(ranked: list[Candidate], values: list[float]) -> dict[tuple[int, int], float]:
+    return {(c.hit.passage.id, c.start): v for c, v in zip(ranked, values, strict=True)}
+
+
+def test_a_lone_lead_takes_the_sentence_of_the_readers_runner_up() -> None:
+    ranked = _candidates([0.9, 0.5, 0.2])
+    support = _support(ranked, [0.6, 0.1, 0.4])  # the runner-up's span is in the third, not the next
+    kept = with_runner_up([ranked[0]], ranked, support)
+    assert [c.text for c in kept] == [SENTENCES[0], SENTENCES[2]]
+
+
+def test_the_runner_up_stays_out_past_the_word_budget_and_behind_two_sentences() -> None:
+    long = "Stoltenberg " * (RUNNER_UP_WORDS + 1 - len(SENTENCES[2].split()))  # with the third: one word too many
+    texts = [long.strip(), *SENTENCES[1:]]
+    ranked = [replace(c, text=t) for c, t in zip(_candidates([0.9, 0.5, 0.2]), texts, strict=True)]
+    support = _support(ranked, [0.6, 0.1, 0.4])
+    assert with_runner_up([ranked[0]], ranked, support) == [ranked[0]]
+    fits = [replace(ranked[0], text=" ".join(long.split()[1:]))]
+    assert len(with_runner_up(fits, ranked, support)) == 2  # exactly at the budget it joins
+    assert with_runner_up(ranked[:2], ranked, support) == ranked[:2]  # already two: unchanged
+    assert with_runner_up([ranked[0]], ranked, {}) == [ranked[0]]  # nothing read: unchanged
+
+
+@pytest.mark.model
+def test_the_real_reader_puts_the_other_candidate_answers_sentence_behind_the_lead() -> None:
+    texts = [
+        "The Nobel Peace Prize was announced in Oslo on Friday by the committee chair, Berit Reiss-Andersen.",
+        "The journalists Maria Ressa and Dmitry Muratov won it for their defence of free expression.",
+        "Organisers said the ceremony will be held in December.",
+    ]
+    ranked = _texts(texts, [0.9, 0.5, 0.4])
+    model = ReaderModel.load(default_reader_dir())
+    probability = [0.8, 0.4, 0.3]
+    reading = Reader(SpacyTagger(), model).read("Who won the Nobel Peace Prize?", ranked, probability, {0: 0})
+    support = [reading.support.get((c.hit.passage.id, c.start), 0.0) for c in ranked]
+    assert reading.choice is None  # no span probable enough: the blended best leads, alone
+    assert support[1] - support[2] > 0.03  # a margin: the tagger's floats differ across CPUs
+    lead, order = read_order(ranked, reading, model.sentence_weight)
+    kept = led_by(lead, order, _support(ranked, probability), model.second_sentence)
+    assert [c.text for c in kept] == texts[:1]
+    assert [c.text for c in with_runner_up(kept, ranked, reading.support)] == texts[:2]  # Ressa's sentence
+
+
+def _texts(texts: list[str], scores: list[float]) -> list[Candidate]:
+    text = " ".join(texts)
+    article = Article(id="b", title="The final", date=dt.date(2022, 12, 18), source="x", text=text)
+    passage = Passage(id=0, article_id="b", start=0, end=len(text), text=text, sentences=())
+    hit = Hit(passage=passage, article=article, score=1.0, rank=1)
+    out, start = [], 0
+    for sentence, score in zip(texts, scores, strict=True):
+        out.append(Candidate(hit, start, start + len(sentence), sentence, score, coverage=1.0, similarity=0.5))
+        start += len(sentence) + 1
+    return out
