@@ -18,11 +18,12 @@ what the engine saw, each on the features ``retrieval/answer/features.py`` compu
 3. confidence — "the articles answer this question" over every question, answerable or not.
 
 The regularisation of each is chosen by cross-validation over whole weeks of questions (a week's
-news never on both sides), and so are the thresholds: ``min_confidence`` refuses at most
-``--max-wrong`` of the answerable questions' out-of-fold confidences, ``second_sentence`` keeps the
-median answer under ``--max-words``. Deterministic (``--seed`` orders the folds); a few minutes once
-the index exists. Writes ``ranker.json`` and prints the cross-validated metrics for the model card.
-Never point it at the dev questions.
+news never on both sides; the confidence's by its pooled out-of-fold AUROC, fitted on its standardised
+features held within ±``CONFIDENCE_Z_LIMIT`` as they are when serving), and so are the thresholds:
+``min_confidence`` refuses at most ``--max-wrong`` of the answerable questions' out-of-fold
+confidences, ``second_sentence`` keeps the median answer under ``--max-words``. Deterministic
+(``--seed`` orders the folds); a few minutes once the index exists. Writes ``ranker.json`` and prints
+the cross-validated metrics for the model card. Never point it at the dev questions.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from retrieval.answer.extractive import PASSAGES_READ, scored_by  # noqa: E402
 from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES, Context  # noqa: E402
-from retrieval.answer.ranker import LinearModel, Ranker, default_ranker_dir  # noqa: E402
+from retrieval.answer.ranker import CONFIDENCE_Z_LIMIT, LinearModel, Ranker, default_ranker_dir  # noqa: E402
 from retrieval.config import AnswerConfig, EmbeddingConfig, EngineConfig, SearchConfig  # noqa: E402
 from retrieval.engine import Engine  # noqa: E402
 from retrieval.evaluation import EvalQuestion, auroc, holds_gold, load_questions, slice_questions  # noqa: E402
@@ -73,14 +74,21 @@ class Question:
     passage_y: np.ndarray
 
 
-def fit_linear(x: np.ndarray, y: np.ndarray, features: Sequence[str], c: float, seed: int) -> LinearModel:
-    """A standardised logistic regression as a ``LinearModel``."""
+def fit_linear(
+    x: np.ndarray, y: np.ndarray, features: Sequence[str], c: float, seed: int, limit: float | None = None
+) -> LinearModel:
+    """A standardised logistic regression as a ``LinearModel``; ``limit``: the standardised features are
+    held within this many standard deviations while fitting, as ``LinearModel.logits(rows, limit)``
+    holds them when serving."""
     from sklearn.linear_model import LogisticRegression
 
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit((x - mean) / scale, y)
+    z = (x - mean) / scale
+    if limit is not None:
+        z = np.clip(z, -limit, limit)
+    model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(z, y)
     return LinearModel(
         features=tuple(features),
         weights=tuple(float(w) for w in model.coef_[0]),
@@ -239,6 +247,21 @@ def question_rows(engine: Engine, reads: Sequence[Read], sentences: LinearModel)
     return np.vstack(rows)
 
 
+def confidence_oof(
+    rows: dict[int, np.ndarray], answerable: np.ndarray, folds: Sequence[int], c: float, seed: int
+) -> np.ndarray:
+    """Each question's out-of-fold confidence; ``rows[fold]``: every question's features with the sentence
+    model fitted without ``fold``. Fitted and applied with the features held as when serving."""
+    oof = np.zeros(len(answerable))
+    fold_of = np.asarray(folds)
+    for fold in range(FOLDS):
+        train, held = fold_of != fold, fold_of == fold
+        y = answerable[train].astype(int)
+        model = fit_linear(rows[fold][train], y, QUESTION_FEATURES, c, seed, CONFIDENCE_Z_LIMIT)
+        oof[held] = model.probabilities(rows[fold][held], CONFIDENCE_Z_LIMIT)
+    return oof
+
+
 def subset(corpus: Path, items: Sequence[EvalQuestion], articles: int, index: Path) -> Path:
     """Write the gold articles and a random sample of the rest (``random.Random(0)``) beside the index."""
     with gzip.open(corpus, "rt", encoding="utf-8") if corpus.suffix == ".gz" else corpus.open(encoding="utf-8") as f:
@@ -329,20 +352,22 @@ def main() -> int:
     log.info("sentence P@1 (CV) %.4f", p1)
 
     answerable = np.array([r.question.item.answerable for r in reads])
-    oof = np.zeros(len(reads))
+    rows = {}
     for fold in range(FOLDS):
-        train = [i for i, f in enumerate(folds) if f != fold]
-        held = [i for i, f in enumerate(folds) if f == fold]
-        s_model = fit_sentences([reads[i] for i in train], c_s, args.seed)
-        x_train = question_rows(engine, [reads[i] for i in train], s_model)
-        q_model = fit_linear(x_train, answerable[train].astype(int), QUESTION_FEATURES, 1.0, args.seed)
-        oof[held] = q_model.probabilities(question_rows(engine, [reads[i] for i in held], s_model))
+        s_model = fit_sentences([r for r, f in zip(reads, folds, strict=True) if f != fold], c_s, args.seed)
+        rows[fold] = question_rows(engine, reads, s_model)
+    tried = []
+    for c in GRID:
+        oof = confidence_oof(rows, answerable, folds, c, args.seed)
+        tried.append((auroc(list(oof[answerable]), list(oof[~answerable])), -c, oof))
+        log.info("  C=%g: confidence AUROC %.4f", c, tried[-1][0])
+    area, minus_c, oof = max(tried, key=lambda t: t[:2])
+    c_q = -minus_c
     x_all = question_rows(engine, reads, sentences)
-    confidence = fit_linear(x_all, answerable.astype(int), QUESTION_FEATURES, 1.0, args.seed)
+    confidence = fit_linear(x_all, answerable.astype(int), QUESTION_FEATURES, c_q, args.seed, CONFIDENCE_Z_LIMIT)
     threshold = float(np.quantile(oof[answerable], args.max_wrong))
     refused = float(np.mean(oof[~answerable] < threshold))
-    area = auroc(list(oof[answerable]), list(oof[~answerable]))
-    log.info("confidence AUROC (CV) %.4f; at %.3f refuses %.3f of unanswerable", area, threshold, refused)
+    log.info("confidence AUROC (CV) %.4f at C=%g; at %.3f refuses %.3f of unanswerable", area, c_q, threshold, refused)
 
     second = 1.0
     for bar in BARS:
@@ -373,7 +398,8 @@ def main() -> int:
             "rerank_depth": args.depth,
             "date": dt.date.today().isoformat(),
             "cv_folds": f"{FOLDS} folds of whole weeks",
-            "regularisation_C": {"passages": c_p, "sentences": c_s, "confidence": 1.0},
+            "regularisation_C": {"passages": c_p, "sentences": c_s, "confidence": c_q},
+            "confidence_z_limit": CONFIDENCE_Z_LIMIT,
             "cv_passage_mrr@10": round(mrr, 4),
             "cv_articles": cv_hits,
             "cv_sentence_p@1": round(p1, 4),
