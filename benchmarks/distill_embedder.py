@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -253,6 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     student.max_seq_length = 256  # type: ignore[attr-defined]
     args.out.mkdir(parents=True, exist_ok=True)
     student.save(str(args.out))  # type: ignore[attr-defined]
+    # The same mean pooling, in the teacher's (pre-6.0) config format that newsdesk's ONNX export reads.
+    teacher_pooling = Path(resolve_model_path(TEACHER)) / "1_Pooling" / "config.json"
+    shutil.copyfile(teacher_pooling, args.out / "1_Pooling" / "config.json")
     summary = {
         "texts": len(texts),
         "train_articles_read": articles,
