@@ -3,7 +3,7 @@
 
 The student is the packaged all-MiniLM-L6-v2 with only some of its transformer layers kept (copied
 from the teacher, e.g. 0,4,5), the same tokenizer, mean pooling and L2 normalisation: a
-sentence-transformers model that newsdesk loads with ``NEWSDESK_EMBED_MODEL=<dir>``. It is trained to
+sentence-transformers model that newsdesk loads with ``NEWSDESK_MODEL=<dir>``. It is trained to
 reproduce the teacher's normalised vectors (sentence-transformers' ``MSELoss``) on ``news_train_2024``
 text only: the ``"{title}\\n{sentence}"`` units a newsdesk build embeds, plus the questions' texts.
 Fixed seed; the student is written to the directory given, never into the repository.
