@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -51,17 +52,30 @@ class FeedbackStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._ready = False
+        self._setting_up = threading.Lock()
+
+    def _set_up(self) -> None:
+        """Create the file and its schema once, in one thread: the first answers of a new bot arrive
+        together, and switching the file to WAL while another thread writes fails ("database is
+        locked") instead of waiting."""
+        with self._setting_up:
+            if self._ready:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=10)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+            finally:
+                conn.close()
+            self._ready = True
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._set_up()
         conn = sqlite3.connect(self.path, timeout=10)
         try:
-            if not self._ready:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
-                self._ready = True
             with conn:
                 yield conn
         finally:

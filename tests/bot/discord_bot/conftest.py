@@ -29,20 +29,39 @@ from tests.retrieval.feeds.newssite import CORPUS_NAME, NewsSite, Story, corpus_
 class SlowHashEmbedder(HashEmbedder):
     """The shared test embedder, plus ``query_work`` seconds of pure-Python work (holding the GIL)
     on every single-text encode, i.e. every question, so questions cost what a real model's would.
-    Records which threads encoded questions."""
+    Records which threads encoded questions. With ``meet`` > 1 a question's encode first waits (up
+    to ``MEET_WAIT`` s) until ``meet`` of them have been in flight at once: concurrency is then a
+    fact the test can check on a loaded machine too, not a race it may lose (a second question that
+    arrives after the first finished hits the query cache and never encodes)."""
 
-    def __init__(self, query_work: float = 0.0) -> None:
+    MEET_WAIT = 10.0
+
+    def __init__(self, query_work: float = 0.0, meet: int = 1) -> None:
         super().__init__()
         self.query_work = query_work
+        self.meet = meet
         self.threads: set[int] = set()
+        self.peak = 0
+        self._in_flight = 0
+        self._met = threading.Condition()
 
     def encode(self, texts: Sequence[str], progress=None) -> np.ndarray:  # noqa: ANN001
-        if len(texts) == 1:
-            self.threads.add(threading.get_ident())
+        if len(texts) != 1:
+            return super().encode(texts, progress)
+        self.threads.add(threading.get_ident())
+        with self._met:
+            self._in_flight += 1
+            self.peak = max(self.peak, self._in_flight)
+            self._met.notify_all()
+            self._met.wait_for(lambda: self.peak >= self.meet, timeout=self.MEET_WAIT)
+        try:
             end = time.perf_counter() + self.query_work
             while time.perf_counter() < end:
                 sum(range(200))
-        return super().encode(texts, progress)
+            return super().encode(texts, progress)
+        finally:
+            with self._met:
+                self._in_flight -= 1
 
 
 LONG_SENTENCE = (

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -45,6 +47,24 @@ def test_votes_are_stored_changed_and_exported(engine, tmp_path):
             "url": "https://example.com/grain-deal",
         }
     ]
+
+
+def test_a_fresh_store_takes_many_answers_at_once(engine, tmp_path):
+    """The first answers of a new bot arrive together: every one is stored (the first-use set-up ran
+    in each thread at once, and switching a busy file to WAL failed with "database is locked")."""
+    answer = engine.ask("Where will ships be inspected?")
+    passages = cited_passages(answer)
+    for attempt in range(40):
+        store = FeedbackStore(tmp_path / f"fb{attempt}.sqlite3")
+        start = threading.Barrier(16)
+
+        def record(user: int, store: FeedbackStore = store, start: threading.Barrier = start) -> int:
+            start.wait()
+            return store.record_answer(answer, passages, guild_id=1, channel_id=2, user_id=user, via="slash")
+
+        with ThreadPoolExecutor(16) as pool:
+            ids = list(pool.map(record, range(16)))
+        assert sorted(ids) == list(range(1, 17))
 
 
 def test_feedback_export_command(cli_env, engine, capsys):
