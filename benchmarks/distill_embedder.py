@@ -254,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     student.max_seq_length = 256  # type: ignore[attr-defined]
     args.out.mkdir(parents=True, exist_ok=True)
     student.save(str(args.out))  # type: ignore[attr-defined]
-    # The same mean pooling, in the teacher's (pre-6.0) config format that newsdesk's ONNX export reads.
+    # The same mean pooling, in the teacher's (pre-6.0) config format: the file the teacher ships, byte for byte.
     teacher_pooling = Path(resolve_model_path(TEACHER)) / "1_Pooling" / "config.json"
     shutil.copyfile(teacher_pooling, args.out / "1_Pooling" / "config.json")
     summary = {

@@ -230,18 +230,7 @@ def read_pooling(model_dir: Path) -> tuple[str, bool, int]:
         kind = str(module.get("type", ""))
         if kind.endswith("Pooling"):
             config = json.loads((model_dir / module["path"] / "config.json").read_text(encoding="utf-8"))
-            chosen = [m for m in ("cls_token", "mean_tokens", "max_tokens") if config.get(f"pooling_mode_{m}")]
-            other = [
-                k
-                for k, v in config.items()
-                if k.startswith("pooling_mode_") and v and k[13:] not in ("cls_token", "mean_tokens", "max_tokens")
-            ]
-            if len(chosen) != 1 or other:
-                raise ModelLoadError(
-                    f"unsupported pooling {config} for the ONNX backend (the torch backend runs it)",
-                    setting="embed_backend",
-                )
-            mode = {"cls_token": "cls", "mean_tokens": "mean", "max_tokens": "max"}[chosen[0]]
+            mode = pooling_mode(config)
         elif kind.endswith("Normalize"):
             normalize = True
         elif kind and not kind.endswith("Transformer"):
@@ -253,6 +242,27 @@ def read_pooling(model_dir: Path) -> tuple[str, bool, int]:
     if bert_config.is_file():
         max_len = int(json.loads(bert_config.read_text(encoding="utf-8")).get("max_seq_length") or 512)
     return mode, normalize, max_len
+
+
+LEGACY_POOLING = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean", "pooling_mode_max_tokens": "max"}
+"""The pooling flags of sentence-transformers before 6 and the mode each names."""
+
+
+def pooling_mode(config: dict[str, object]) -> str:
+    """The one pooling mode ("cls", "mean" or "max") of a Pooling module's config: either
+    sentence-transformers' ``pooling_mode`` (6 and later: a name or a list of names) or the older
+    ``pooling_mode_*`` flags. Anything else is refused (the torch backend runs it)."""
+    if "pooling_mode" in config:
+        named = config["pooling_mode"]
+        modes = [named] if isinstance(named, str) else list(named) if isinstance(named, list) else [named]
+    else:
+        flags = {k for k, v in config.items() if k.startswith("pooling_mode_") and v}
+        modes = [LEGACY_POOLING.get(k, k) for k in sorted(flags)]
+    if len(modes) != 1 or modes[0] not in LEGACY_POOLING.values():
+        raise ModelLoadError(
+            f"unsupported pooling {config} for the ONNX backend (the torch backend runs it)", setting="embed_backend"
+        )
+    return str(modes[0])
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:

@@ -214,3 +214,46 @@ def test_auto_uses_onnx_for_questions_and_torch_for_bulk(
 def test_auto_falls_back_to_torch_for_a_model_it_cannot_export() -> None:
     with pytest.raises(ModelLoadError, match="cannot load embedding model 'no-such/model-xyz'"):
         make_embedder(EmbeddingConfig(backend="auto", model="no-such/model-xyz"))
+
+
+@pytest.mark.parametrize(
+    ("config", "mode"),
+    [
+        ({"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False}, "mean"),
+        ({"pooling_mode_cls_token": True}, "cls"),
+        ({"embedding_dimension": 384, "pooling_mode": "max", "include_prompt": True}, "max"),
+        ({"pooling_mode": ["mean"]}, "mean"),
+    ],
+)
+def test_pooling_reads_both_config_formats(config: dict[str, object], mode: str) -> None:
+    assert onnx_embedding.pooling_mode(config) == mode
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"pooling_mode": "weightedmean"},
+        {"pooling_mode": ["mean", "max"]},
+        {"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True},
+        {"pooling_mode_mean_sqrt_len_tokens": True},
+    ],
+)
+def test_pooling_the_onnx_path_cannot_run_is_refused(config: dict[str, object]) -> None:
+    with pytest.raises(ModelLoadError, match="the torch backend runs it"):
+        onnx_embedding.pooling_mode(config)
+
+
+def test_a_model_saved_by_todays_sentence_transformers_keeps_the_onnx_path(tmp_path: Path) -> None:
+    # sentence-transformers 6 writes {"pooling_mode": "cls", ...}; before, only the pooling_mode_* flags were read
+    # and such a model's questions fell back to PyTorch.
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(Pooling(384, pooling_mode="cls").get_config_dict()))
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": f"{Pooling.__module__}.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": f"{Normalize.__module__}.Normalize"},
+    ]
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    assert onnx_embedding.read_pooling(tmp_path) == ("cls", True, 512)
