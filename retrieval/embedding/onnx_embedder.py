@@ -254,7 +254,7 @@ def pooling_mode(config: dict[str, object]) -> str:
     ``pooling_mode_*`` flags. Anything else is refused (the torch backend runs it)."""
     if "pooling_mode" in config:
         named = config["pooling_mode"]
-        modes = [named] if isinstance(named, str) else list(named) if isinstance(named, list) else [named]
+        modes = list(named) if isinstance(named, list) else [named]
     else:
         flags = {k for k, v in config.items() if k.startswith("pooling_mode_") and v}
         modes = [LEGACY_POOLING.get(k, k) for k in sorted(flags)]

@@ -3,17 +3,16 @@ trained in CI: this checks that the script runs, writes a model the engine loads
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
 from retrieval.answer.ranker import Ranker
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT.parent / "shared" / "bench"
@@ -21,21 +20,12 @@ TRAIN = BENCH / "news_train_2024"
 needs_train = pytest.mark.skipif(not TRAIN.is_dir(), reason="the news benchmarks (../shared/bench) are not here")
 
 
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("train_ranker", ROOT / "scripts" / "train_ranker.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_ranker"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_fit_with_a_limit_sees_the_features_held_as_they_are_served() -> None:
     """An outlier far beyond three deviations: fitted with the limit, the model is the logistic regression
     of the held standardised features (as ``LinearModel.logits(rows, 3.0)`` serves them); unheld, another."""
     from sklearn.linear_model import LogisticRegression
 
-    script = _script()
+    script = load_script("train_ranker")
     rng = np.random.default_rng(13)
     x = rng.normal(size=(200, 2))
     x[0, 0] = 40.0  # beyond three (inflated) standard deviations
@@ -55,7 +45,7 @@ def test_the_shipped_confidence_was_fitted_as_it_is_served() -> None:
 
     fitted_on = Ranker.load(default_ranker_dir()).fitted_on
     assert fitted_on["confidence_z_limit"] == CONFIDENCE_Z_LIMIT
-    assert fitted_on["regularisation_C"]["confidence"] in _script().GRID  # type: ignore[index]
+    assert fitted_on["regularisation_C"]["confidence"] in load_script("train_ranker").GRID  # type: ignore[index]
 
 
 def _run(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:

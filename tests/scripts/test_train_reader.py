@@ -3,27 +3,18 @@ the engine does (the real fit needs the training index and is never run in CI)."
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
+from tests.scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT.parent / "shared" / "bench"
 needs_bench = pytest.mark.skipif(not BENCH.is_dir(), reason="the news benchmarks (../shared/bench) are not here")
-
-
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("train_reader", ROOT / "scripts" / "train_reader.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_reader"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @needs_bench
@@ -46,7 +37,7 @@ def test_the_out_of_fold_answers_lead_with_the_shown_span_or_the_supported_sente
     from retrieval.evaluation import EvalQuestion
     from tests.retrieval.answer.test_reader import CapitalisedRuns, _sentences
 
-    script = _script()
+    script = load_script("train_reader")
     texts = ["The summit ended early.", "Jens Stoltenberg chaired it.", "It was held in Antalya."]
     sentences = _sentences(texts)
     probability = {(c.hit.passage.id, c.start): p for c, p in zip(sentences, (0.9, 0.2, 0.1), strict=True)}

@@ -30,13 +30,14 @@ SENTENCES = [
 ]
 
 
-def _candidates(scores: list[float]) -> list[Candidate]:
-    text = " ".join(SENTENCES)
+def _candidates(scores: list[float], sentences: list[str] = SENTENCES) -> list[Candidate]:
+    """``sentences`` as the candidate sentences of one passage of one article, with ``scores``."""
+    text = " ".join(sentences)
     article = Article(id="a", title="Turkey and the sanctions", date=dt.date(2022, 3, 12), source="x", text=text)
     passage = Passage(id=0, article_id="a", start=0, end=len(text), text=text, sentences=())
     hit = Hit(passage=passage, article=article, score=1.0, rank=1)
     out, start = [], 0
-    for sentence, score in zip(SENTENCES, scores, strict=True):
+    for sentence, score in zip(sentences, scores, strict=True):
         out.append(Candidate(hit, start, start + len(sentence), sentence, score, coverage=1.0, similarity=0.5))
         start += len(sentence) + 1
     return out
@@ -131,7 +132,7 @@ def test_the_real_reader_puts_the_other_candidate_answers_sentence_behind_the_le
         "The journalists Maria Ressa and Dmitry Muratov won it for their defence of free expression.",
         "Organisers said the ceremony will be held in December.",
     ]
-    ranked = _texts(texts, [0.9, 0.5, 0.4])
+    ranked = _candidates([0.9, 0.5, 0.4], texts)
     model = ReaderModel.load(default_reader_dir())
     probability = [0.8, 0.4, 0.3]
     reading = Reader(SpacyTagger(), model).read("Who won the Nobel Peace Prize?", ranked, probability, {0: 0})
@@ -142,15 +143,3 @@ def test_the_real_reader_puts_the_other_candidate_answers_sentence_behind_the_le
     kept = led_by(lead, order, _support(ranked, probability), model.second_sentence)
     assert [c.text for c in kept] == texts[:1]
     assert [c.text for c in with_runner_up(kept, ranked, reading.support)] == texts[:2]  # Ressa's sentence
-
-
-def _texts(texts: list[str], scores: list[float]) -> list[Candidate]:
-    text = " ".join(texts)
-    article = Article(id="b", title="The final", date=dt.date(2022, 12, 18), source="x", text=text)
-    passage = Passage(id=0, article_id="b", start=0, end=len(text), text=text, sentences=())
-    hit = Hit(passage=passage, article=article, score=1.0, rank=1)
-    out, start = [], 0
-    for sentence, score in zip(texts, scores, strict=True):
-        out.append(Candidate(hit, start, start + len(sentence), sentence, score, coverage=1.0, similarity=0.5))
-        start += len(sentence) + 1
-    return out
