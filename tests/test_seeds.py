@@ -49,3 +49,14 @@ def test_football_question_abstains(seeds_engine: Engine) -> None:
     assert answer.abstained
     assert answer.text.startswith("The indexed articles don't say")
     assert not answer.citations and answer.hits
+
+
+def test_who_a_name_is_is_answered_with_the_sentence_that_describes_it(seeds_engine: Engine) -> None:
+    answer = seeds_engine.ask("Who is Jens Stoltenberg?", as_of=TODAY)
+    assert not answer.abstained, answer.text  # the name alone is far from its sentence: it was refused
+    short = answer.short_answer
+    assert short is not None and short.text == "secretary general of the North Atlantic Treaty Organization"
+    assert answer.text.startswith(f"{short.text} — ") and short.text in answer.sentences[0].text
+    citation = next(c for c in answer.citations if c.number == short.citation)
+    assert seeds_engine.index.articles[citation.article_id].text[short.start : short.end] == short.text
+    assert seeds_engine.ask("Who is Boris Johnson?", as_of=TODAY).abstained  # a name the articles do not hold

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from retrieval.answer.abstention import Abstention
+from retrieval.answer.definition import as_choice, introduce
 from retrieval.answer.features import Context, question_features, sentence_features
 from retrieval.answer.ranker import CONFIDENCE_Z_LIMIT, Ranker
 from retrieval.answer.reader import Choice, Reader, Reading, by_support
@@ -149,9 +150,12 @@ class Answerer:
         ranked = scored_by(candidates, probabilities)
         row = self.question_row(hits, ranked, context)[None, :]
         confidence = float(ranker.confidence.probabilities(row, CONFIDENCE_Z_LIMIT)[0])
+        blended = lead_with_kind(context.question, blend(candidates, probabilities))
+        introduced = introduce(context.question, blended, self.reader.tagger if self.reader else None)
+        if introduced is not None:  # "who is X?" with X named in a sentence read: supported by the name
+            return self._compose(introduced.sentences, confidence, as_choice(introduced, confidence))
         if self.abstention.refuses(confidence):
             return Composition((), (), True, confidence)
-        blended = lead_with_kind(context.question, blend(candidates, probabilities))
         probability = {_key(c): float(p) for c, p in zip(candidates, probabilities, strict=True)}
         reading = self.read(context.question, blended, probability, hits)
         model = self.reader.model if self.reader is not None else None

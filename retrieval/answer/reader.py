@@ -126,7 +126,13 @@ NOUN_TYPES: dict[str, str] = {noun: kind for kind, nouns in _NOUNS.items() for n
 _NO_SHORT = re.compile(
     r"^\s*(why|how (?!many|much|long|old|far|big|large|tall|often))\b"
     r"|\bwhat (did|does|do|has|have|had|is|was|were) .+\b(say|said|tell|told|think|thought)\b"
-    r"|\bwhat happened\b|\bexplain\b",
+    r"|\bwhat happened\b|\bexplain\b"
+    # yes or no ("Does NATO want war?"), a common noun defined ("What is a no-fly zone?"), a wish or a
+    # stance ("What does Stoltenberg want?", "What is Turkey's position on sanctions?"): a sentence answers
+    r"|^\s*(do|does|did|is|are|was|were|can|could|will|would|should|has|have|had|may|might|must)\s"
+    r"|^\s*what (is|are|was|were) (a|an)(\s+[\w-]+){1,3}\s*\?*\s*$"
+    r"|\bwhat (did|does|do) .+\b(want|wants|wanted)\b"
+    r"|\bwhat (is|are|was|were) .*\b(position|stance|views?|opinion|attitude) (on|about|towards?|of)\b",
     re.IGNORECASE,
 )
 _WH = re.compile(

@@ -79,10 +79,21 @@ def _sentences(texts: Sequence[str], article_ids: Sequence[str] | None = None) -
         ("What did Erdogan say?", "none"),
         ("How did the fire start?", "none"),
         ("What is the name of the new chatbot?", None),
+        ("Does NATO want war with Russia?", "none"),  # yes or no
+        ("Is the Lisbon Treaty one that alters treaties?", "none"),
+        ("What is a no-fly zone?", "none"),  # a common noun defined
+        ("What is an example of a rotary engine without pistons?", None),  # an example is a name
+        ("What does Stoltenberg want?", "none"),
+        ("What is Turkey's position on sanctions?", "none"),
+        ("What is partially responsible for the weakened immune response?", None),
     ],
 )
 def test_expected_type_from_the_question(question: str, kind: str | None) -> None:
     assert expected_type(question) == kind
+
+
+def test_a_belief_may_still_name_a_thing() -> None:
+    assert expected_type("What do officials believe the objects were?") != "none"  # balloons
 
 
 def test_type_score_primary_near_and_other() -> None:
