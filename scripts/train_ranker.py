@@ -48,7 +48,13 @@ sys.path.insert(0, str(ROOT))
 
 from retrieval.answer.extractive import PASSAGES_READ, scored_by  # noqa: E402
 from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES, Context  # noqa: E402
-from retrieval.answer.ranker import CONFIDENCE_Z_LIMIT, LinearModel, Ranker, default_ranker_dir  # noqa: E402
+from retrieval.answer.ranker import (  # noqa: E402
+    CONFIDENCE_Z_LIMIT,
+    LinearModel,
+    Ranker,
+    default_ranker_dir,
+    search_order,
+)
 from retrieval.config import AnswerConfig, EmbeddingConfig, EngineConfig, SearchConfig  # noqa: E402
 from retrieval.engine import Engine  # noqa: E402
 from retrieval.evaluation import EvalQuestion, auroc, holds_gold, load_questions, slice_questions  # noqa: E402
@@ -58,6 +64,8 @@ log = logging.getLogger("train_ranker")
 GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 """Inverse regularisation strengths tried for each model."""
 FOLDS = 5
+RANK_WEIGHTS = tuple(round(0.05 * i, 2) for i in range(7))
+"""How much of the fused order the search keeps (``Ranker.rank_weight``) tried: 0 to 0.3."""
 BARS = tuple(round(0.1 + 0.025 * i, 3) for i in range(33))
 """Second-sentence bars tried, lowest first: the lowest that keeps the median answer short enough."""
 
@@ -149,26 +157,28 @@ def collect(engine: Engine, items: Sequence[EvalQuestion], weeks: dict[str, str]
     return out
 
 
-def passage_mrr(questions: Sequence[Question], model: LinearModel) -> float:
-    """MRR@10 of the first pooled passage holding a gold answer, ordered by ``model`` (answerable only)."""
+def passage_mrr(questions: Sequence[Question], model: LinearModel, rank_weight: float = 0.0) -> float:
+    """MRR@10 of the first pooled passage holding a gold answer, in the search's order under ``model`` and
+    ``rank_weight`` (answerable only)."""
     total, n = 0.0, 0
     for q in questions:
         if not q.item.answerable or not len(q.pool):
             continue
         n += 1
-        order = np.argsort(-model.logits(q.passage_x), kind="stable")
+        order = search_order(model.probabilities(q.passage_x), q.passage_x, rank_weight)
         rank = next((r for r, i in enumerate(order[:10], 1) if q.passage_y[i]), None)
         total += 1.0 / rank if rank else 0.0
     return total / max(1, n)
 
 
-def article_hits(questions: Sequence[Question], model: LinearModel) -> dict[str, float]:
-    """Hits@1 and Hits@5 of a gold article among the distinct articles of the pool in ``model``'s order."""
+def article_hits(questions: Sequence[Question], model: LinearModel, rank_weight: float = 0.0) -> dict[str, float]:
+    """Hits@1 and Hits@5 of a gold article among the distinct articles of the pool in the search's order
+    under ``model`` and ``rank_weight``."""
     found = {1: 0, 5: 0}
     answerable = [q for q in questions if q.item.answerable and len(q.pool)]
     for q in answerable:
         articles: list[str] = []
-        for i in np.argsort(-model.logits(q.passage_x), kind="stable"):
+        for i in search_order(model.probabilities(q.passage_x), q.passage_x, rank_weight):
             if q.pool[i].article.id not in articles:
                 articles.append(q.pool[i].article.id)
         for k in found:
@@ -182,6 +192,23 @@ def fit_passages(questions: list[Question], c: float, seed: int) -> LinearModel:
     return fit_linear(
         np.vstack([q.passage_x for q in rows]), np.concatenate([q.passage_y for q in rows]), PASSAGE_FEATURES, c, seed
     )
+
+
+def choose_rank_weight(
+    questions: Sequence[Question], folds: Sequence[int], models: Sequence[LinearModel]
+) -> tuple[float, dict[str, float]]:
+    """The weight of ``RANK_WEIGHTS`` whose search order gives the best mean of out-of-fold article Hits@1
+    and passage MRR@10 (``models[fold]``: the passage model fitted without ``fold``), and its metrics."""
+    results = []
+    for weight in RANK_WEIGHTS:
+        held = [[q for q, f in zip(questions, folds, strict=True) if f == fold] for fold in range(FOLDS)]
+        hits = [article_hits(held[fold], models[fold], weight) for fold in range(FOLDS)]
+        metrics = {k: round(float(np.mean([h[k] for h in hits])), 4) for k in hits[0]}
+        metrics["mrr@10"] = round(float(np.mean([passage_mrr(held[f], models[f], weight) for f in range(FOLDS)])), 4)
+        log.info("  rank weight %.2f: %s", weight, metrics)
+        results.append(((metrics["hits@1"] + metrics["mrr@10"]) / 2, -weight, metrics))
+    _, minus_weight, best = max(results, key=lambda r: r[:2])
+    return -minus_weight, best
 
 
 # -- 2. sentences and 3. confidence ---------------------------------------------------------------
@@ -198,21 +225,22 @@ class Read:
     sentence_y: np.ndarray
 
 
-def reranked(q: Question, passages: LinearModel) -> list[Hit]:
-    """The question's pool in the passage model's order, each hit scored by its probability."""
+def reranked(q: Question, passages: LinearModel, rank_weight: float) -> list[Hit]:
+    """The question's pool in the search's order under ``passages`` and ``rank_weight``, each hit scored by
+    its passage probability."""
     probabilities = passages.probabilities(q.passage_x)
-    order = np.argsort(-probabilities, kind="stable")
+    order = search_order(probabilities, q.passage_x, rank_weight)
     return [replace(q.pool[i], score=float(probabilities[i])) for i in order]
 
 
-def read_all(engine: Engine, questions: Sequence[Question], passages: LinearModel) -> list[Read]:
+def read_all(engine: Engine, questions: Sequence[Question], passages: LinearModel, rank_weight: float) -> list[Read]:
     """Each question's top passages under ``passages`` and their sentences' features and labels."""
     from retrieval.answer.features import sentence_features
 
     answerer = engine._state().answerer
     out = []
     for q in questions:
-        hits = reranked(q, passages)[:PASSAGES_READ]
+        hits = reranked(q, passages, rank_weight)[:PASSAGES_READ]
         candidates = [c for s in answerer.scorer.score(q.item.question, hits) for c in s]
         scores = {h.passage.id: h.score for h in hits}
         ranks = {h.passage.id: i for i, h in enumerate(hits)}
@@ -328,25 +356,25 @@ def main() -> int:
         (1.0,) * len(PASSAGE_FEATURES),
     )
     log.info("passage MRR@10 (CV) %.4f; the fused order alone %.4f", mrr, passage_mrr(questions, fused_only))
-    held_hits = [
-        article_hits(
-            [q for q, f in zip(questions, folds, strict=True) if f == fold],
-            fit_passages([q for q, f in zip(questions, folds, strict=True) if f != fold], c_p, args.seed),
-        )
+    fold_models = [
+        fit_passages([q for q, f in zip(questions, folds, strict=True) if f != fold], c_p, args.seed)
         for fold in range(FOLDS)
     ]
-    cv_hits = {k: round(float(np.mean([h[k] for h in held_hits])), 4) for k in held_hits[0]}
-    log.info("articles (CV) %s; the fused order alone %s", cv_hits, article_hits(questions, fused_only))
+    rank_weight, cv_hits = choose_rank_weight(questions, folds, fold_models)
+    log.info(
+        "articles (CV) at rank weight %.2f %s; the fused order alone %s",
+        rank_weight,
+        cv_hits,
+        article_hits(questions, fused_only),
+    )
 
-    # The sentence and confidence models see the passages as the fitted passage model ranks them; out of
-    # fold, so a question's own labels never shaped the ranking its features come from.
+    # The sentence and confidence models see the passages in the search's order under the fitted passage
+    # model; out of fold, so a question's own labels never shaped the ranking its features come from.
     reads: list[Read] = [None] * len(questions)  # type: ignore[list-item]
     for fold in range(FOLDS):
-        train = [q for q, f in zip(questions, folds, strict=True) if f != fold]
-        model = fit_passages(train, c_p, args.seed)
         for i, (q, f) in enumerate(zip(questions, folds, strict=True)):
             if f == fold:
-                reads[i] = read_all(engine, [q], model)[0]
+                reads[i] = read_all(engine, [q], fold_models[fold], rank_weight)[0]
     c_s, p1 = choose_c(reads, folds, lambda rs, c: fit_sentences(rs, c, args.seed), sentence_p1)  # type: ignore[arg-type]
     sentences = fit_sentences(reads, c_s, args.seed)
     log.info("sentence P@1 (CV) %.4f", p1)
@@ -389,6 +417,7 @@ def main() -> int:
         confidence=confidence,
         min_confidence=threshold,
         second_sentence=second,
+        rank_weight=rank_weight,
         fitted_on={
             "data": "news_train_2024 (RealTime QA news quiz questions over the articles stored for them)",
             "questions": len(items),
@@ -401,6 +430,7 @@ def main() -> int:
             "regularisation_C": {"passages": c_p, "sentences": c_s, "confidence": c_q},
             "confidence_z_limit": CONFIDENCE_Z_LIMIT,
             "cv_passage_mrr@10": round(mrr, 4),
+            "cv_rank_weight": {"tried": list(RANK_WEIGHTS), "chosen": rank_weight, "by": "mean of Hits@1 and MRR@10"},
             "cv_articles": cv_hits,
             "cv_sentence_p@1": round(p1, 4),
             "cv_confidence_auroc": round(area, 4),

@@ -26,6 +26,7 @@ from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTE
 from retrieval.errors import ModelLoadError, RankerLoadError
 
 RANKER_FILE = "ranker.json"
+RANK_FEATURE = PASSAGE_FEATURES.index("rank")
 FORMAT_VERSION = 1
 _M = TypeVar("_M")
 CONFIDENCE_Z_LIMIT = 3.0
@@ -82,6 +83,15 @@ class Ranker:
     format_version: int = FORMAT_VERSION
     fitted_on: dict[str, object] = field(default_factory=dict)
     """Provenance and metrics for people (data, command, seed, scores); never read by the engine."""
+    rank_weight: float = 0.0
+    """The search orders its candidates by their passage probability plus this times their ``rank``
+    feature (1 / their place in the fused order): the fused order keeps a say in which article leads."""
+
+    def order(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The passage probability of each candidate (``rows``: their ``PASSAGE_FEATURES``) and the
+        candidates' indices in the search's order (``search_order``)."""
+        probabilities = self.passages.probabilities(rows)
+        return probabilities, search_order(probabilities, rows, self.rank_weight)
 
     def save(self, directory: Path) -> None:
         """Write ``ranker.json`` into ``directory``."""
@@ -106,7 +116,16 @@ class Ranker:
             second_sentence=float(data["second_sentence"]),
             format_version=int(data.get("format_version", -1)),
             fitted_on=dict(data.get("fitted_on") or {}),
+            rank_weight=float(data.get("rank_weight", 0.0)),
         )
+
+
+def search_order(probabilities: np.ndarray, rows: np.ndarray, rank_weight: float) -> np.ndarray:
+    """Candidate indices, best first, by passage probability plus ``rank_weight`` × the ``rank`` feature of
+    their ``rows`` (ties keep the fused order)."""
+    if not len(probabilities):
+        return np.zeros(0, dtype=int)
+    return np.argsort(-(probabilities + rank_weight * rows[:, RANK_FEATURE]), kind="stable")
 
 
 def save_fitted(model: object, path: Path) -> None:

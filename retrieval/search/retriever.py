@@ -266,7 +266,8 @@ class Retriever:
     def rerank(self, query: Query, hits: list[Hit], prior: dict[int, float] | None = None) -> list[Hit]:
         """The hits ordered by how likely they hold the answer, which becomes their score.
 
-        With the learned ranker: its passage probability (the date signals are among its features).
+        With the learned ranker: its passage probability (the date signals are among its features), in
+        the order ``Ranker.order`` gives (the probability, and a little of the fused order).
         Without: the best sentence's score as an answer (a passage whose single sentence holds the
         question's terms and meaning together beats one that spreads them thinly) plus the date
         prior. With ``rerank_depth`` 0 the hits stay as they are.
@@ -274,15 +275,15 @@ class Retriever:
         if self.config.rerank_depth <= 0 or not hits:
             return hits
         if self.ranker is not None:
-            best = list(self.ranker.passages.probabilities(self.features(query, hits)))
-        else:
-            prior = prior or {}
-            best = [
-                max((c.score for c in sentences), default=0.0) + prior.get(hit.passage.id, 0.0)
-                for hit, sentences in zip(hits, self.scorer.score(query.text, hits), strict=True)
-            ]
-        order = sorted(range(len(hits)), key=lambda i: -best[i])
-        return [replace(hits[i], score=float(best[i])) for i in order]
+            probabilities, order = self.ranker.order(self.features(query, hits))
+            return [replace(hits[i], score=float(probabilities[i])) for i in order]
+        prior = prior or {}
+        best = [
+            max((c.score for c in sentences), default=0.0) + prior.get(hit.passage.id, 0.0)
+            for hit, sentences in zip(hits, self.scorer.score(query.text, hits), strict=True)
+        ]
+        ranked = sorted(range(len(hits)), key=lambda i: -best[i])
+        return [replace(hits[i], score=float(best[i])) for i in ranked]
 
 
 def _window(query: Query) -> DateRange | None:

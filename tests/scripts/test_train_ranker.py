@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.answer.ranker import Ranker
+from retrieval.answer.ranker import LinearModel, Ranker
 from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +46,41 @@ def test_the_shipped_confidence_was_fitted_as_it_is_served() -> None:
     fitted_on = Ranker.load(default_ranker_dir()).fitted_on
     assert fitted_on["confidence_z_limit"] == CONFIDENCE_Z_LIMIT
     assert fitted_on["regularisation_C"]["confidence"] in load_script("train_ranker").GRID  # type: ignore[index]
+
+
+def test_the_rank_weight_is_the_least_that_puts_the_gold_article_first() -> None:
+    """Every question: the fused order's first passage is the gold article's and holds the answer; the
+    passage model puts another article's a little above it (0.537 against 0.5). Weights below 0.075 keep
+    that order; 0.1, the least of the grid past it, gives Hits@1 and MRR@10 1."""
+    import datetime as dt
+
+    from retrieval.answer.features import PASSAGE_FEATURES, Context
+    from retrieval.evaluation import EvalQuestion
+    from retrieval.types import Article, Hit, Passage
+
+    script = load_script("train_ranker")
+    model = LinearModel(
+        PASSAGE_FEATURES,
+        tuple(float(f == "sentence") for f in PASSAGE_FEATURES),
+        0.0,
+        (0.0,) * len(PASSAGE_FEATURES),
+        (1.0,) * len(PASSAGE_FEATURES),
+    )
+    questions = []
+    for n in range(10):
+        pool = [
+            Hit(Passage(2 * n + i, f"q{n}-{name}", 0, 4, "text"), Article(f"q{n}-{name}", "t", None, "s", "text"), 1.0)
+            for i, name in enumerate(("gold", "other"))
+        ]
+        x = np.zeros((2, len(PASSAGE_FEATURES)))
+        x[:, PASSAGE_FEATURES.index("rank")] = [1.0, 0.5]
+        x[1, PASSAGE_FEATURES.index("sentence")] = 0.15
+        item = EvalQuestion(f"q{n}", "Who?", (f"q{n}-gold",), ("x",), True, dt.date(2024, 1, 1))
+        questions.append(script.Question(item, f"w{n}", Context("Who?", None, None), pool, x, np.array([1, 0])))
+    folds = [n % script.FOLDS for n in range(10)]
+    weight, metrics = script.choose_rank_weight(questions, folds, [model] * script.FOLDS)
+    assert weight == 0.1 and metrics == {"hits@1": 1.0, "hits@5": 1.0, "mrr@10": 1.0}
+    assert script.article_hits(questions, model, 0.05)["hits@1"] == 0.0
 
 
 def _run(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:

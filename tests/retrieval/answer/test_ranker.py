@@ -10,7 +10,7 @@ import pytest
 
 from bot.cli import hint
 from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES
-from retrieval.answer.ranker import RANKER_FILE, LinearModel, Ranker, default_ranker_dir
+from retrieval.answer.ranker import RANKER_FILE, LinearModel, Ranker, default_ranker_dir, search_order
 from retrieval.errors import ModelLoadError, RankerLoadError
 
 
@@ -90,3 +90,32 @@ def test_a_missing_model_names_the_ranker_setting(tmp_path: Path) -> None:
         Ranker.load(tmp_path)
     assert isinstance(caught.value, ModelLoadError)
     assert "NEWSDESK_RANKER" in hint(caught.value) and "NEWSDESK_MODEL" not in hint(caught.value)
+
+
+def _rows(ranks: list[int]) -> np.ndarray:
+    """Passage feature rows whose ``rank`` feature is 1 / place in the fused order, the rest zero."""
+    rows = np.zeros((len(ranks), len(PASSAGE_FEATURES)))
+    rows[:, PASSAGE_FEATURES.index("rank")] = [1.0 / r for r in ranks]
+    return rows
+
+
+def test_the_search_order_keeps_a_say_for_the_fused_order() -> None:
+    rows = _rows([1, 2, 3])
+    probabilities = np.array([0.50, 0.56, 0.20])
+    assert search_order(probabilities, rows, 0.0).tolist() == [1, 0, 2]  # the probability alone
+    assert search_order(probabilities, rows, 0.15).tolist() == [0, 1, 2]  # 0.65 against 0.635
+    assert search_order(np.array([0.3, 0.3]), _rows([2, 1]), 0.0).tolist() == [0, 1]  # ties: as pooled
+    assert search_order(np.zeros(0), _rows([]), 0.15).tolist() == []
+
+
+def test_the_shipped_ranker_orders_as_it_was_fitted_and_an_older_one_by_probability(tmp_path: Path) -> None:
+    shipped = Ranker.load(default_ranker_dir())
+    assert shipped.rank_weight == shipped.fitted_on["cv_rank_weight"]["chosen"]  # type: ignore[index]
+    rows = _rows([1, 2])
+    rows[1, PASSAGE_FEATURES.index("sentence")] = 5.0  # far likelier to hold the answer
+    probabilities, order = shipped.order(rows)
+    assert np.allclose(probabilities, shipped.passages.probabilities(rows)) and order.tolist() == [1, 0]
+    data = json.loads((default_ranker_dir() / RANKER_FILE).read_text(encoding="utf-8"))
+    del data["rank_weight"]  # a ranker.json written before the weight existed
+    (tmp_path / RANKER_FILE).write_text(json.dumps(data), encoding="utf-8")
+    assert Ranker.load(tmp_path).rank_weight == 0.0
