@@ -27,6 +27,10 @@ def _split(words: str) -> list[str]:
 
 _ABOUT = re.compile(r"^\s*(?:and|but|so)?[\s,]*(?:what|how)\s+about\s+(?P<subject>.+?)\s*[?.!]*\s*$", re.IGNORECASE)
 _AND = re.compile(r"^\s*(?:and|but|also|so)\b[\s,]*(?P<rest>.*?)\s*[?.!]*\s*$", re.IGNORECASE)
+_WHO_POINTER = re.compile(
+    r"^\s*(?:and\s+)?(?P<who>who|what)\s+(?P<verb>is|was|are|were)\s+(?:he|she|they|him|her|them|it)\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
 _CARRIED = re.compile(r"^(?P<main>.*?)\s*\((?P<carried>[^()]*)\)\s*$")
 _TOKEN = re.compile(r"[\w'’-]+")
 _POINTERS = frozenset(_split("he she they him her them his hers their theirs it its that this those these there then"))
@@ -62,10 +66,24 @@ def resolve(question: str, previous: str | None) -> str:
     swapped = new_subject(question)
     if swapped is not None:
         return swap_subject(previous, swapped)
+    person = who_they_are(question, previous)
+    if person is not None:
+        return person
     if not leans_back(question):
         return question
     carried = subject_words(previous, exclude=question)
     return f"{question.rstrip()} ({' '.join(carried)})" if carried else question
+
+
+def who_they_are(question: str, previous: str) -> str | None:
+    """ "Who is he?" after a question naming one name ("What did Erdogan say?") → "Who is Erdogan?", a
+    question about that name; None for any other question, or when the previous one names none or
+    several (carried words would make "Who is Turkey sanction Russia?")."""
+    match = _WHO_POINTER.match(question)
+    found = list(dict.fromkeys(names(split_carried(previous)[0])))
+    if match is None or len(found) != 1:
+        return None
+    return f"{match.group('who')} {match.group('verb')} {found[0]}?"
 
 
 def new_subject(question: str) -> str | None:

@@ -35,6 +35,13 @@ def test_a_question_that_names_something_and_points_back_keeps_the_subject() -> 
     assert resolve(said, TURKEY) == f"{said} (Turkey sanction Russia)"
 
 
+def test_who_he_is_asks_about_the_one_name_the_previous_question_held() -> None:
+    assert resolve("Who is he?", "What did Erdogan say?") == "Who is Erdogan?"
+    assert resolve("and what is it?", NATO_ON_IT) == "what is NATO?"  # the carried words are not names asked
+    assert resolve("Who is he?", TURKEY) == "Who is he? (Turkey sanction Russia)"  # two names: as before
+    assert resolve("What did he say?", "What did Erdogan say?") == "What did he say? (Erdogan)"
+
+
 def test_an_elliptic_new_subject_replaces_the_name_not_the_carried_subject() -> None:
     assert resolve("and Erdogan?", NATO_ON_IT) == "What did Erdogan say about it? (Turkey sanction Russia)"
     assert resolve("what about the EU?", NATO_ON_IT) == "What did EU say about it? (Turkey sanction Russia)"
