@@ -109,7 +109,8 @@ class ShortAnswer:
     end: int
     passage_id: int
     probability: float
-    """The reader's probability that the span is the answer."""
+    """The reader's probability that the span is the answer (for the description of a name asked about,
+    ``retrieval.answer.definition``, the answer's confidence)."""
 
 
 @dataclass(frozen=True)
