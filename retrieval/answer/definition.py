@@ -150,12 +150,12 @@ def _adjacent(text: str, entities: Sequence[Entity], at: int, kind: Callable[[En
     return next((e for e in entities if kind(e) and e.end <= at and not text[e.end : at].strip()), None)
 
 
-def describe(candidate: Candidate, name: str, tagger: EntityTagger | None) -> Span | None:
+def describe(candidate: Candidate, name: str, entities: Sequence[Entity]) -> Span | None:
     """The description of ``name`` in ``candidate``'s sentence (an apposition, else a title in front), as a
-    span in article offsets; None where it gives none. A mention inside a longer tagged name ("Kalin" in
-    "Ibrahim Kalin") is described as that name is."""
+    span in article offsets; None where it gives none. ``entities``: the tagger's of the sentence (none
+    without a tagger: appositions and predicates only). A mention inside a longer tagged name ("Kalin"
+    in "Ibrahim Kalin") is described as that name is."""
     text = candidate.text
-    entities = tagger.entities([text])[0] if tagger is not None else []
     for begin, end in mentions(name, text, at_start=True):
         whole = next((e for e in entities if e.label != NOUN_PHRASE and e.start <= begin and end <= e.end), None)
         if whole is not None:
@@ -173,14 +173,13 @@ def introduce(question: str, ranked: Sequence[Candidate], tagger: EntityTagger |
     """The answer to a question asking who or what a name is, from the sentences read (``ranked``: best
     first); None if the question is of another kind or no sentence names its subject."""
     name = subject(question)
-    if name is None:
-        return None
-    if not any(mentions(name, c.text) for c in ranked):
+    if name is None or not any(mentions(name, c.text) for c in ranked):
         return None
     named = [c for c in ranked if mentions(name, c.text, at_start=True)]
     articles = list(dict.fromkeys(c.hit.article.id for c in named))  # by their best mention
     in_order = sorted(named, key=lambda c: (articles.index(c.hit.article.id), c.start))
-    described = ((c, describe(c, name, tagger)) for c in in_order)
+    tagged = tagger.entities([c.text for c in in_order]) if tagger is not None else [[] for _ in in_order]
+    described = ((c, describe(c, name, entities)) for c, entities in zip(in_order, tagged, strict=True))
     lead, description = next(((c, d) for c, d in described if d is not None), (in_order[0], None))
     sentences = [lead]
     second = next((c for c in named if c is not lead and c.text != lead.text), None)

@@ -137,5 +137,5 @@ def test_the_real_tagger_finds_the_title_in_front_of_a_surname() -> None:
     ranked = _sentences(
         ["Turkish presidential spokesman Ibrahim Kalin reiterated that Ankara has no plans to join sanctions."]
     )
-    span = describe(ranked[0], "Kalin", SpacyTagger())
+    span = describe(ranked[0], "Kalin", SpacyTagger().entities([ranked[0].text])[0])
     assert span is not None and span.text == "Turkish presidential spokesman"
