@@ -7,7 +7,8 @@
 (``--articles 3000``: every article a training question cites as gold plus a seeded random sample of
 the others, 40 minutes to two hours to index on 2 cores; without it, the whole corpus.)
 
-builds (or reuses) an index of the training corpus with the shipped embedder, runs the search on every
+builds (or reuses) an index of the training corpus with the shipped embedder (or the one
+``NEWSDESK_MODEL`` names: a ranker for another embedder), runs the search on every
 training question as of the day it was asked (``meta.asked_on``), and fits three logistic models on
 what the engine saw, each on the features ``retrieval/answer/features.py`` computes at serving time:
 
@@ -329,7 +330,10 @@ def main() -> int:
     if args.slice:
         items = slice_questions(items, args.slice, args.seed)
     search = SearchConfig(rerank_depth=args.depth, candidates=max(SearchConfig().candidates, args.depth))
-    embedding = EmbeddingConfig(cache=os.environ.get("NEWSDESK_EMBED_CACHE") or None)
+    embedding = EmbeddingConfig(
+        model=os.environ.get("NEWSDESK_MODEL") or EmbeddingConfig().model,
+        cache=os.environ.get("NEWSDESK_EMBED_CACHE") or None,
+    )
     engine = Engine.from_config(
         EngineConfig(index_dir=args.index, embedding=embedding, search=search, answer=AnswerConfig(ranker=None))
     )

@@ -195,7 +195,10 @@ def main() -> int:
     weeks = {str(r["id"]): str((r.get("meta") or {}).get("week") or str(r["id"]).split("_")[0]) for r in records}
     items = [q for q in load_questions(args.questions) if q.answerable]
     search = SearchConfig(rerank_depth=args.depth, candidates=max(SearchConfig().candidates, args.depth))
-    embedding = EmbeddingConfig(cache=os.environ.get("NEWSDESK_EMBED_CACHE") or None)
+    embedding = EmbeddingConfig(
+        model=os.environ.get("NEWSDESK_MODEL") or EmbeddingConfig().model,
+        cache=os.environ.get("NEWSDESK_EMBED_CACHE") or None,
+    )
     answer = AnswerConfig(ranker=str(args.ranker), reader=None)
     engine = Engine.from_config(EngineConfig(index_dir=args.index, embedding=embedding, search=search, answer=answer))
     if not engine.has_index():
