@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from retrieval.answer.reader import NOUN_PHRASE, Choice, Entity, EntityTagger, Span
 from retrieval.answer.sentences import Candidate
 
-_ASKS = re.compile(r"^\s*(?:who|what)(?:['’]s|\s+(?:is|was|are|were))\s+(?P<subject>[^?]+?)[\s?.!]*$", re.IGNORECASE)
+_ASKS = re.compile(
+    r"^\s*(?P<wh>who|what)(?:['’]s|\s+(?:is|was|are|were))\s+(?P<subject>[^?]+?)[\s?.!]*$", re.IGNORECASE
+)
 _DETERMINER = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 _CONNECTOR_WORDS = "of the and de del der di du da la le van von al bin ibn el & -"
 _PRONOUN_WORDS = "he she it they we you i this that these those there here him her them"
@@ -62,11 +64,15 @@ class Introduction:
 
 def subject(question: str) -> str | None:
     """The name a "who/what is X?" question asks about, as typed ("Maria Olsen"); None for any other
-    question, a pronoun, or more than ``MAX_SUBJECT_WORDS`` words."""
+    question, a pronoun, more than ``MAX_SUBJECT_WORDS`` words, or a role: "who is the X?" asks who holds
+    it ("Who is the President of France?": the reader's person), whatever the articles capitalise."""
     match = _ASKS.match(question)
     if match is None:
         return None
-    name = _DETERMINER.sub("", match.group("subject").strip())
+    asked = match.group("subject").strip()
+    name = _DETERMINER.sub("", asked)
+    if match.group("wh").lower() == "who" and name != asked:
+        return None
     words = name.split()
     if not words or len(words) > MAX_SUBJECT_WORDS or name.lower() in PRONOUNS:
         return None
