@@ -22,6 +22,8 @@ from retrieval.answer.sentences import Candidate
 _ASKS = re.compile(
     r"^\s*(?P<wh>who|what)(?:['’]s|\s+(?:is|was|are|were))\s+(?P<subject>[^?]+?)[\s?.!]*$", re.IGNORECASE
 )
+_ROLE = re.compile(r"['’]s\b|\bof\b", re.IGNORECASE)
+"""In a who-question's subject, a possessive or "of" names a role, not a person ("Time's Person of the Year")."""
 _DETERMINER = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 _CONNECTOR_WORDS = "of the and de del der di du da la le van von al bin ibn el & -"
 _PRONOUN_WORDS = "he she it they we you i this that these those there here him her them"
@@ -64,14 +66,15 @@ class Introduction:
 
 def subject(question: str) -> str | None:
     """The name a "who/what is X?" question asks about, as typed ("Maria Olsen"); None for any other
-    question, a pronoun, more than ``MAX_SUBJECT_WORDS`` words, or a role: "who is the X?" asks who holds
-    it ("Who is the President of France?": the reader's person), whatever the articles capitalise."""
+    question, a pronoun, more than ``MAX_SUBJECT_WORDS`` words, or a role: "who is the X?", "who is X of
+    Y?", "who was X's Y?" ask who holds it ("Who is the President of France?", "Who was Time's Person of
+    the Year?": the reader's person), whatever the articles capitalise."""
     match = _ASKS.match(question)
     if match is None:
         return None
     asked = match.group("subject").strip()
     name = _DETERMINER.sub("", asked)
-    if match.group("wh").lower() == "who" and name != asked:
+    if match.group("wh").lower() == "who" and (name != asked or _ROLE.search(name)):
         return None
     words = name.split()
     if not words or len(words) > MAX_SUBJECT_WORDS or name.lower() in PRONOUNS:

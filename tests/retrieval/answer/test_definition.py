@@ -42,6 +42,9 @@ def _around(text: str, span: tuple[int, int] | None) -> str | None:
         ("What were the Houthis ?", "Houthis"),
         ("Who is the President of France?", None),  # a role: who holds it, not what it is
         ("Who were the Houthis?", None),
+        ("Who was Time's Person of the Year?", None),
+        ("Who is Secretary of State?", None),
+        ("What is the Bank of England?", "Bank of England"),
         ("What is the secretary general of NATO?", "secretary general of NATO"),  # mentions() decides
         ("Who is it?", None),
         ("Why won't Turkey sanction Russia?", None),
