@@ -187,6 +187,17 @@ def article_hits(questions: Sequence[Question], model: LinearModel, rank_weight:
     return {f"hits@{k}": round(v / max(1, len(answerable)), 4) for k, v in found.items()}
 
 
+def one_feature(name: str) -> LinearModel:
+    """A passage model that orders by the passage feature ``name`` alone (unstandardised, weight 1)."""
+    return LinearModel(
+        PASSAGE_FEATURES,
+        tuple(float(f == name) for f in PASSAGE_FEATURES),
+        0.0,
+        (0.0,) * len(PASSAGE_FEATURES),
+        (1.0,) * len(PASSAGE_FEATURES),
+    )
+
+
 def fit_passages(questions: list[Question], c: float, seed: int) -> LinearModel:
     """The passage model on the answerable questions' pools."""
     rows = [q for q in questions if q.item.answerable and len(q.pool)]
@@ -352,13 +363,7 @@ def main() -> int:
     )
     c_p, mrr = choose_c(questions, folds, lambda qs, c: fit_passages(qs, c, args.seed), passage_mrr)
     passages = fit_passages(questions, c_p, args.seed)
-    fused_only = LinearModel(
-        PASSAGE_FEATURES,
-        tuple(float(f == "rank") for f in PASSAGE_FEATURES),
-        0.0,
-        (0.0,) * len(PASSAGE_FEATURES),
-        (1.0,) * len(PASSAGE_FEATURES),
-    )
+    fused_only = one_feature("rank")
     log.info("passage MRR@10 (CV) %.4f; the fused order alone %.4f", mrr, passage_mrr(questions, fused_only))
     fold_models = [
         fit_passages([q for q, f in zip(questions, folds, strict=True) if f != fold], c_p, args.seed)

@@ -80,8 +80,10 @@ def who_they_are(question: str, previous: str) -> str | None:
     question about that name; None for any other question, or when the previous one names none or
     several (carried words would make "Who is Turkey sanction Russia?")."""
     match = _WHO_POINTER.match(question)
+    if match is None:
+        return None
     found = list(dict.fromkeys(names(split_carried(previous)[0])))
-    if match is None or len(found) != 1:
+    if len(found) != 1:
         return None
     return f"{match.group('who')} {match.group('verb')} {found[0]}?"
 

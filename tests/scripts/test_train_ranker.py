@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.answer.ranker import LinearModel, Ranker
+from retrieval.answer.ranker import Ranker
 from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,13 +59,7 @@ def test_the_rank_weight_is_the_least_that_puts_the_gold_article_first() -> None
     from retrieval.types import Article, Hit, Passage
 
     script = load_script("train_ranker")
-    model = LinearModel(
-        PASSAGE_FEATURES,
-        tuple(float(f == "sentence") for f in PASSAGE_FEATURES),
-        0.0,
-        (0.0,) * len(PASSAGE_FEATURES),
-        (1.0,) * len(PASSAGE_FEATURES),
-    )
+    model = script.one_feature("sentence")
     questions = []
     for n in range(10):
         pool = [
