@@ -265,7 +265,7 @@ class Engine:
             with self._embedder_lock:
                 if self._reader_model is None:
                     self._reader_model = ReaderModel.load(reader_dir(self.answer_config.reader))
-        return Reader(self._tagger, self._reader_model)
+        return Reader(self._tagger, self._reader_model, self.embedder)
 
     def load_model(self) -> None:
         """Load the embedding model, the ranker and the reader now (a service does this before it answers)."""

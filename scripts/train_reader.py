@@ -203,7 +203,7 @@ def main() -> int:
     engine = Engine.from_config(EngineConfig(index_dir=args.index, embedding=embedding, search=search, answer=answer))
     if not engine.has_index():
         parser.error(f"no index at {args.index}: build it with scripts/train_ranker.py")
-    reads = read_all(engine, Reader(SpacyTagger(), None), items, weeks)
+    reads = read_all(engine, Reader(SpacyTagger(), None, engine.embedder), items, weeks)
     with_spans = [r for r in reads if len(r.spans)]
     reachable = float(np.mean([r.y.any() for r in with_spans])) if with_spans else 0.0
     log.info("%d of %d questions have spans; a gold span among them: %.4f", len(with_spans), len(reads), reachable)

@@ -12,6 +12,8 @@ A reader in the classic question-answering sense:
    terms in the same sentence, not repeating the question, agreement across sentences and articles,
    sentence and passage rank, date) fitted on news_train_2024 by ``scripts/train_reader.py`` and
    shipped as ``models/newsdesk-reader/reader.json``;
+   and how near the span's meaning is to the noun the question names ("which planet?" → "Jupiter"
+   over "NASA": the embedder's cosine of the two);
 4. the best span is the short answer when its probability reaches the fitted ``min_probability``.
 """
 
@@ -31,6 +33,7 @@ import numpy as np
 
 from retrieval.answer.ranker import LinearModel, linear_from_json, load_fitted, save_fitted
 from retrieval.answer.sentences import Candidate, question_terms
+from retrieval.embedding.base import Embedder
 from retrieval.errors import ReaderLoadError
 from retrieval.text import SPAN_WORD as _WORD
 from retrieval.text import tokenize
@@ -66,6 +69,8 @@ SPAN_FEATURES = (
     "noun_x_open",
     "shortened",
     "typed_before",
+    "head",
+    "has_head",
 )
 """Per candidate span: its label matches the expected type (1, 0.5 for a near kind), the question has an
 expected type, the two multiplied, 1/(1+words between it and the nearest question term in its sentence),
@@ -243,6 +248,29 @@ def noun_phrases(tokens: Sequence[tuple[int, int, str, bool]]) -> list[Entity]:
     return phrases
 
 
+_WHICH = re.compile(r"\b(which|what)\s+", re.IGNORECASE)
+
+
+def question_head(question: str, entities: Sequence[Entity]) -> str | None:
+    """The noun a which/what question names as its answer's kind ("NFL team" in "Which NFL team won?",
+    "planet" in "headed towards which planet?"): the tagged names and noun phrases that follow the first
+    "which"/"what" without a gap, up to and including the first noun phrase. None when no noun phrase
+    follows at once ("What is …", "Which of the following …")."""
+    match = _WHICH.search(question)
+    if match is None:
+        return None
+    at = match.end()
+    for entity in sorted(entities, key=lambda e: e.start):
+        if entity.start < at:
+            continue
+        if question[at : entity.start].strip():
+            return None
+        at = entity.end
+        if entity.label == NOUN_PHRASE:
+            return question[match.end() : at].strip()
+    return None
+
+
 def _import_pipeline() -> Any:
     """The spaCy pipeline's package, imported without PyTorch when PyTorch is not loaded yet.
 
@@ -364,12 +392,14 @@ def _norm(text: str) -> str:
 
 
 class Reader:
-    """Finds and scores the short answer among the best sentences (``tagger`` injected; ``model`` None:
-    spans are still listed with their features, for fitting, but none is chosen)."""
+    """Finds and scores the short answer among the best sentences (``tagger`` and ``embedder`` injected;
+    ``model`` None: spans are still listed with their features, for fitting, but none is chosen; no
+    ``embedder``: the head-noun features are 0)."""
 
-    def __init__(self, tagger: EntityTagger, model: ReaderModel | None) -> None:
+    def __init__(self, tagger: EntityTagger, model: ReaderModel | None, embedder: Embedder | None = None) -> None:
         self.tagger = tagger
         self.model = model
+        self.embedder = embedder
 
     def spans(
         self,
@@ -384,7 +414,7 @@ class Reader:
         if kind == "none" or not sentences:
             return [], np.zeros((0, len(SPAN_FEATURES)))
         read = list(sentences[:SENTENCES_READ])
-        tagged = self.tagger.entities([c.text for c in read])
+        question_entities, *tagged = self.tagger.entities([question] + [c.text for c in read])
         spans: list[Span] = []
         where: list[int] = []
         for i, (candidate, entities) in enumerate(zip(read, tagged, strict=True)):
@@ -396,7 +426,21 @@ class Reader:
                 where.append(i)
         if not spans:
             return [], np.zeros((0, len(SPAN_FEATURES)))
-        return spans, self._features(question, kind, spans, where, read, probabilities, passage_ranks)
+        rows = self._features(question, kind, spans, where, read, probabilities, passage_ranks)
+        rows[:, -2:] = self._head_columns(question_head(question, question_entities), spans)
+        return spans, rows
+
+    def _head_columns(self, head: str | None, spans: Sequence[Span]) -> np.ndarray:
+        """Per span: its cosine to the question's head noun, and 1 for "the question has one"."""
+        out = np.zeros((len(spans), 2))
+        if head is None or self.embedder is None:
+            return out
+        texts = sorted({s.text for s in spans})
+        vectors = self.embedder.encode([head, *texts])
+        cosine = dict(zip(texts, vectors[1:] @ vectors[0], strict=True))
+        out[:, 0] = [float(cosine[s.text]) for s in spans]
+        out[:, 1] = 1.0
+        return out
 
     def _features(
         self,
@@ -463,6 +507,8 @@ class Reader:
                     float(span.label == NOUN_PHRASE and kind in (None, "thing")),
                     float(bool(within.get(key))),
                     1.0 / (1.0 + before[n]),
+                    0.0,  # head and has_head: _head_columns
+                    0.0,
                 ]
             )
         return np.asarray(rows, dtype=np.float64)

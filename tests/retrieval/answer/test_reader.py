@@ -24,6 +24,7 @@ from retrieval.answer.reader import (
     default_reader_dir,
     expected_type,
     noun_phrases,
+    question_head,
     support_of,
     type_score,
 )
@@ -246,3 +247,42 @@ def test_support_is_each_sentences_best_span_and_reorders_by_its_weight(tmp_path
     assert [c.text for c in by_support(sentences, reading.support, 1.0)] == texts[::-1]
     assert [c.score for c in by_support(sentences, reading.support, 1.0)] == [0.6, 0.9]  # scores kept
     assert support_of([], []) == {}
+
+
+def _tagged(question: str, phrases: Sequence[str], names: Sequence[str] = ()) -> list[Entity]:
+    """Entities of ``question`` as a tagger gives them: ``phrases`` as noun phrases, ``names`` as ORG."""
+    found = [Entity(question.index(p), question.index(p) + len(p), NOUN_PHRASE) for p in phrases]
+    return found + [Entity(question.index(n), question.index(n) + len(n), "ORG") for n in names]
+
+
+@pytest.mark.parametrize(
+    ("question", "phrases", "names", "head"),
+    [
+        ("Which NFL team won the Super Bowl?", ["team"], ["NFL", "Super Bowl"], "NFL team"),
+        ("The spacecraft is headed towards which planet?", ["spacecraft", "planet"], [], "planet"),
+        ("What meteor shower lit up the skies?", ["meteor shower", "skies"], [], "meteor shower"),
+        ("What is the estimated cost of the project?", ["estimated cost", "project"], [], None),
+        ("Which of the following was struck by an earthquake?", ["earthquake"], [], None),
+        ("Who won the Super Bowl?", [], ["Super Bowl"], None),
+        ("Which NFL won?", [], ["NFL"], None),
+    ],
+)
+def test_the_question_head_is_the_noun_right_after_which_or_what(
+    question: str, phrases: list[str], names: list[str], head: str | None
+) -> None:
+    assert question_head(question, _tagged(question, phrases, names)) == head
+
+
+@pytest.mark.model
+def test_the_head_features_score_spans_by_their_meaning_next_to_the_head(real_embedder) -> None:  # noqa: ANN001
+    question = "NASA's Europa Clipper spacecraft has launched, headed towards which planet?"
+    sentences = _sentences(["NASA launched the Europa Clipper spacecraft to Jupiter from Florida on Monday."])
+    spans, rows = Reader(SpacyTagger(), None, real_embedder).spans(question, sentences, [0.9], {0: 0})
+    head = {s.text: r[FEATURE["head"]] for s, r in zip(spans, rows, strict=True)}
+    assert {"NASA", "Jupiter", "Florida"} <= set(head)
+    assert head["Jupiter"] > max(head["NASA"], head["Florida"])
+    assert all(r[FEATURE["has_head"]] == 1.0 for r in rows)
+    _, without = Reader(SpacyTagger(), None).spans(question, sentences, [0.9], {0: 0})  # no embedder: 0
+    assert not without[:, [FEATURE["head"], FEATURE["has_head"]]].any()
+    _, headless = Reader(SpacyTagger(), None, real_embedder).spans("Who launched it?", sentences, [0.9], {0: 0})
+    assert not headless[:, [FEATURE["head"], FEATURE["has_head"]]].any()
