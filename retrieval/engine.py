@@ -206,7 +206,7 @@ class Engine:
         self._ranker: Ranker | None = ranker
         self._tagger: EntityTagger = tagger or SpacyTagger()
         """The reader's entity tagger (spaCy's loads on the first question that needs it)."""
-        self._reader_model: ReaderModel | None = None
+        self._reader: Reader | None = None  # one for the engine's life: it keeps span vectors
         self.search_config = search or SearchConfig()
         self.answer_config = answer or AnswerConfig()
         self.chunking = chunking or ChunkingConfig()
@@ -261,11 +261,12 @@ class Engine:
         """The reader (its span model read on first use), or None when the configuration has none."""
         if self.answer_config.reader is None:
             return None
-        if self._reader_model is None:
+        if self._reader is None:
             with self._embedder_lock:
-                if self._reader_model is None:
-                    self._reader_model = ReaderModel.load(reader_dir(self.answer_config.reader))
-        return Reader(self._tagger, self._reader_model, self.embedder)
+                if self._reader is None:
+                    model = ReaderModel.load(reader_dir(self.answer_config.reader))
+                    self._reader = Reader(self._tagger, model, self.embedder)
+        return self._reader
 
     def load_model(self) -> None:
         """Load the embedding model, the ranker and the reader now (a service does this before it answers)."""

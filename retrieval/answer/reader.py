@@ -23,7 +23,7 @@ import math
 import re
 import sys
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +42,8 @@ READER_FILE = "reader.json"
 FORMAT_VERSION = 3
 SENTENCES_READ = 12
 """How many of the best sentences (in the answerer's order) the reader takes spans from."""
+SPAN_VECTORS_KEPT = 8192
+"""Span and head-noun vectors a reader keeps for later questions (384 floats each: 12 MB at most)."""
 
 SPAN_FEATURES = (
     "type",
@@ -400,6 +402,8 @@ class Reader:
         self.tagger = tagger
         self.model = model
         self.embedder = embedder
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # span text -> vector, least recent first
+        self._vectors_lock = threading.Lock()
 
     def spans(
         self,
@@ -435,12 +439,27 @@ class Reader:
         out = np.zeros((len(spans), 2))
         if head is None or self.embedder is None:
             return out
-        texts = sorted({s.text for s in spans})
-        vectors = self.embedder.encode([head, *texts])
-        cosine = dict(zip(texts, vectors[1:] @ vectors[0], strict=True))
-        out[:, 0] = [float(cosine[s.text]) for s in spans]
+        vectors = self._vectors_of(self.embedder, {head} | {s.text for s in spans})
+        out[:, 0] = [float(vectors[s.text] @ vectors[head]) for s in spans]
         out[:, 1] = 1.0
         return out
+
+    def _vectors_of(self, embedder: Embedder, texts: set[str]) -> dict[str, np.ndarray]:
+        """The embedder's vectors of ``texts``, the last ``SPAN_VECTORS_KEPT`` kept: names recur across
+        questions ("Biden", "Monday"), and one short text costs about a millisecond on 2 cores."""
+        with self._vectors_lock:
+            found = {t: self._vectors[t] for t in texts if t in self._vectors}
+            for text in found:
+                self._vectors.move_to_end(text)
+        missing = sorted(texts - found.keys())
+        if missing:
+            found.update(zip(missing, embedder.encode(missing), strict=True))
+            with self._vectors_lock:
+                for text in missing:
+                    self._vectors[text] = found[text]
+                while len(self._vectors) > SPAN_VECTORS_KEPT:
+                    self._vectors.popitem(last=False)
+        return found
 
     def _features(
         self,

@@ -286,3 +286,37 @@ def test_the_head_features_score_spans_by_their_meaning_next_to_the_head(real_em
     assert not without[:, [FEATURE["head"], FEATURE["has_head"]]].any()
     _, headless = Reader(SpacyTagger(), None, real_embedder).spans("Who launched it?", sentences, [0.9], {0: 0})
     assert not headless[:, [FEATURE["head"], FEATURE["has_head"]]].any()
+
+
+class CountingEmbedder:
+    """Wraps a real embedder and records the texts each encode call is given."""
+
+    def __init__(self, inner) -> None:  # noqa: ANN001
+        self.inner, self.calls = inner, []
+        self.name, self.dimension, self.max_tokens = inner.name, inner.dimension, inner.max_tokens
+
+    def encode(self, texts, progress=None):  # noqa: ANN001, ANN201
+        self.calls.append(list(texts))
+        return self.inner.encode(texts, progress)
+
+    def count_tokens(self, texts):  # noqa: ANN001, ANN201
+        return self.inner.count_tokens(texts)
+
+
+@pytest.mark.model
+def test_span_vectors_are_kept_for_later_questions(real_embedder, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import retrieval.answer.reader as reader_module
+
+    counting = CountingEmbedder(real_embedder)
+    reader = Reader(SpacyTagger(), None, counting)
+    sentences = _sentences(["NASA launched the Europa Clipper spacecraft to Jupiter from Florida on Monday."])
+    _, first = reader.spans("Headed towards which planet?", sentences, [0.9], {0: 0})
+    assert "planet" in counting.calls[0] and "Jupiter" in counting.calls[0]
+    _, again = reader.spans("Headed towards which planet?", sentences, [0.9], {0: 0})
+    assert len(counting.calls) == 1 and np.array_equal(first, again)  # nothing embedded twice
+    reader.spans("Launched from which state?", sentences, [0.9], {0: 0})
+    assert counting.calls[1] == ["state"]  # only the new head
+    monkeypatch.setattr(reader_module, "SPAN_VECTORS_KEPT", 2)
+    reader.spans("Launched from which city?", sentences, [0.9], {0: 0})
+    assert counting.calls[2] == ["city"] and list(reader._vectors)[-1] == "city"
+    assert len(reader._vectors) == 2  # the least recently used are let go
