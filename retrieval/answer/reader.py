@@ -10,10 +10,9 @@ A reader in the classic question-answering sense:
    first use);
 3. each span scored by a logistic model (``SPAN_FEATURES``: type match, nearness to the question's
    terms in the same sentence, not repeating the question, agreement across sentences and articles,
-   sentence and passage rank, date) fitted on news_train_2024 by ``scripts/train_reader.py`` and
-   shipped as ``models/newsdesk-reader/reader.json``;
-   and how near the span's meaning is to the noun the question names ("which planet?" → "Jupiter"
-   over "NASA": the embedder's cosine of the two);
+   sentence and passage rank, date, and how near its meaning is to the noun the question names —
+   "which planet?": Jupiter over NASA, by the embedder's cosine) fitted on news_train_2024 by
+   ``scripts/train_reader.py`` and shipped as ``models/newsdesk-reader/reader.json``;
 4. the best span is the short answer when its probability reaches the fitted ``min_probability``.
 """
 
@@ -431,11 +430,11 @@ class Reader:
         if not spans:
             return [], np.zeros((0, len(SPAN_FEATURES)))
         rows = self._features(question, kind, spans, where, read, probabilities, passage_ranks)
-        rows[:, -2:] = self._head_columns(question_head(question, question_entities), spans)
-        return spans, rows
+        return spans, np.hstack([rows, self._head_columns(question_head(question, question_entities), spans)])
 
     def _head_columns(self, head: str | None, spans: Sequence[Span]) -> np.ndarray:
-        """Per span: its cosine to the question's head noun, and 1 for "the question has one"."""
+        """The last two ``SPAN_FEATURES`` per span: its cosine to the question's head noun, and 1 for "the
+        question has one"."""
         out = np.zeros((len(spans), 2))
         if head is None or self.embedder is None:
             return out
@@ -471,6 +470,7 @@ class Reader:
         probabilities: Sequence[float],
         passage_ranks: dict[int, int],
     ) -> np.ndarray:
+        """Every ``SPAN_FEATURES`` column but the last two (``_head_columns``), one row per span."""
         terms = set(question_terms(question))
         question_words = _echo_words(question)
         sentences_of: dict[str, set[int]] = defaultdict(set)
@@ -526,8 +526,6 @@ class Reader:
                     float(span.label == NOUN_PHRASE and kind in (None, "thing")),
                     float(bool(within.get(key))),
                     1.0 / (1.0 + before[n]),
-                    0.0,  # head and has_head: _head_columns
-                    0.0,
                 ]
             )
         return np.asarray(rows, dtype=np.float64)
