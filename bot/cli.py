@@ -19,7 +19,7 @@ from bot.context import (
     EXIT_IO,
     EXIT_OK,
     EXIT_USAGE,
-    Context,
+    CommandContext,
 )
 from bot.render import printable
 from retrieval.errors import BuildInterrupted, NewsdeskError, Remedy, SettingError, UnknownFeedError, UnknownTopicError
@@ -234,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     _configure_logging(args.verbose, settings.general.log_level)
     _warn_unknown_variables()
-    ctx = Context(settings, args)
+    ctx = CommandContext(settings, args)
     what = _command(args)
     try:
         return int(args.handler(ctx) or EXIT_OK)

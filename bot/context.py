@@ -86,7 +86,7 @@ class CommandError(NewsdeskError):
     """A command-line problem the user can fix (bad option, bad input line)."""
 
 
-class Context:
+class CommandContext:
     """What a command needs: settings, consoles, and the engine (loaded on first use, once)."""
 
     def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
@@ -229,7 +229,7 @@ class Context:
         return DateRange(since, until)
 
 
-def print_json(ctx: Context, data: object) -> None:
+def print_json(ctx: CommandContext, data: object) -> None:
     """``data`` as JSON on stdout (highlighted on a terminal); text that cannot be encoded becomes U+FFFD."""
     text = fix_surrogates(json.dumps(data, ensure_ascii=False))
     if ctx.out.is_terminal:

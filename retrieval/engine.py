@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, cast
 
 from retrieval.answer.abstention import staleness_note
 from retrieval.answer.extractive import Answerer
-from retrieval.answer.features import Context
 from retrieval.answer.ranker import Ranker, default_ranker_dir
 from retrieval.answer.reader import EntityTagger, Reader, ReaderModel, SpacyTagger, default_reader_dir
 from retrieval.config import (
@@ -501,10 +500,8 @@ class Engine:
         embedded = time.perf_counter()
         hits = live.retriever.search(query, k)
         found = time.perf_counter()
-        window = query.window.dates if query.window is not None else None
-        composed = live.answerer.compose(
-            searched, hits, Context(searched, as_of.toordinal() if as_of else None, window)
-        )
+        context = query.context()
+        composed = live.answerer.compose(searched, hits, context)
         done = time.perf_counter()
         note = ""
         if composed.abstained:
@@ -530,7 +527,7 @@ class Engine:
             },
             searched=searched if searched != question else "",
             as_of=as_of,
-            window=window,
+            window=context.window,
             note=note,
             short_answer=composed.short_answer,
         )

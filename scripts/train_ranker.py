@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from retrieval.answer.extractive import PASSAGES_READ, scored_by  # noqa: E402
-from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES, Context  # noqa: E402
+from retrieval.answer.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES, QuestionContext  # noqa: E402
 from retrieval.answer.ranker import (  # noqa: E402
     CONFIDENCE_Z_LIMIT,
     LinearModel,
@@ -77,7 +77,7 @@ class Question:
 
     item: EvalQuestion
     week: str
-    context: Context
+    context: QuestionContext
     pool: list[Hit]
     passage_x: np.ndarray
     passage_y: np.ndarray
@@ -150,9 +150,7 @@ def collect(engine: Engine, items: Sequence[EvalQuestion], weeks: dict[str, str]
         pool = retriever.pool(query, depth)
         x = retriever.features(query, pool)
         y = np.array([item.answerable and holds_gold(h.passage.text, item.answers) for h in pool], dtype=int)
-        window = query.window.dates if query.window is not None else None
-        context = Context(item.question, item.as_of.toordinal() if item.as_of else None, window)
-        out.append(Question(item, weeks[item.id], context, pool, x, y))
+        out.append(Question(item, weeks[item.id], query.context(), pool, x, y))
         if number % 100 == 0:
             log.info("%d/%d questions searched (%.0f s)", number, len(items), time.perf_counter() - started)
     return out

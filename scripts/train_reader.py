@@ -43,7 +43,6 @@ from retrieval.answer.extractive import (  # noqa: E402
     read_order,
     with_runner_up,
 )
-from retrieval.answer.features import Context  # noqa: E402
 from retrieval.answer.ranker import LinearModel, default_ranker_dir  # noqa: E402
 from retrieval.answer.reader import (  # noqa: E402
     SPAN_FEATURES,
@@ -89,9 +88,7 @@ def read_all(engine: Engine, reader: Reader, items: list[EvalQuestion], weeks: d
     for number, item in enumerate(items, start=1):
         query = live.retriever.query(item.question, as_of=item.as_of)
         hits = live.retriever.search(query, 10)
-        window = query.window.dates if query.window is not None else None
-        context = Context(item.question, item.as_of.toordinal() if item.as_of else None, window)
-        candidates, probabilities = live.answerer.rank_sentences(hits, context, ranker)
+        candidates, probabilities = live.answerer.rank_sentences(hits, query.context(), ranker)
         blended = lead_with_kind(item.question, blend(candidates, probabilities))
         probability = {(c.hit.passage.id, c.start): float(p) for c, p in zip(candidates, probabilities, strict=True)}
         ranks = {h.passage.id: i for i, h in enumerate(hits[:PASSAGES_READ])}

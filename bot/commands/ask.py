@@ -14,10 +14,10 @@ from retrieval.errors import NewsdeskError
 from retrieval.ingest.textclean import fix_surrogates
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.context import CommandContext
 
 
-def cmd_ask(ctx: Context) -> int:
+def cmd_ask(ctx: CommandContext) -> int:
     """newsdesk ask "question" [--json] | newsdesk ask --jsonl < questions.jsonl"""
     from bot.render import SentencePrinter, answer_to_dict, print_answer
 
@@ -47,7 +47,7 @@ def cmd_ask(ctx: Context) -> int:
     return 0
 
 
-def _ask_written_live(ctx: Context, question: str) -> int:
+def _ask_written_live(ctx: CommandContext, question: str) -> int:
     """On a terminal: the extractive answer at once, replaced by the written one once it is verified."""
     from rich.live import Live
 
@@ -83,7 +83,7 @@ def stdin_lines() -> Iterator[str]:
     yield from sys.stdin
 
 
-def _ask_jsonl(ctx: Context) -> int:
+def _ask_jsonl(ctx: CommandContext) -> int:
     """One answer (or error) line per question line; a bad line, even a crash, does not stop the batch."""
     from bot.render import answer_to_dict
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from bot.context import print_json
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.context import CommandContext
     from retrieval.alerts.briefing import Briefing, BriefStory
     from retrieval.types import Citation
 
@@ -73,7 +73,7 @@ def briefing_lines(briefing: Briefing) -> list[str]:
     return lines
 
 
-def cmd_brief(ctx: Context) -> int:
+def cmd_brief(ctx: CommandContext) -> int:
     """newsdesk brief [TOPIC] [--since D] [--as-of D] [--json]"""
     from retrieval.alerts.briefing import BriefConfig, window
 

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 from retrieval.errors import NewsdeskError
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.context import CommandContext
 
 HISTORY_FILE = Path.home() / ".newsdesk_history"
 
 
-def cmd_chat(ctx: Context) -> int:
+def cmd_chat(ctx: CommandContext) -> int:
     """An interactive loop: one question a line, history kept, Ctrl-D to quit."""
     from bot.render import print_answer
 
@@ -73,7 +73,7 @@ def cmd_chat(ctx: Context) -> int:
     return 0
 
 
-def _chat_command(ctx: Context, line: str, as_of: dt.date, previous: str | None) -> tuple[dt.date, str | None]:
+def _chat_command(ctx: CommandContext, line: str, as_of: dt.date, previous: str | None) -> tuple[dt.date, str | None]:
     """A ``/`` command typed in chat: ``/as-of YYYY-MM-DD`` or ``/new``; returns the new (as-of, previous)."""
     name, _, value = line.partition(" ")
     if name == "/new":

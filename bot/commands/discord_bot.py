@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from bot.context import CommandError
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.context import CommandContext
 
 log = logging.getLogger(__name__)
 
 
-def cmd_bot(ctx: Context) -> int:
+def cmd_bot(ctx: CommandContext) -> int:
     """newsdesk bot: load the model and index once, then answer on Discord until interrupted."""
     token = ctx.settings.discord.token
     if token is None or not token.get_secret_value().strip():

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 from bot.context import CommandError, print_json
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.context import CommandContext
     from retrieval.evaluation import EvalReport
 
 
-def cmd_eval(ctx: Context) -> int:
+def cmd_eval(ctx: CommandContext) -> int:
     """newsdesk eval --corpus C --questions Q: index C separately, answer Q, print the metrics."""
     from bot.render import print_eval
     from retrieval.evaluation import evaluate, load_questions, select_questions, slice_questions

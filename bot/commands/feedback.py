@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 from bot.context import CommandError
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.context import CommandContext
 
 
-def cmd_feedback_export(ctx: Context) -> int:
+def cmd_feedback_export(ctx: CommandContext) -> int:
     """newsdesk feedback export [--out FILE]: the votes with their questions, answers and cited ids."""
     from bot.discord_bot.feedback import FeedbackStore
 

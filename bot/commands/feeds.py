@@ -11,12 +11,12 @@ from bot.context import CommandError, print_json
 from bot.render import feed_line, feed_status, feed_to_dict, plural, seeds_line, summary_line, when
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.context import CommandContext
     from retrieval.feeds.updater import FeedUpdater
     from retrieval.feeds.watcher import WatchEvent
 
 
-def _updater(ctx: Context, *, engine: bool = False) -> FeedUpdater:
+def _updater(ctx: CommandContext, *, engine: bool = False) -> FeedUpdater:
     from retrieval.feeds.state import FeedStore, old_state_note, state_path
     from retrieval.feeds.updater import FeedUpdater
 
@@ -30,7 +30,7 @@ def _updater(ctx: Context, *, engine: bool = False) -> FeedUpdater:
     return FeedUpdater(store, ctx.seeds_dir, ctx.settings.feeds, engine=ctx.engine if engine else None)
 
 
-def cmd_feeds_add(ctx: Context) -> int:
+def cmd_feeds_add(ctx: CommandContext) -> int:
     """newsdesk feeds add URL [--name NAME]"""
     updater = _updater(ctx)
     try:
@@ -44,7 +44,7 @@ def cmd_feeds_add(ctx: Context) -> int:
     return 0
 
 
-def cmd_feeds_list(ctx: Context) -> int:
+def cmd_feeds_list(ctx: CommandContext) -> int:
     """newsdesk feeds list [--json]"""
     updater = _updater(ctx)
     feeds = updater.store.feeds()
@@ -64,7 +64,7 @@ def cmd_feeds_list(ctx: Context) -> int:
     return 0
 
 
-def cmd_feeds_remove(ctx: Context) -> int:
+def cmd_feeds_remove(ctx: CommandContext) -> int:
     """newsdesk feeds remove URL|NAME [--purge]"""
     updater = _updater(ctx)
     feed, deleted = updater.remove(ctx.args.feed, purge=ctx.args.purge)
@@ -74,7 +74,7 @@ def cmd_feeds_remove(ctx: Context) -> int:
     return 0
 
 
-def cmd_feeds_import(ctx: Context) -> int:
+def cmd_feeds_import(ctx: CommandContext) -> int:
     """newsdesk feeds import FILE.opml"""
     from retrieval.errors import FeedError
     from retrieval.feeds.opml import read_opml
@@ -101,7 +101,7 @@ def cmd_feeds_import(ctx: Context) -> int:
     return 0
 
 
-def cmd_feeds_export(ctx: Context) -> int:
+def cmd_feeds_export(ctx: CommandContext) -> int:
     """newsdesk feeds export [--out FILE]"""
     from retrieval.feeds.opml import write_opml
 
@@ -120,7 +120,7 @@ def cmd_feeds_export(ctx: Context) -> int:
     return 0
 
 
-def cmd_update(ctx: Context) -> int:
+def cmd_update(ctx: CommandContext) -> int:
     """newsdesk update [--due] [--no-index]"""
     updater = _updater(ctx, engine=not ctx.args.no_index)
     if not updater.store.feeds():
@@ -138,7 +138,7 @@ def cmd_update(ctx: Context) -> int:
     return 1 if report.index_error else 0
 
 
-def cmd_watch(ctx: Context) -> int:
+def cmd_watch(ctx: CommandContext) -> int:
     """newsdesk watch [--no-feeds]: poll feeds when due and index seed files as they change, until Ctrl-C."""
     from retrieval.feeds.watcher import Watcher
 

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 from bot.context import print_json
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.context import CommandContext
     from retrieval.alerts.store import Follow, TopicStore
 
 
-def _store(ctx: Context) -> TopicStore:
+def _store(ctx: CommandContext) -> TopicStore:
     from retrieval.alerts.store import TopicStore, alerts_db
 
     return TopicStore(alerts_db(ctx.index_dir))
@@ -30,7 +30,7 @@ def follow_to_dict(follow: Follow) -> dict[str, object]:
     }
 
 
-def cmd_follow_add(ctx: Context) -> int:
+def cmd_follow_add(ctx: CommandContext) -> int:
     """newsdesk follow add TOPIC --channel ID"""
     store = _store(ctx)
     try:
@@ -48,7 +48,7 @@ def cmd_follow_add(ctx: Context) -> int:
     return 0
 
 
-def cmd_follow_list(ctx: Context) -> int:
+def cmd_follow_list(ctx: CommandContext) -> int:
     """newsdesk follow list [--json]"""
     store = _store(ctx)
     try:
@@ -66,7 +66,7 @@ def cmd_follow_list(ctx: Context) -> int:
     return 0
 
 
-def cmd_follow_remove(ctx: Context) -> int:
+def cmd_follow_remove(ctx: CommandContext) -> int:
     """newsdesk follow remove TOPIC|ID"""
     store = _store(ctx)
     try:

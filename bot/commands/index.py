@@ -6,10 +6,10 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.context import CommandContext
 
 
-def cmd_index(ctx: Context) -> int:
+def cmd_index(ctx: CommandContext) -> int:
     """newsdesk index [--full]"""
     ctx.build(full=ctx.args.full)
     return 0

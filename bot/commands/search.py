@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from bot.context import print_json
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.context import CommandContext
 
 
-def cmd_search(ctx: Context) -> int:
+def cmd_search(ctx: CommandContext) -> int:
     """newsdesk search "query": passages only, with scores."""
     from bot.render import hit_to_dict, print_hits
     from retrieval.engine import check_question

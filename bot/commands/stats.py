@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from bot.context import CommandError, print_json
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.context import CommandContext
 
 
-def cmd_stats(ctx: Context) -> int:
+def cmd_stats(ctx: CommandContext) -> int:
     """newsdesk stats [--check]: read from the manifest, no model loaded; --check reads every file."""
     from bot.render import print_stats, stats_to_dict
 
@@ -25,7 +25,7 @@ def cmd_stats(ctx: Context) -> int:
     return 0
 
 
-def check_index(ctx: Context) -> int:
+def check_index(ctx: CommandContext) -> int:
     """newsdesk stats --check: every file against its checksum; one line per problem, exit 1 if any."""
     if ctx.engine.replica:
         raise CommandError(

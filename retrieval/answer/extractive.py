@@ -16,7 +16,7 @@ import numpy as np
 
 from retrieval.answer.abstention import Abstention
 from retrieval.answer.definition import as_choice, introduce
-from retrieval.answer.features import Context, question_features, sentence_features
+from retrieval.answer.features import QuestionContext, question_features, sentence_features
 from retrieval.answer.ranker import CONFIDENCE_Z_LIMIT, Ranker
 from retrieval.answer.reader import Choice, Reader, Reading, by_support
 from retrieval.answer.sentences import Candidate, SentenceScorer, answer_type, type_match
@@ -107,13 +107,13 @@ class Answerer:
         )
         return 1.0 / (1.0 + math.exp(-z))
 
-    def compose(self, question: str, hits: Sequence[Hit], context: Context | None = None) -> Composition:
+    def compose(self, question: str, hits: Sequence[Hit], context: QuestionContext | None = None) -> Composition:
         """Pick up to ``max_sentences`` sentences, cite each, or abstain below the threshold.
 
         ``context`` (the question's as-of day and window) feeds the learned ranker's features.
         """
         if self.ranker is not None:
-            return self._compose_ranked(hits, context or Context(question, None, None), self.ranker)
+            return self._compose_ranked(hits, context or QuestionContext(question, None, None), self.ranker)
         candidates = sorted(self.candidates(question, hits), key=lambda c: -c.score)
         if not candidates:
             return Composition((), (), True, 0.0)
@@ -125,7 +125,7 @@ class Answerer:
         return self._compose(kept, confidence)
 
     def rank_sentences(
-        self, hits: Sequence[Hit], context: Context, ranker: Ranker
+        self, hits: Sequence[Hit], context: QuestionContext, ranker: Ranker
     ) -> tuple[list[Candidate], np.ndarray]:
         """The sentences of the top passages with their hand-weighted scores, and the ranker's sentence
         probability of each (in the same order)."""
@@ -135,7 +135,7 @@ class Answerer:
         ranks = {h.passage.id: i for i, h in enumerate(top)}
         return candidates, ranker.sentences.probabilities(sentence_features(context, candidates, scores, ranks))
 
-    def question_row(self, hits: Sequence[Hit], ranked: Sequence[Candidate], context: Context) -> np.ndarray:
+    def question_row(self, hits: Sequence[Hit], ranked: Sequence[Candidate], context: QuestionContext) -> np.ndarray:
         """The confidence model's features of a question whose top passages are ``hits``."""
         top = list(hits[:PASSAGES_READ])
         ceiling = self.scorer.lexical.ceiling(context.question)
@@ -143,7 +143,7 @@ class Answerer:
             context, top, [h.score for h in top], [c.score for c in ranked], ranked[0] if ranked else None, ceiling
         )
 
-    def _compose_ranked(self, hits: Sequence[Hit], context: Context, ranker: Ranker) -> Composition:
+    def _compose_ranked(self, hits: Sequence[Hit], context: QuestionContext, ranker: Ranker) -> Composition:
         candidates, probabilities = self.rank_sentences(hits, context, ranker)
         if not candidates:
             return Composition((), (), True, 0.0)

@@ -89,7 +89,7 @@ _QUOTE = re.compile(r"[“”\"]")
 
 
 @dataclass(frozen=True)
-class Context:
+class QuestionContext:
     """What the features of one question need besides its hits."""
 
     question: str
@@ -117,7 +117,9 @@ def _in_window(day: int, window: DateRange | None) -> float:
     return float((since is None or day >= since) and (until is None or day <= until))
 
 
-def passage_features(context: Context, hits: Sequence[Hit], scored: Sequence[Sequence[Candidate]]) -> np.ndarray:
+def passage_features(
+    context: QuestionContext, hits: Sequence[Hit], scored: Sequence[Sequence[Candidate]]
+) -> np.ndarray:
     """One row of ``PASSAGE_FEATURES`` per hit (hits in fused order, ``scored`` their sentences)."""
     top_lexical = max((h.lexical_score or 0.0 for h in hits), default=0.0) or 1.0
     per_article = Counter(h.article.id for h in hits)
@@ -154,7 +156,10 @@ def passage_features(context: Context, hits: Sequence[Hit], scored: Sequence[Seq
 
 
 def sentence_features(
-    context: Context, candidates: Sequence[Candidate], passage_scores: dict[int, float], passage_ranks: dict[int, int]
+    context: QuestionContext,
+    candidates: Sequence[Candidate],
+    passage_scores: dict[int, float],
+    passage_ranks: dict[int, int],
 ) -> np.ndarray:
     """One row of ``SENTENCE_FEATURES`` per candidate sentence."""
     wanted = context.names
@@ -190,7 +195,7 @@ def _sentence_index(candidate: Candidate) -> int:
 
 
 def question_features(
-    context: Context,
+    context: QuestionContext,
     hits: Sequence[Hit],
     passage_scores: Sequence[float],
     sentence_scores: Sequence[float],

@@ -16,7 +16,10 @@ log = logging.getLogger("retrieval.ingest.files")
 
 
 @dataclass(frozen=True)
-class FileRecord:
+class CachedFile:
+    """What one seed file gave when it was read: its articles, their fingerprints and the notes on it,
+    under the file's identity (size, modification and change times, inode) at that read."""
+
     key: tuple[int, int, int, int]
     articles: tuple[Article, ...]
     fingerprints: tuple[str, ...]
@@ -39,7 +42,7 @@ class IngestCache:
     def __init__(self, config: IngestConfig | None = None) -> None:
         self.config = config or IngestConfig()
         """How the files were read (a cache read otherwise is not used)."""
-        self._files: dict[str, FileRecord] = {}
+        self._files: dict[str, CachedFile] = {}
         self.reused = 0
         """Files the last :func:`load_articles` took from the cache."""
         self.unsaved = -1

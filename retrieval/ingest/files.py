@@ -15,7 +15,7 @@ from pathlib import Path
 from retrieval.config import IngestConfig
 from retrieval.errors import SeedsNotFoundError
 from retrieval.ingest.article import RAW_SLACK, limit_article, text_fingerprint
-from retrieval.ingest.cache import FileRecord, IngestCache
+from retrieval.ingest.cache import CachedFile, IngestCache
 from retrieval.ingest.decode import decode, read_bytes
 from retrieval.ingest.formats import html, jsonl, markdown, seed_text
 from retrieval.ingest.formats.html import HTML_SLACK
@@ -109,7 +109,7 @@ def load_articles(
         cache._use(config)
     fingerprints: list[str] = []
     files = 0
-    seen: dict[str, FileRecord] = {}
+    seen: dict[str, CachedFile] = {}
     reused = 0
     for number, path in enumerate(paths):
         rel = path.relative_to(root).as_posix()
@@ -137,7 +137,7 @@ def load_articles(
             seconds = time.perf_counter() - started
             if seconds > SLOW_FILE_SECONDS:
                 log.info("reading %s took %.1fs", rel, seconds)
-            record = FileRecord(
+            record = CachedFile(
                 key or (-1, -1, -1, -1),
                 tuple(read.articles),
                 tuple(text_fingerprint(a.text) for a in read.articles),

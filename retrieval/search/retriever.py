@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from retrieval.answer.features import Context, passage_features
+from retrieval.answer.features import QuestionContext, passage_features
 from retrieval.answer.ranker import Ranker
 from retrieval.answer.sentences import SentenceScorer
 from retrieval.config import SearchConfig
@@ -43,6 +43,11 @@ class Query:
     dates: DateRange = DateRange()
     as_of: dt.date | None = None
     window: TimeWindow | None = None
+
+    def context(self) -> QuestionContext:
+        """What the answer's features need of this question: its text, the day asked, its window's dates."""
+        window = self.window.dates if self.window is not None else None
+        return QuestionContext(self.text, self.as_of.toordinal() if self.as_of else None, window)
 
 
 @dataclass(frozen=True)
@@ -260,8 +265,7 @@ class Retriever:
 
     def features(self, query: Query, hits: list[Hit]) -> np.ndarray:
         """The learned ranker's features of each hit (``retrieval.answer.features.PASSAGE_FEATURES``)."""
-        context = Context(query.text, query.as_of.toordinal() if query.as_of else None, _window(query))
-        return passage_features(context, hits, self.scorer.score(query.text, hits))
+        return passage_features(query.context(), hits, self.scorer.score(query.text, hits))
 
     def rerank(self, query: Query, hits: list[Hit], prior: dict[int, float] | None = None) -> list[Hit]:
         """The hits ordered by how likely they hold the answer, which becomes their score.
@@ -284,10 +288,6 @@ class Retriever:
         ]
         ranked = sorted(range(len(hits)), key=lambda i: -best[i])
         return [replace(hits[i], score=float(best[i])) for i in ranked]
-
-
-def _window(query: Query) -> DateRange | None:
-    return query.window.dates if query.window is not None else None
 
 
 class _Distinct:

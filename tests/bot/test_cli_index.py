@@ -81,12 +81,12 @@ def test_stats_sees_a_truncated_file(index_dir: Path, capsys: pytest.CaptureFixt
 def test_a_damaged_link_is_said_before_rebuilding(
     index_dir: Path, seeds_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.context import Context
+    from bot.context import CommandContext
     from bot.settings import Settings
 
     (index_dir / "current").unlink()
     args = argparse.Namespace(index=index_dir, seeds=seeds_dir)
-    ctx = Context(Settings(), args)
+    ctx = CommandContext(Settings(), args)
     ctx._engine = make_engine(index_dir, HashEmbedder())
     ctx.ready_engine()
     err = capsys.readouterr().err
@@ -98,12 +98,12 @@ def test_a_damaged_link_is_said_before_rebuilding(
 def test_ctrl_c_during_a_build_says_where_the_index_stands(
     index_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, live: bool, words: str
 ) -> None:
-    from bot.context import Context
+    from bot.context import CommandContext
 
-    def interrupted(self: Context, full: bool) -> None:
+    def interrupted(self: CommandContext, full: bool) -> None:
         raise BuildInterrupted(live=live)
 
-    monkeypatch.setattr(Context, "build", interrupted)
+    monkeypatch.setattr(CommandContext, "build", interrupted)
     code, _, err = run(capsys, "index", "--index", str(index_dir))
     assert code == 130 and words in err
 

@@ -54,7 +54,7 @@ def test_the_rank_weight_is_the_least_that_puts_the_gold_article_first() -> None
     that order; 0.1, the least of the grid past it, gives Hits@1 and MRR@10 1."""
     import datetime as dt
 
-    from retrieval.answer.features import PASSAGE_FEATURES, Context
+    from retrieval.answer.features import PASSAGE_FEATURES, QuestionContext
     from retrieval.evaluation import EvalQuestion
     from retrieval.types import Article, Hit, Passage
 
@@ -70,7 +70,7 @@ def test_the_rank_weight_is_the_least_that_puts_the_gold_article_first() -> None
         x[:, PASSAGE_FEATURES.index("rank")] = [1.0, 0.5]
         x[1, PASSAGE_FEATURES.index("sentence")] = 0.15
         item = EvalQuestion(f"q{n}", "Who?", (f"q{n}-gold",), ("x",), True, dt.date(2024, 1, 1))
-        questions.append(script.Question(item, f"w{n}", Context("Who?", None, None), pool, x, np.array([1, 0])))
+        questions.append(script.Question(item, f"w{n}", QuestionContext("Who?", None, None), pool, x, np.array([1, 0])))
     folds = [n % script.FOLDS for n in range(10)]
     weight, metrics = script.choose_rank_weight(questions, folds, [model] * script.FOLDS)
     assert weight == 0.1 and metrics == {"hits@1": 1.0, "hits@5": 1.0, "mrr@10": 1.0}

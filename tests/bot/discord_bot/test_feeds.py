@@ -14,7 +14,7 @@ import discord
 import pytest
 
 from bot.cli import main
-from bot.context import Context
+from bot.context import CommandContext
 from bot.discord_bot import freshness
 from bot.discord_bot.client import NewsdeskBot, create_bot
 from bot.discord_bot.commands import NOT_ALLOWED_FEEDS
@@ -222,7 +222,7 @@ async def test_newsdesk_bot_watches_the_feeds_and_stops_cleanly(
     for name, value in {"DISCORD_TOKEN": GOOD_TOKEN, "FEEDS_DB": "feeds.sqlite3", "FEEDS_HOST_DELAY": "0"}.items():
         monkeypatch.setenv(f"NEWSDESK_{name}", value)
     monkeypatch.setenv("NEWSDESK_FEEDS_INTERVAL", "1")
-    monkeypatch.setattr(Context, "ready_engine", lambda self: engine)
+    monkeypatch.setattr(CommandContext, "ready_engine", lambda self: engine)
     started: list[NewsdeskBot] = []
     real_create_bot = client.create_bot
     monkeypatch.setattr(client, "create_bot", lambda *a, **k: started.append(real_create_bot(*a, **k)) or started[-1])

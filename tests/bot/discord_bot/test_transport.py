@@ -14,7 +14,7 @@ import time
 import pytest
 
 from bot.cli import main
-from bot.context import Context
+from bot.context import CommandContext
 from bot.discord_bot.client import DiscordLoginError, NewsdeskBot, bot_intents, create_bot, serve
 from retrieval.config import AnswerConfig, ChunkingConfig
 from retrieval.engine import Engine
@@ -101,7 +101,7 @@ async def test_rejected_token_from_the_command_line(fake, engine, tmp_path, monk
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NEWSDESK_DISCORD_TOKEN", "wrong-token-123")
-    monkeypatch.setattr(Context, "ready_engine", lambda self: engine)  # the small real engine
+    monkeypatch.setattr(CommandContext, "ready_engine", lambda self: engine)  # the small real engine
     # main() runs its own event loop: give it a thread, so this loop keeps serving the fake Discord
     assert await asyncio.wait_for(asyncio.to_thread(main, ["bot"]), 15) == 1
     err = capsys.readouterr().err
@@ -235,7 +235,7 @@ async def test_reindex_rebuilds_from_the_seeds_the_bot_was_started_with(fake, en
         encoding="utf-8",
     )
     monkeypatch.setenv("NEWSDESK_DISCORD_TOKEN", GOOD_TOKEN)
-    monkeypatch.setattr(Context, "ready_engine", lambda self: engine)  # the small real engine
+    monkeypatch.setattr(CommandContext, "ready_engine", lambda self: engine)  # the small real engine
     started: list[NewsdeskBot] = []  # the bot the command builds (by the real create_bot), to stop it at the end
     real_create_bot = client.create_bot
 
