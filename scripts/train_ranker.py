@@ -314,6 +314,15 @@ def subset(corpus: Path, items: Sequence[EvalQuestion], articles: int, index: Pa
     return out
 
 
+def embedding_from_env() -> EmbeddingConfig:
+    """The embedder to fit for: the shipped one, or the one ``NEWSDESK_MODEL`` names (a ranker and reader for
+    another model), with ``NEWSDESK_EMBED_CACHE`` if set."""
+    return EmbeddingConfig(
+        model=os.environ.get("NEWSDESK_MODEL") or EmbeddingConfig().model,
+        cache=os.environ.get("NEWSDESK_EMBED_CACHE") or None,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, required=True, help="an index of the training corpus (built if missing)")
@@ -339,10 +348,7 @@ def main() -> int:
     if args.slice:
         items = slice_questions(items, args.slice, args.seed)
     search = SearchConfig(rerank_depth=args.depth, candidates=max(SearchConfig().candidates, args.depth))
-    embedding = EmbeddingConfig(
-        model=os.environ.get("NEWSDESK_MODEL") or EmbeddingConfig().model,
-        cache=os.environ.get("NEWSDESK_EMBED_CACHE") or None,
-    )
+    embedding = embedding_from_env()
     engine = Engine.from_config(
         EngineConfig(index_dir=args.index, embedding=embedding, search=search, answer=AnswerConfig(ranker=None))
     )

@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from train_ranker import BARS, FOLDS, GRID, fit_linear, folds_of  # noqa: E402
+from train_ranker import BARS, FOLDS, GRID, embedding_from_env, fit_linear, folds_of  # noqa: E402
 
 from retrieval.answer.extractive import (  # noqa: E402
     PASSAGES_READ,
@@ -56,7 +55,7 @@ from retrieval.answer.reader import (  # noqa: E402
     support_of,
 )
 from retrieval.answer.sentences import Candidate  # noqa: E402
-from retrieval.config import AnswerConfig, EmbeddingConfig, EngineConfig, SearchConfig  # noqa: E402
+from retrieval.config import AnswerConfig, EngineConfig, SearchConfig  # noqa: E402
 from retrieval.engine import Engine  # noqa: E402
 from retrieval.evaluation import EvalQuestion, holds_gold, load_questions  # noqa: E402
 
@@ -192,10 +191,7 @@ def main() -> int:
     weeks = {str(r["id"]): str((r.get("meta") or {}).get("week") or str(r["id"]).split("_")[0]) for r in records}
     items = [q for q in load_questions(args.questions) if q.answerable]
     search = SearchConfig(rerank_depth=args.depth, candidates=max(SearchConfig().candidates, args.depth))
-    embedding = EmbeddingConfig(
-        model=os.environ.get("NEWSDESK_MODEL") or EmbeddingConfig().model,
-        cache=os.environ.get("NEWSDESK_EMBED_CACHE") or None,
-    )
+    embedding = embedding_from_env()
     answer = AnswerConfig(ranker=str(args.ranker), reader=None)
     engine = Engine.from_config(EngineConfig(index_dir=args.index, embedding=embedding, search=search, answer=answer))
     if not engine.has_index():
