@@ -162,6 +162,7 @@ def newsdesk_side(
     build_started = time.perf_counter()
     summary, _ = engine.build(corpus, full=True)
     build_s = time.perf_counter() - build_started
+    built_with = getattr(embedder, "info", None) or getattr(embedder, "dtype", dtype)  # before questions run
     note(f"newsdesk: {summary.articles} articles, {summary.passages} passages in {build_s:.1f} s")
 
     for question in questions[:WARMUP]:  # warm-up, not measured
@@ -189,7 +190,7 @@ def newsdesk_side(
             "torch_threads": torch.get_num_threads(),
             "faiss_threads_max": faiss_threads,
             "faiss_threads_per_query": _faiss_query_threads(),
-            "dtype": json.dumps(getattr(embedder, "info", None) or getattr(embedder, "dtype", dtype)),
+            "dtype": json.dumps(built_with),
             "batch_size": embedder.config.batch_size,
             "search_mode": engine.search_config.mode,
         },

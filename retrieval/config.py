@@ -34,8 +34,9 @@ class EmbeddingConfig:
     """Torch device: ``cpu`` (or ``cuda``, ``mps`` where available)."""
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     """``auto`` (bfloat16 where the CPU has native bf16, else float32), ``float32`` or ``bfloat16``."""
-    batch_size: Annotated[int, Ge(1)] = 32
-    """Texts per embedding batch while indexing."""
+    batch_size: Annotated[int, Ge(1)] = 128
+    """Texts per embedding batch while indexing on PyTorch (ONNX runs at most 8 at a time). Batches are
+    sorted by token count, so a large one carries little padding."""
     offline: bool = True
     backend: Literal["auto", "torch", "onnx"] = "auto"
     """``auto`` (ONNX int8 for questions, PyTorch bf16 for bulk where the CPU has native bf16),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -33,6 +33,16 @@ class Embedder(Protocol):
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """How many model tokens each text takes, without special tokens."""
         ...
+
+
+def batches_by_length(counts: Sequence[int], size: int) -> Iterator[np.ndarray]:
+    """Indices in batches of ``size``, longest texts first by model tokens (``counts``), so a batch's
+    texts are nearly the same length and little of each batch is padding. Sorting by tokens rather
+    than characters made bulk encoding 1.15-1.4x faster (benchmarks/README.md, "Encoder benchmark")."""
+    order = np.argsort(-np.asarray(counts, dtype=np.int64), kind="stable")
+    step = max(size, 1)
+    for begin in range(0, len(order), step):
+        yield order[begin : begin + step]
 
 
 def resolve_model_path(model: str) -> str:

