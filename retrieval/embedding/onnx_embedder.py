@@ -55,8 +55,9 @@ _SAMPLE = [
     "Why won't Turkey sanction Russia?",
 ]
 ONNX_BATCH = 8
-"""Texts per ONNX Runtime call (at most): measured fastest on 2 cores (int8 sentences: 4-8 about
-250/s, 16 about 235/s, 32 about 200/s), since small batches sorted by token count carry little padding."""
+"""Texts per ONNX Runtime call (at most): measured fastest on 2 cores when batches were sorted by
+characters (int8 sentences: 4-8 about 250/s, 16 about 235/s, 32 about 200/s); sorted by token count,
+8 to 32 measure alike (benchmarks/README.md, "News build: batches sorted by token count")."""
 _MIN_AGREEMENT = {"float32": 0.9999, "int8": 0.95}
 """Cosine to the PyTorch model on a few sentences that a fresh export must reach, per precision."""
 
