@@ -12,7 +12,7 @@ article (the text as ``page_content``, the article id and title as metadata),
 
 Usage (bench_langchain.py does this)::
 
-    _langchain_side.py CORPUS.jsonl QUESTIONS.jsonl WORKDIR [--k 10] [--warmup 10]
+    _langchain_side.py CORPUS.jsonl[.gz] QUESTIONS.jsonl WORKDIR [--k 10] [--warmup 10]
                        [--dtype float32|bfloat16] [--with-titles]
 
 QUESTIONS.jsonl holds ``{"id": ..., "question": ...}`` lines. Progress goes to stderr; one JSON
@@ -23,6 +23,7 @@ in rank order (the parent computes the quality metrics, with the same code as fo
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import sys
@@ -39,7 +40,11 @@ def note(message: str) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """One JSON object a line, blank lines skipped."""
+    """One JSON object a line, blank lines skipped; gzip-compressed if the name ends in .gz (the
+    benchmark corpora are)."""
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 
