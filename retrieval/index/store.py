@@ -229,7 +229,10 @@ class IndexStore:
                 f"but the configured model is '{model}'"
             )
         if chunking is not None and manifest.chunking != chunking:
-            raise IndexMismatchError(f"the index at {self.root} was built with other chunking settings")
+            differ = sorted(k for k in {*manifest.chunking, *chunking} if manifest.chunking.get(k) != chunking.get(k))
+            raise IndexMismatchError(
+                f"the index at {self.root} was built with other chunking settings ({', '.join(differ)})"
+            )
         built = manifest.embedding
         if embedding and built and built != embedding:
             log.info(

@@ -111,6 +111,15 @@ def test_index_from_another_model_is_refused(engine: Engine, vector_config: Vect
     assert info.value.remedy is Remedy.REBUILD
 
 
+def test_index_of_another_chunking_is_refused_naming_what_differs(engine: Engine) -> None:
+    manifest = engine.index.manifest
+    other = {**manifest.chunking, "max_tokens": 120, "language": "de"}
+    with pytest.raises(IndexMismatchError, match=r"other chunking settings \(language, max_tokens\)") as info:
+        engine.store.check(manifest, engine.embedder.name, other)
+    assert info.value.remedy is Remedy.REBUILD and "\n" not in str(info.value)
+    engine.store.check(manifest, engine.embedder.name, dict(manifest.chunking))  # its own settings pass
+
+
 def test_index_of_another_format_is_refused(engine: Engine) -> None:
     manifest = engine.store.current / "manifest.json"
     data = json.loads(manifest.read_text())
