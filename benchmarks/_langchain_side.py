@@ -42,10 +42,8 @@ def note(message: str) -> None:
 def read_jsonl(path: Path) -> list[dict]:
     """One JSON object a line, blank lines skipped; gzip-compressed if the name ends in .gz (the
     benchmark corpora are)."""
-    if path.suffix == ".gz":
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            return [json.loads(line) for line in handle if line.strip()]
-    with path.open(encoding="utf-8") as handle:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 
 
